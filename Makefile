@@ -1,0 +1,58 @@
+# marketdata: PGXS build of the extension, plus run/test/bench targets.
+#
+#   make            build marketdata.so
+#   make install    install the extension into PostgreSQL (root)
+#   make deps       install every Debian package the project needs
+#   make run        build, install, start the local stack under .run/
+#   make stop       stop what make run started
+#   make test       run every test suite (pg_regress, isolation, TAP)
+#   make bench      run the benchmarks under bench/
+
+EXTENSION = marketdata
+EXTVERSION = 0.1.0
+MODULE_big = marketdata
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c worker/*.c)))
+DATA_built = marketdata--$(EXTVERSION).sql
+SHLIB_LINK = -lcurl -lhiredis -lrdkafka
+PG_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror
+EXTRA_CLEAN = marketdata--$(EXTVERSION).sql
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+ifeq ($(PGXS),)
+# Nothing of PostgreSQL's is installed yet: only the targets that install it work.
+.DEFAULT_GOAL := deps-hint
+deps-hint:
+	@echo "PostgreSQL's build tools are missing: run 'make deps' (as root) first."
+	@exit 1
+else
+include $(PGXS)
+endif
+
+# The install script is the schema followed by the functions.
+marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql
+	cat $^ > $@
+
+.PHONY: deps run stop test bench deps-hint
+
+deps:
+	./test/deps.sh
+
+run:
+	./test/deps.sh --if-missing
+	$(MAKE) install
+	./test/run.sh start
+
+stop:
+	./test/run.sh stop
+
+test:
+	./test/deps.sh --if-missing
+	$(MAKE) install
+	./test/run_tests.sh
+
+bench:
+	./test/deps.sh --if-missing
+	$(MAKE) install
+	./bench/run.sh

@@ -1,0 +1,285 @@
+-- extension/functions.sql
+--	The SQL API: user functions md_* in the extension's schema, internal
+--	ones in md with a leading underscore, and the operators' views.
+
+-- Internal helpers ---------------------------------------------------------
+
+CREATE FUNCTION @extschema@._md_normalize_symbol(symbol text) RETURNS text
+	AS 'MODULE_PATHNAME', 'md_normalize_symbol_sql'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@._md_normalize_symbol(text) IS
+	'trims and upper-cases a symbol; errors naming it when it is not 1-32 of A-Z 0-9 . - ^ = _ /';
+
+CREATE FUNCTION @extschema@._md_normalize_symbols(symbols text[]) RETURNS text[]
+	AS 'MODULE_PATHNAME', 'md_normalize_symbols_sql'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@._md_normalize_symbols(text[]) IS
+	'normalises a job''s symbol list: 1 to 500 symbols, no NULLs, no duplicates';
+
+CREATE FUNCTION md._random_hex(nbytes integer) RETURNS text
+	AS 'MODULE_PATHNAME', 'md_random_hex'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION md._random_hex(integer) IS
+	'nbytes of cryptographically strong randomness, hex-encoded';
+
+-- Creates the monthly partition of md.prices holding ts (UTC months).
+CREATE FUNCTION md._ensure_price_partition(ts timestamptz) RETURNS regclass
+	LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	lo timestamptz := date_trunc('month', ts, 'UTC');
+	hi timestamptz := date_trunc('month', lo + interval '32 days', 'UTC');
+	part text := 'prices_' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMM');
+	rel regclass;
+BEGIN
+	rel := to_regclass('md.' || quote_ident(part));
+	IF rel IS NOT NULL THEN
+		RETURN rel;
+	END IF;
+	-- two sessions may want the same month at once
+	PERFORM pg_advisory_xact_lock(hashtextextended('md.prices partitions', 0));
+	rel := to_regclass('md.' || quote_ident(part));
+	IF rel IS NULL THEN
+		EXECUTE format('CREATE TABLE md.%I PARTITION OF md.prices FOR VALUES FROM (%L) TO (%L)',
+					   part, lo, hi);
+		rel := to_regclass('md.' || quote_ident(part));
+	END IF;
+	RETURN rel;
+END
+$$;
+COMMENT ON FUNCTION md._ensure_price_partition(timestamptz) IS
+	'creates md.prices_YYYYMM, the partition of md.prices for the UTC month of ts, when missing';
+REVOKE ALL ON FUNCTION md._ensure_price_partition(timestamptz) FROM PUBLIC;
+
+-- the current and next month exist from the start
+SELECT md._ensure_price_partition(now());
+SELECT md._ensure_price_partition(date_trunc('month', now(), 'UTC') + interval '32 days');
+
+-- Jobs are checked and normalised on the way in, with messages a user can act on.
+CREATE FUNCTION md._polling_jobs_check() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.symbols := @extschema@._md_normalize_symbols(NEW.symbols);
+	IF NEW.interval IS NULL OR NEW.interval NOT BETWEEN 1 AND 86400 THEN
+		RAISE EXCEPTION 'polling interval must be between 1 and 86400 seconds, not %',
+			coalesce(NEW.interval::text, 'null')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM md.providers p WHERE p.name = NEW.provider) THEN
+		RAISE EXCEPTION 'unknown provider "%"', NEW.provider
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Providers are listed in md.providers.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION md._polling_jobs_check() IS
+	'normalises symbols and checks interval and provider of md.polling_jobs rows';
+
+CREATE TRIGGER polling_jobs_check
+	BEFORE INSERT OR UPDATE ON md.polling_jobs
+	FOR EACH ROW EXECUTE FUNCTION md._polling_jobs_check();
+
+-- Ingest -------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.md_ingest_price(
+	symbol text, provider text, price numeric, ts timestamptz,
+	volume numeric DEFAULT NULL, currency text DEFAULT NULL,
+	raw_response_id bigint DEFAULT NULL)
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'md_ingest_price'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.md_ingest_price(text, text, numeric, timestamptz, numeric, text, bigint) IS
+	'stores one price through the idempotent sink; true when it was new';
+
+CREATE FUNCTION @extschema@.md_ingest_prices(
+	symbols text[], providers text[], prices numeric[], ts timestamptz[],
+	volumes numeric[] DEFAULT NULL, currencies text[] DEFAULT NULL,
+	raw_response_ids bigint[] DEFAULT NULL)
+	RETURNS integer
+	AS 'MODULE_PATHNAME', 'md_ingest_prices'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.md_ingest_prices(text[], text[], numeric[], timestamptz[], numeric[], text[], bigint[]) IS
+	'stores a batch of prices (parallel arrays) through the idempotent sink; returns how many were new';
+
+-- Reading prices -----------------------------------------------------------
+
+CREATE FUNCTION @extschema@.md_price(symbol text, provider text DEFAULT NULL,
+	max_age interval DEFAULT '1 minute')
+	RETURNS numeric
+	AS 'MODULE_PATHNAME', 'md_price'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.md_price(text, text, interval) IS
+	'latest price of a symbol fetched within max_age (SQLSTATE MD001 when there is none)';
+
+CREATE FUNCTION @extschema@.md_quote(symbol text, provider text DEFAULT NULL,
+	max_age interval DEFAULT '1 minute',
+	OUT symbol text, OUT price numeric, OUT ts timestamptz, OUT provider text,
+	OUT fetched_at timestamptz, OUT age interval)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'md_quote'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.md_quote(text, text, interval) IS
+	'latest price as a record: symbol, price, market time, provider, fetched_at and age';
+
+CREATE FUNCTION @extschema@.md_history(symbol text, "from" timestamptz,
+	"to" timestamptz DEFAULT now(), provider text DEFAULT NULL,
+	"limit" integer DEFAULT 10000)
+	RETURNS TABLE (ts timestamptz, price numeric, source text,
+				   volume numeric, currency text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sym text := @extschema@._md_normalize_symbol(symbol);
+BEGIN
+	IF "from" IS NULL OR "to" IS NULL THEN
+		RAISE EXCEPTION 'from and to must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF "from" > "to" THEN
+		RAISE EXCEPTION 'from (%) is after to (%)', "from", "to"
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF "limit" IS NULL OR "limit" NOT BETWEEN 1 AND 1000000 THEN
+		RAISE EXCEPTION 'limit must be between 1 and 1000000' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN QUERY
+		SELECT p.ts, p.price, p.provider, p.volume, p.currency
+		FROM md.prices p
+		WHERE p.symbol = sym AND p.ts >= "from" AND p.ts <= "to"
+		  AND (md_history.provider IS NULL OR p.provider = md_history.provider)
+		ORDER BY p.ts, p.provider
+		LIMIT "limit";
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_history(text, timestamptz, timestamptz, text, integer) IS
+	'prices of a symbol between from and to (inclusive), oldest first, at most limit rows; source is the provider';
+
+CREATE FUNCTION @extschema@.md_moving_average(symbol text, "window" integer DEFAULT 5)
+	RETURNS numeric
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sym text := @extschema@._md_normalize_symbol(symbol);
+	result numeric;
+BEGIN
+	IF "window" IS NULL OR "window" NOT BETWEEN 1 AND 1000 THEN
+		RAISE EXCEPTION 'window must be between 1 and 1000 points, not %', coalesce("window"::text, 'null')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT a.average INTO result FROM md.symbol_averages a
+		WHERE a.symbol = sym AND a."window" = md_moving_average."window";
+	IF NOT FOUND THEN
+		-- a window not kept by marketdata.average_windows: compute it
+		SELECT avg(t.price) INTO result FROM (
+			SELECT p.price FROM md.prices p WHERE p.symbol = sym
+			ORDER BY p.ts DESC, p.provider LIMIT "window") t;
+	END IF;
+	IF result IS NULL THEN
+		RAISE EXCEPTION 'no price for symbol "%"', sym
+			USING ERRCODE = 'MD001',
+				  HINT = 'Store one with md_ingest_price() or schedule polling with md_poll().';
+	END IF;
+	RETURN result;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_moving_average(text, integer) IS
+	'average of the symbol''s newest window prices (all providers)';
+
+-- Polling jobs -------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.md_poll(symbols text[], "interval" integer, provider text)
+	RETURNS bigint
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	INSERT INTO md.polling_jobs (symbols, "interval", provider)
+	VALUES (md_poll.symbols, md_poll."interval", md_poll.provider)
+	RETURNING id;
+END;
+COMMENT ON FUNCTION @extschema@.md_poll(text[], integer, text) IS
+	'schedules polling of symbols every interval seconds at provider; returns the job id';
+
+-- API keys -----------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.md_create_api_key(name text, role text DEFAULT 'reader')
+	RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	key text := 'mdk_' || md._random_hex(24);
+BEGIN
+	IF name IS NULL OR role IS NULL THEN
+		RAISE EXCEPTION 'name and role must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF role NOT IN ('reader', 'writer', 'admin') THEN
+		RAISE EXCEPTION 'unknown role "%"', role
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Roles are reader, writer and admin.';
+	END IF;
+	IF name !~ '^[A-Za-z0-9._@-]{1,64}$' THEN
+		RAISE EXCEPTION 'invalid API key name "%"', left(name, 64)
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A name is 1 to 64 letters, digits and . _ @ -';
+	END IF;
+	INSERT INTO md.api_keys (name, key_hash, key_prefix, role)
+		VALUES (name, encode(sha256(convert_to(key, 'UTF8')), 'hex'), left(key, 12), role);
+	RETURN key;
+EXCEPTION WHEN unique_violation THEN
+	RAISE EXCEPTION 'an API key named "%" exists already', name
+		USING ERRCODE = 'unique_violation',
+			  HINT = 'Revoke it with md_revoke_api_key() or choose another name.';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_create_api_key(text, text) IS
+	'creates an API key with a role (reader, writer, admin) and returns it; only its SHA-256 is stored';
+
+CREATE FUNCTION @extschema@.md_revoke_api_key(name text) RETURNS boolean
+	LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	WITH revoked AS (
+		UPDATE md.api_keys k SET revoked_at = now()
+		WHERE k.name = md_revoke_api_key.name AND k.revoked_at IS NULL
+		RETURNING 1)
+	SELECT count(*) > 0 FROM revoked;
+END;
+COMMENT ON FUNCTION @extschema@.md_revoke_api_key(text) IS
+	'revokes the API key of that name; false when there was no active one';
+
+CREATE FUNCTION @extschema@.md_api_key_role(key text) RETURNS text
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT k.role FROM md.api_keys k
+	WHERE k.key_hash = encode(sha256(convert_to(md_api_key_role.key, 'UTF8')), 'hex')
+	  AND k.revoked_at IS NULL;
+END;
+COMMENT ON FUNCTION @extschema@.md_api_key_role(text) IS
+	'role of an active API key, NULL when the key is unknown or revoked';
+
+REVOKE ALL ON FUNCTION @extschema@.md_create_api_key(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.md_revoke_api_key(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.md_api_key_role(text) FROM PUBLIC;
+
+-- Operators' views ---------------------------------------------------------
+
+CREATE VIEW md.worker_status AS
+	SELECT a.pid, a.backend_type AS worker, a.datname AS database, a.state,
+		   a.backend_start AS started_at, a.wait_event, a.query AS activity
+	FROM pg_catalog.pg_stat_activity a
+	WHERE a.backend_type LIKE 'marketdata%';
+COMMENT ON VIEW md.worker_status IS
+	'marketdata background workers running on this server';
+
+CREATE VIEW md.price_status AS
+	SELECT l.symbol, l.provider, l.price, l.ts, l.fetched_at,
+		   now() - l.fetched_at AS age
+	FROM md.latest_prices l;
+COMMENT ON VIEW md.price_status IS
+	'latest price of every symbol and provider with its age';

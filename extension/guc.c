@@ -1,0 +1,149 @@
+/*-------------------------------------------------------------------------
+ *
+ * extension/guc.c
+ *	  Every marketdata.* setting, defined in one place.
+ *
+ * Each setting is described in docs/configuration.md. Settings that change
+ * what is stored for everybody are superuser-only.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "utils/guc.h"
+
+#include "guc.h"
+
+static char *average_windows_string = NULL;
+
+int			md_average_window_count = 1;
+int			md_average_windows[MD_MAX_AVERAGE_WINDOWS] = {5};
+int			md_max_future_skew = 60;
+
+typedef struct WindowList
+{
+	int			count;
+	int			windows[MD_MAX_AVERAGE_WINDOWS];
+} WindowList;
+
+/*
+ * Parse "5, 20,50" into a sorted list without duplicates; false with a
+ * detail message when the text is not such a list.
+ */
+static bool
+parse_window_list(const char *text, WindowList *list)
+{
+	const char *p = text;
+
+	list->count = 0;
+	while (*p)
+	{
+		char	   *end;
+		long		value;
+		int			i;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		errno = 0;
+		value = strtol(p, &end, 10);
+		if (end == p || errno != 0 || value < 1 || value > MD_MAX_WINDOW)
+		{
+			GUC_check_errdetail("Each window must be an integer from 1 to %d.",
+								MD_MAX_WINDOW);
+			return false;
+		}
+		p = end;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == ',')
+			p++;
+		else if (*p != '\0')
+		{
+			GUC_check_errdetail("Windows are separated by commas.");
+			return false;
+		}
+		for (i = 0; i < list->count && list->windows[i] != value; i++)
+			;
+		if (i < list->count)
+			continue;
+		if (list->count == MD_MAX_AVERAGE_WINDOWS)
+		{
+			GUC_check_errdetail("At most %d windows.", MD_MAX_AVERAGE_WINDOWS);
+			return false;
+		}
+		/* insertion keeps the list sorted */
+		for (i = list->count; i > 0 && list->windows[i - 1] > value; i--)
+			list->windows[i] = list->windows[i - 1];
+		list->windows[i] = (int) value;
+		list->count++;
+	}
+	if (list->count == 0)
+	{
+		GUC_check_errdetail("At least one window is needed.");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_average_windows(char **newval, void **extra, GucSource source)
+{
+	/* GUC "extra" data is released by the GUC machinery with free() */
+	WindowList *list = malloc(sizeof(WindowList));
+
+	if (list == NULL)
+	{
+		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+		return false;
+	}
+	if (!parse_window_list(*newval, list))
+	{
+		free(list);
+		return false;
+	}
+	*extra = list;
+	return true;
+}
+
+static void
+assign_average_windows(const char *newval, void *extra)
+{
+	WindowList *list = (WindowList *) extra;
+
+	md_average_window_count = list->count;
+	memcpy(md_average_windows, list->windows, sizeof(int) * list->count);
+}
+
+void
+md_define_gucs(void)
+{
+	DefineCustomStringVariable("marketdata.average_windows",
+							   "Moving-average windows kept in md.symbol_averages.",
+							   "A comma-separated list of point counts, each from 1 to 1000.",
+							   &average_windows_string,
+							   "5",
+							   PGC_SUSET,
+							   0,
+							   check_average_windows,
+							   assign_average_windows,
+							   NULL);
+
+	DefineCustomIntVariable("marketdata.max_future_skew",
+							"How far in the future a price's timestamp may be.",
+							"Prices stamped later than now plus this are refused.",
+							&md_max_future_skew,
+							60,
+							0,
+							86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL,
+							NULL,
+							NULL);
+
+	MarkGUCPrefixReserved("marketdata");
+}

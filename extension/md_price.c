@@ -1,0 +1,198 @@
+/*-------------------------------------------------------------------------
+ *
+ * extension/md_price.c
+ *	  md_price() and md_quote(): the latest price of a symbol.
+ *
+ * A price is *fresh* when we heard from its provider (fetched_at) within
+ * max_age; the market's time ts may be days old when the market is closed.
+ * With no provider named, the price with the newest market time wins.
+ * A fresh row in md.latest_prices answers at once through one prepared
+ * index look-up.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "errors.h"
+#include "spi_util.h"
+#include "symbol.h"
+
+#define LATEST_SQL \
+	"SELECT price, ts, provider, fetched_at FROM md.latest_prices" \
+	" WHERE symbol = $1 AND ($2::text IS NULL OR provider = $2)" \
+	" ORDER BY ts DESC, fetched_at DESC LIMIT 1"
+
+#define PROVIDER_EXISTS_SQL \
+	"SELECT 1 FROM md.providers WHERE name = $1"
+
+typedef struct LatestPrice
+{
+	Numeric		price;
+	TimestampTz ts;
+	char	   *provider;
+	TimestampTz fetched_at;
+} LatestPrice;
+
+static SPIPlanPtr latest_plan = NULL;
+static SPIPlanPtr provider_exists_plan = NULL;
+
+static void
+check_provider_exists(const char *provider)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(provider)};
+
+	md_spi_run(md_spi_plan(&provider_exists_plan, PROVIDER_EXISTS_SQL, 1, argtypes),
+			   args, NULL, true, 1, SPI_OK_SELECT, "provider look-up");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown provider \"%s\"", provider),
+				 errhint("Providers are listed in md.providers.")));
+}
+
+/*
+ * Find the newest stored price of symbol (at provider, when not NULL).
+ * Returns false when there is none. Results are copied out of SPI memory.
+ */
+static bool
+lookup_latest(const char *symbol, const char *provider, LatestPrice *out)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	char		nulls[2] = {' ', provider ? ' ' : 'n'};
+	MemoryContext caller = CurrentMemoryContext;
+	bool		found = false;
+
+	args[0] = CStringGetTextDatum(symbol);
+	args[1] = provider ? CStringGetTextDatum(provider) : (Datum) 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	md_spi_run(md_spi_plan(&latest_plan, LATEST_SQL, 2, argtypes),
+			   args, nulls, true, 1, SPI_OK_SELECT, "price look-up");
+	if (SPI_processed > 0)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		bool		isnull;
+
+		out->price = DatumGetNumericCopy(SPI_getbinval(tuple, desc, 1, &isnull));
+		out->ts = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull));
+		out->provider = TextDatumGetCString(SPI_getbinval(tuple, desc, 3, &isnull));
+		out->fetched_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4, &isnull));
+		MemoryContextSwitchTo(spi);
+		found = true;
+	}
+	else if (provider != NULL)
+		check_provider_exists(provider);
+	SPI_finish();
+	return found;
+}
+
+/*
+ * The fresh latest price of the call's arguments (symbol, provider,
+ * max_age), or an error saying why there is none.
+ */
+static void
+fresh_latest_price(FunctionCallInfo fcinfo, char **symbol_out, LatestPrice *latest)
+{
+	text	   *symbol_text;
+	char	   *symbol;
+	char	   *provider = NULL;
+	Interval   *max_age;
+	TimestampTz oldest_fresh;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("symbol must not be null")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_age must not be null")));
+	symbol_text = PG_GETARG_TEXT_PP(0);
+	symbol = md_symbol_normalize_or_error(VARDATA_ANY(symbol_text),
+										  VARSIZE_ANY_EXHDR(symbol_text));
+	if (!PG_ARGISNULL(1))
+		provider = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	max_age = PG_GETARG_INTERVAL_P(2);
+	if (max_age->month < 0 || max_age->day < 0 || max_age->time < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_age must not be negative")));
+
+	if (!lookup_latest(symbol, provider, latest))
+		ereport(ERROR,
+				(errcode(ERRCODE_MD_NO_PRICE),
+				 provider ? errmsg("no price for symbol \"%s\" at provider \"%s\"", symbol, provider)
+				 : errmsg("no price for symbol \"%s\"", symbol),
+				 errhint("Store one with md_ingest_price() or schedule polling with md_poll().")));
+
+	oldest_fresh = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+														   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+														   PointerGetDatum(max_age)));
+	if (latest->fetched_at < oldest_fresh)
+		ereport(ERROR,
+				(errcode(ERRCODE_MD_NO_PRICE),
+				 errmsg("no price for symbol \"%s\" fresher than %s", symbol,
+						DatumGetCString(DirectFunctionCall1(interval_out,
+															PointerGetDatum(max_age)))),
+				 errdetail("The newest price, from %s, was fetched at %s.",
+						   latest->provider, timestamptz_to_str(latest->fetched_at)),
+				 errhint("Pass a larger max_age, or schedule polling with md_poll().")));
+	*symbol_out = symbol;
+}
+
+PG_FUNCTION_INFO_V1(md_price);
+PG_FUNCTION_INFO_V1(md_quote);
+
+/* md_price(symbol, provider DEFAULT NULL, max_age DEFAULT '1 minute') -> numeric */
+Datum
+md_price(PG_FUNCTION_ARGS)
+{
+	LatestPrice latest;
+	char	   *symbol;
+
+	fresh_latest_price(fcinfo, &symbol, &latest);
+	PG_RETURN_NUMERIC(latest.price);
+}
+
+/*
+ * md_quote(symbol, provider, max_age) -> (symbol, price, ts, provider,
+ * fetched_at, age)
+ */
+Datum
+md_quote(PG_FUNCTION_ARGS)
+{
+	LatestPrice latest;
+	char	   *symbol;
+	TupleDesc	desc;
+	Datum		values[6];
+	bool		nulls[6] = {false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "md_quote must return a composite type");
+	desc = BlessTupleDesc(desc);
+
+	fresh_latest_price(fcinfo, &symbol, &latest);
+	values[0] = CStringGetTextDatum(symbol);
+	values[1] = NumericGetDatum(latest.price);
+	values[2] = TimestampTzGetDatum(latest.ts);
+	values[3] = CStringGetTextDatum(latest.provider);
+	values[4] = TimestampTzGetDatum(latest.fetched_at);
+	values[5] = DirectFunctionCall2(timestamp_mi,
+									TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+									TimestampTzGetDatum(latest.fetched_at));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}

@@ -1,0 +1,227 @@
+-- extension/schema.sql
+--	Tables of the marketdata extension, all in schema md.
+--
+--	A *provider* is a source of prices called over HTTP; a *job* is a polling
+--	schedule, a *run* one execution of it; a *price* is one observation of a
+--	symbol's price at the market's time `ts`. Constraints refuse bad data at
+--	the door; the sink (sink.c) normalises and checks before it gets here.
+
+\echo Use "CREATE EXTENSION marketdata" to load this file. \quit
+
+CREATE SCHEMA md;
+COMMENT ON SCHEMA md IS 'marketdata: prices, providers, polling jobs, Kafka and API state';
+
+-- A valid symbol after normalisation: 1-32 characters of A-Z 0-9 . - ^ = _ /
+-- (BRK.B, ^GSPC, EURUSD=X, GC=F, BTC-USD, OCDO.L).
+CREATE FUNCTION md._symbol_ok(text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN $1 ~ '^[A-Z0-9.^=_/-]{1,32}$';
+COMMENT ON FUNCTION md._symbol_ok(text) IS
+	'true when the text is a normalised symbol (1-32 of A-Z 0-9 . - ^ = _ /)';
+
+CREATE TABLE md.providers (
+	name		text PRIMARY KEY
+				CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
+	base_url	text NOT NULL CHECK (base_url ~ '^https?://'),
+	priority	integer NOT NULL DEFAULT 100,
+	enabled		boolean NOT NULL DEFAULT true,
+	failover	boolean NOT NULL DEFAULT true,
+	rate_limit_per_minute integer NOT NULL DEFAULT 60
+				CHECK (rate_limit_per_minute BETWEEN 1 AND 100000),
+	max_concurrency integer NOT NULL DEFAULT 8
+				CHECK (max_concurrency BETWEEN 1 AND 1024),
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE md.providers IS
+	'market data providers; failover tries enabled providers with failover = true by ascending priority. API keys are not stored here.';
+COMMENT ON COLUMN md.providers.base_url IS 'overridable; tests point it at the local fake provider';
+COMMENT ON COLUMN md.providers.failover IS 'false: used only when asked for by name (the sandbox)';
+
+INSERT INTO md.providers (name, base_url, priority, rate_limit_per_minute, failover) VALUES
+	('yahoo_finance', 'https://query1.finance.yahoo.com', 10, 60, true),
+	('finnhub', 'https://finnhub.io', 20, 60, true),
+	('polygon', 'https://api.polygon.io', 30, 5, true),
+	('alpha_vantage', 'https://www.alphavantage.co', 40, 5, true),
+	('sandbox', 'http://sandbox.invalid', 1000, 100000, false);
+
+CREATE TABLE md.polling_jobs (
+	id			bigserial PRIMARY KEY,
+	symbols		text[] NOT NULL
+				CHECK (cardinality(symbols) BETWEEN 1 AND 500),
+	interval	integer NOT NULL CHECK (interval BETWEEN 1 AND 86400),
+	provider	text NOT NULL REFERENCES md.providers (name) ON UPDATE CASCADE,
+	enabled		boolean NOT NULL DEFAULT true,
+	next_run_at timestamptz NOT NULL DEFAULT now(),
+	last_run_at timestamptz,
+	last_status text CHECK (last_status IN ('running', 'succeeded', 'partial', 'failed')),
+	last_error	text,
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX polling_jobs_due_idx ON md.polling_jobs (next_run_at) WHERE enabled;
+COMMENT ON TABLE md.polling_jobs IS
+	'polling schedules: INSERT schedules, UPDATE changes, DELETE stops; interval in seconds (1 s to 1 day)';
+
+CREATE TABLE md.job_runs (
+	id			bigserial PRIMARY KEY,
+	job_id		bigint NOT NULL,
+	status		text NOT NULL DEFAULT 'running'
+				CHECK (status IN ('running', 'succeeded', 'partial', 'failed')),
+	started_at	timestamptz NOT NULL DEFAULT now(),
+	finished_at timestamptz,
+	symbols_ok	integer NOT NULL DEFAULT 0,
+	symbols_failed integer NOT NULL DEFAULT 0,
+	error_classes text[],
+	message		text
+);
+CREATE INDEX job_runs_job_idx ON md.job_runs (job_id, started_at DESC);
+CREATE INDEX job_runs_started_idx ON md.job_runs (started_at);
+COMMENT ON TABLE md.job_runs IS
+	'history of polling job runs (kept after the job is deleted, trimmed by retention)';
+
+CREATE TABLE md.raw_responses (
+	id			bigserial PRIMARY KEY,
+	provider	text NOT NULL,
+	symbol		text,
+	url			text,
+	http_status integer,
+	latency_ms	double precision,
+	error_class text,
+	body		text,
+	received_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX raw_responses_provider_idx ON md.raw_responses (provider, received_at DESC);
+COMMENT ON TABLE md.raw_responses IS
+	'every provider response as received (body up to the size cap); URLs have their secrets masked';
+
+CREATE TABLE md.prices (
+	symbol		text NOT NULL CHECK (md._symbol_ok(symbol)),
+	provider	text NOT NULL REFERENCES md.providers (name) ON UPDATE CASCADE,
+	price		numeric NOT NULL
+				CHECK (price > 0 AND price < 'Infinity'::numeric),
+	ts			timestamptz NOT NULL
+				CHECK (ts >= '1970-01-01 00:00:00+00'),
+	volume		numeric CHECK (volume >= 0 AND volume < 'Infinity'::numeric),
+	currency	text CHECK (currency ~ '^[A-Za-z]{3,5}$'),
+	raw_response_id bigint,
+	ingested_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (symbol, provider, ts)
+) PARTITION BY RANGE (ts);
+CREATE INDEX prices_symbol_ts_idx ON md.prices (symbol, ts DESC);
+COMMENT ON TABLE md.prices IS
+	'price history, one row per (symbol, provider, market time); monthly partitions md.prices_YYYYMM are created by the sink as needed';
+COMMENT ON COLUMN md.prices.ts IS 'the market''s time of the price, UTC';
+
+CREATE TABLE md.latest_prices (
+	symbol		text NOT NULL,
+	provider	text NOT NULL,
+	price		numeric NOT NULL,
+	ts			timestamptz NOT NULL,
+	fetched_at	timestamptz NOT NULL DEFAULT now(),
+	volume		numeric,
+	currency	text,
+	raw_response_id bigint,
+	PRIMARY KEY (symbol, provider)
+);
+COMMENT ON TABLE md.latest_prices IS
+	'newest price per (symbol, provider): ts is the market''s time, fetched_at when we last heard from the provider (freshness)';
+
+CREATE TABLE md.symbol_averages (
+	symbol		text NOT NULL,
+	"window"	integer NOT NULL CHECK ("window" BETWEEN 1 AND 1000),
+	average		numeric NOT NULL,
+	points		integer NOT NULL,
+	last_ts		timestamptz NOT NULL,
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (symbol, "window")
+);
+COMMENT ON TABLE md.symbol_averages IS
+	'moving average of each symbol''s newest prices (all providers), one row per window in marketdata.average_windows';
+
+CREATE TABLE md.outbox (
+	id			bigserial PRIMARY KEY,
+	symbol		text NOT NULL,
+	payload		jsonb NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	published_at timestamptz,
+	attempts	integer NOT NULL DEFAULT 0,
+	last_error	text
+);
+CREATE INDEX outbox_pending_idx ON md.outbox (id) WHERE published_at IS NULL;
+COMMENT ON TABLE md.outbox IS
+	'price events waiting to be published to Kafka (transactional outbox); marked published from delivery reports';
+
+CREATE TABLE md.kafka_subscriptions (
+	id			bigserial PRIMARY KEY,
+	topic		text NOT NULL CHECK (topic ~ '^[A-Za-z0-9._-]{1,249}$'),
+	group_id	text NOT NULL DEFAULT 'marketdata',
+	format		text NOT NULL DEFAULT 'price_event' CHECK (format IN ('price_event')),
+	start_position text NOT NULL DEFAULT 'earliest'
+				CHECK (start_position IN ('earliest', 'latest')),
+	enabled		boolean NOT NULL DEFAULT true,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (topic, group_id)
+);
+COMMENT ON TABLE md.kafka_subscriptions IS
+	'Kafka topics consumed into md.prices; INSERT starts consumption, disable or DELETE stops it';
+
+INSERT INTO md.kafka_subscriptions (topic) VALUES ('price-events');
+
+CREATE TABLE md.kafka_offsets (
+	topic		text NOT NULL,
+	group_id	text NOT NULL,
+	partition	integer NOT NULL CHECK (partition >= 0),
+	next_offset bigint NOT NULL CHECK (next_offset >= 0),
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (topic, group_id, partition)
+);
+COMMENT ON TABLE md.kafka_offsets IS
+	'next offset to consume per partition, written in the same transaction as the rows it produced';
+
+CREATE TABLE md.dead_letters (
+	id			bigserial PRIMARY KEY,
+	source		text NOT NULL CHECK (source IN ('kafka', 'provider', 'api', 'sql')),
+	topic		text,
+	partition	integer,
+	"offset"	bigint,
+	key			bytea,
+	payload		bytea,
+	reason		text NOT NULL,
+	received_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX dead_letters_received_idx ON md.dead_letters (received_at);
+COMMENT ON TABLE md.dead_letters IS
+	'messages and responses that could not be ingested, kept with the reason';
+
+CREATE TABLE md.api_keys (
+	id			bigserial PRIMARY KEY,
+	name		text NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9._@-]{1,64}$'),
+	key_hash	text NOT NULL UNIQUE CHECK (key_hash ~ '^[0-9a-f]{64}$'),
+	key_prefix	text NOT NULL,
+	role		text NOT NULL CHECK (role IN ('reader', 'writer', 'admin')),
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	revoked_at	timestamptz,
+	last_used_at timestamptz
+);
+COMMENT ON TABLE md.api_keys IS
+	'REST API keys: SHA-256 hex of the key (never the key), a short prefix to recognise it, and a role';
+COMMENT ON COLUMN md.api_keys.key_hash IS 'hex SHA-256 of the whole key';
+
+-- pg_dump keeps what users put in these tables (the built-in rows come back with CREATE EXTENSION).
+SELECT pg_catalog.pg_extension_config_dump('md.providers', 'WHERE name NOT IN (''yahoo_finance'', ''finnhub'', ''polygon'', ''alpha_vantage'', ''sandbox'')');
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_subscriptions', 'WHERE topic <> ''price-events'' OR group_id <> ''marketdata''');
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_subscriptions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.polling_jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('md.polling_jobs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.job_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('md.job_runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.raw_responses', '');
+SELECT pg_catalog.pg_extension_config_dump('md.raw_responses_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.latest_prices', '');
+SELECT pg_catalog.pg_extension_config_dump('md.symbol_averages', '');
+SELECT pg_catalog.pg_extension_config_dump('md.outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('md.outbox_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_offsets', '');
+SELECT pg_catalog.pg_extension_config_dump('md.dead_letters', '');
+SELECT pg_catalog.pg_extension_config_dump('md.dead_letters_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.api_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('md.api_keys_id_seq', '');

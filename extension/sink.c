@@ -1,0 +1,372 @@
+/*-------------------------------------------------------------------------
+ *
+ * extension/sink.c
+ *	  The one idempotent ingest path for prices (design invariant 1).
+ *
+ * A *batch* is a set of price rows checked by md_sink_check_row(). Ingest
+ * runs three parameterised statements, each prepared once:
+ *
+ *	1. insert the rows into md.prices ON CONFLICT DO NOTHING and, from the
+ *	   rows really inserted, upsert md.latest_prices where the new price is
+ *	   newer; return the symbols that got new rows;
+ *	2. when the rows were observed just now at their provider, advance
+ *	   md.latest_prices.fetched_at for the prices we already had;
+ *	3. for the symbols with new rows, recompute each moving average of
+ *	   marketdata.average_windows from md.prices. Recomputing (instead of
+ *	   adjusting a running sum) keeps averages right when an old price is
+ *	   back-filled out of order. Statement 3 runs under advisory locks so
+ *	   that two sessions ingesting the same symbol cannot leave an average
+ *	   that misses the other's row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "partitions.h"
+#include "spi_util.h"
+#include "sink.h"
+#include "symbol.h"
+
+/* averages are serialised per bucket of symbols, not per symbol, so a
+ * batch of 10,000 symbols takes at most this many locks */
+#define AVERAGE_LOCK_BUCKETS 64
+
+#define INSERT_SQL \
+	"WITH input AS (" \
+	"  SELECT * FROM ROWS FROM (pg_catalog.unnest($1::text[])," \
+	"    pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::numeric[])," \
+	"    pg_catalog.unnest($4::timestamptz[]), pg_catalog.unnest($5::numeric[])," \
+	"    pg_catalog.unnest($6::text[]), pg_catalog.unnest($7::bigint[]))" \
+	"    AS u(symbol, provider, price, ts, volume, currency, raw_response_id))," \
+	" ins AS (" \
+	"  INSERT INTO md.prices AS p" \
+	"    (symbol, provider, price, ts, volume, currency, raw_response_id)" \
+	"  SELECT * FROM input ON CONFLICT DO NOTHING" \
+	"  RETURNING p.symbol, p.provider, p.price, p.ts, p.volume, p.currency," \
+	"    p.raw_response_id)," \
+	" newest AS (" \
+	"  SELECT DISTINCT ON (symbol, provider) * FROM ins" \
+	"  ORDER BY symbol, provider, ts DESC)," \
+	" latest AS (" \
+	"  INSERT INTO md.latest_prices AS l" \
+	"    (symbol, provider, price, ts, fetched_at, volume, currency, raw_response_id)" \
+	"  SELECT symbol, provider, price, ts, pg_catalog.now(), volume, currency," \
+	"    raw_response_id FROM newest" \
+	"  ON CONFLICT (symbol, provider) DO UPDATE SET price = EXCLUDED.price," \
+	"    ts = EXCLUDED.ts, fetched_at = EXCLUDED.fetched_at," \
+	"    volume = EXCLUDED.volume, currency = EXCLUDED.currency," \
+	"    raw_response_id = EXCLUDED.raw_response_id" \
+	"  WHERE l.ts < EXCLUDED.ts)" \
+	"SELECT symbol, pg_catalog.count(*) FROM ins GROUP BY symbol"
+
+#define TOUCH_SQL \
+	"UPDATE md.latest_prices l SET fetched_at = pg_catalog.now()" \
+	" FROM (SELECT DISTINCT symbol, provider" \
+	"       FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]))" \
+	"         AS u(symbol, provider)) u" \
+	" WHERE l.symbol = u.symbol AND l.provider = u.provider" \
+	"   AND l.fetched_at < pg_catalog.now()"
+
+#define LOCK_SQL \
+	"SELECT pg_catalog.pg_advisory_xact_lock(k) FROM (" \
+	"  SELECT DISTINCT pg_catalog.hashtextextended('md.symbol_averages', 0)" \
+	"    + (pg_catalog.hashtext(s) & 2147483647) % " CppAsString2(AVERAGE_LOCK_BUCKETS) " AS k" \
+	"  FROM pg_catalog.unnest($1::text[]) s) b ORDER BY k"
+
+#define AVERAGES_SQL \
+	"INSERT INTO md.symbol_averages AS a" \
+	"  (symbol, \"window\", average, points, last_ts, updated_at)" \
+	" SELECT s.symbol, w.win, x.average, x.points, x.last_ts, pg_catalog.now()" \
+	" FROM pg_catalog.unnest($1::text[]) s(symbol)" \
+	" CROSS JOIN pg_catalog.unnest($2::int4[]) w(win)" \
+	" CROSS JOIN LATERAL (" \
+	"   SELECT pg_catalog.avg(t.price) AS average, pg_catalog.count(*)::int4 AS points," \
+	"     pg_catalog.max(t.ts) AS last_ts" \
+	"   FROM (SELECT p.price, p.ts FROM md.prices p WHERE p.symbol = s.symbol" \
+	"         ORDER BY p.ts DESC, p.provider LIMIT w.win) t) x" \
+	" WHERE x.points > 0" \
+	" ON CONFLICT (symbol, \"window\") DO UPDATE SET average = EXCLUDED.average," \
+	"   points = EXCLUDED.points, last_ts = EXCLUDED.last_ts," \
+	"   updated_at = EXCLUDED.updated_at"
+
+#define UNKNOWN_PROVIDER_SQL \
+	"SELECT u.name FROM pg_catalog.unnest($1::text[]) u(name)" \
+	" WHERE NOT EXISTS (SELECT 1 FROM md.providers p WHERE p.name = u.name)" \
+	" LIMIT 1"
+
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr touch_plan = NULL;
+static SPIPlanPtr lock_plan = NULL;
+static SPIPlanPtr averages_plan = NULL;
+static SPIPlanPtr unknown_provider_plan = NULL;
+
+/* the Unix epoch as a TimestampTz: older prices are refused */
+#define UNIX_EPOCH_TIMESTAMPTZ \
+	((TimestampTz) (UNIX_EPOCH_JDATE - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY)
+
+MdPriceBatch *
+md_batch_create(int capacity, bool observed_now)
+{
+	MdPriceBatch *batch = palloc0(sizeof(MdPriceBatch));
+
+	batch->capacity = Max(capacity, 1);
+	batch->rows = palloc0(sizeof(MdPriceRow) * batch->capacity);
+	batch->observed_now = observed_now;
+	return batch;
+}
+
+MdPriceRow *
+md_batch_add(MdPriceBatch *batch)
+{
+	MdPriceRow *row;
+
+	if (batch->nrows == batch->capacity)
+	{
+		batch->capacity *= 2;
+		batch->rows = repalloc(batch->rows, sizeof(MdPriceRow) * batch->capacity);
+	}
+	row = &batch->rows[batch->nrows++];
+	memset(row, 0, sizeof(MdPriceRow));
+	return row;
+}
+
+static bool
+numeric_positive_finite(Numeric n)
+{
+	Numeric		zero = int64_to_numeric(0);
+
+	if (numeric_is_nan(n) || numeric_is_inf(n))
+		return false;
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(n),
+											 NumericGetDatum(zero))) > 0;
+}
+
+static bool
+currency_ok(const char *c)
+{
+	size_t		len = strlen(c);
+	size_t		i;
+
+	if (len < 3 || len > 5)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!((c[i] >= 'A' && c[i] <= 'Z') || (c[i] >= 'a' && c[i] <= 'z')))
+			return false;
+	return true;
+}
+
+char *
+md_sink_check_row(MdPriceRow *row)
+{
+	const char *problem = NULL;
+	char	   *symbol;
+	TimestampTz latest_allowed;
+
+	if (row->symbol == NULL)
+		return pstrdup("symbol is missing");
+	symbol = md_symbol_normalize(row->symbol, strlen(row->symbol), &problem);
+	if (symbol == NULL)
+		return psprintf("invalid symbol \"%.64s\": %s", row->symbol, problem);
+	row->symbol = symbol;
+
+	if (row->provider == NULL || row->provider[0] == '\0')
+		return pstrdup("provider is missing");
+	if (row->price == NULL)
+		return psprintf("price of \"%s\" is missing", symbol);
+	if (!numeric_positive_finite(row->price))
+		return psprintf("price of \"%s\" must be a finite number greater than 0, not %s",
+						symbol, numeric_normalize(row->price));
+	if (row->volume != NULL &&
+		(numeric_is_nan(row->volume) || numeric_is_inf(row->volume) ||
+		 DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+										   NumericGetDatum(row->volume),
+										   NumericGetDatum(int64_to_numeric(0)))) < 0))
+		return psprintf("volume of \"%s\" must be a finite number of at least 0", symbol);
+	if (row->currency != NULL && !currency_ok(row->currency))
+		return psprintf("currency of \"%s\" must be 3 to 5 letters, not \"%.16s\"",
+						symbol, row->currency);
+
+	if (TIMESTAMP_NOT_FINITE(row->ts) || row->ts < UNIX_EPOCH_TIMESTAMPTZ)
+		return psprintf("timestamp of \"%s\" must not be before 1970-01-01 UTC", symbol);
+	latest_allowed = GetCurrentTimestamp() + (TimestampTz) md_max_future_skew * USECS_PER_SEC;
+	if (row->ts > latest_allowed)
+		return psprintf("timestamp of \"%s\" is %s, more than %d s in the future",
+						symbol, timestamptz_to_str(row->ts), md_max_future_skew);
+	return NULL;
+}
+
+static ArrayType *
+text_array(char **values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		nulls[i] = (values[i] == NULL);
+		d[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
+	}
+	return construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+static ArrayType *
+datum_array(Datum *values, bool *nulls, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return construct_md_array(values, nulls, 1, dims, lbs, type, typlen, typbyval, typalign);
+}
+
+/* Every provider named in the batch must exist in md.providers. */
+static void
+check_providers(ArrayType *providers)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {PointerGetDatum(providers)};
+
+	md_spi_run(md_spi_plan(&unknown_provider_plan, UNKNOWN_PROVIDER_SQL, 1, argtypes),
+			   args, NULL, true, 1, SPI_OK_SELECT, "provider check");
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown provider \"%s\"",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("Providers are listed in md.providers.")));
+}
+
+/* statement 3: moving averages of the symbols that got new rows */
+static void
+update_averages(ArrayType *symbols)
+{
+	Oid			lock_types[1] = {TEXTARRAYOID};
+	Oid			avg_types[2] = {TEXTARRAYOID, INT4ARRAYOID};
+	Datum		windows[MD_MAX_AVERAGE_WINDOWS];
+	Datum		args[2];
+	int			i;
+
+	args[0] = PointerGetDatum(symbols);
+	md_spi_run(md_spi_plan(&lock_plan, LOCK_SQL, 1, lock_types),
+			   args, NULL, false, 0, SPI_OK_SELECT, "locking averages");
+
+	for (i = 0; i < md_average_window_count; i++)
+		windows[i] = Int32GetDatum(md_average_windows[i]);
+	args[1] = PointerGetDatum(construct_array(windows, md_average_window_count,
+											  INT4OID, sizeof(int32), true,
+											  TYPALIGN_INT));
+	md_spi_run(md_spi_plan(&averages_plan, AVERAGES_SQL, 2, avg_types),
+			   args, NULL, false, 0, SPI_OK_INSERT, "updating averages");
+}
+
+int
+md_sink_ingest(MdPriceBatch *batch)
+{
+	int			n = batch->nrows;
+	char	  **symbols;
+	char	  **providers;
+	char	  **currencies;
+	Datum	   *prices;
+	Datum	   *ts;
+	Datum	   *volumes;
+	Datum	   *raw_ids;
+	bool	   *volume_nulls;
+	bool	   *raw_nulls;
+	TimestampTz *times;
+	Datum		args[7];
+	Oid			argtypes[7] = {TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
+	TIMESTAMPTZARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+	int			inserted = 0;
+	int			nsymbols;
+	int			i;
+
+	if (n == 0)
+		return 0;
+
+	symbols = palloc(sizeof(char *) * n);
+	providers = palloc(sizeof(char *) * n);
+	currencies = palloc(sizeof(char *) * n);
+	prices = palloc(sizeof(Datum) * n);
+	ts = palloc(sizeof(Datum) * n);
+	times = palloc(sizeof(TimestampTz) * n);
+	volumes = palloc(sizeof(Datum) * n);
+	raw_ids = palloc(sizeof(Datum) * n);
+	volume_nulls = palloc(sizeof(bool) * n);
+	raw_nulls = palloc(sizeof(bool) * n);
+	for (i = 0; i < n; i++)
+	{
+		MdPriceRow *row = &batch->rows[i];
+
+		symbols[i] = row->symbol;
+		providers[i] = row->provider;
+		currencies[i] = row->currency;
+		prices[i] = NumericGetDatum(row->price);
+		ts[i] = TimestampTzGetDatum(row->ts);
+		times[i] = row->ts;
+		volume_nulls[i] = (row->volume == NULL);
+		volumes[i] = volume_nulls[i] ? (Datum) 0 : NumericGetDatum(row->volume);
+		raw_nulls[i] = (row->raw_response_id == 0);
+		raw_ids[i] = Int64GetDatum(row->raw_response_id);
+	}
+	args[0] = PointerGetDatum(text_array(symbols, n));
+	args[1] = PointerGetDatum(text_array(providers, n));
+	args[2] = PointerGetDatum(datum_array(prices, NULL, n, NUMERICOID));
+	args[3] = PointerGetDatum(datum_array(ts, NULL, n, TIMESTAMPTZOID));
+	args[4] = PointerGetDatum(datum_array(volumes, volume_nulls, n, NUMERICOID));
+	args[5] = PointerGetDatum(text_array(currencies, n));
+	args[6] = PointerGetDatum(datum_array(raw_ids, raw_nulls, n, INT8OID));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	check_providers(DatumGetArrayTypeP(args[1]));
+	md_partitions_ensure(times, n);
+
+	/* statement 1: prices and latest prices */
+	md_spi_run(md_spi_plan(&insert_plan, INSERT_SQL, 7, argtypes),
+			   args, NULL, false, 0, SPI_OK_SELECT, "inserting prices");
+
+	nsymbols = (int) SPI_processed;
+	if (nsymbols > 0)
+	{
+		SPITupleTable *tuptable = SPI_tuptable;
+		Datum	   *new_symbols = palloc(sizeof(Datum) * nsymbols);
+
+		for (i = 0; i < nsymbols; i++)
+		{
+			bool		isnull;
+
+			new_symbols[i] = SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull);
+			inserted += (int) DatumGetInt64(SPI_getbinval(tuptable->vals[i],
+														  tuptable->tupdesc, 2,
+														  &isnull));
+		}
+		update_averages(construct_array(new_symbols, nsymbols, TEXTOID, -1,
+										false, TYPALIGN_INT));
+	}
+
+	/* statement 2: a fresh observation of an old price is still fresh */
+	if (batch->observed_now && inserted < n)
+	{
+		md_spi_run(md_spi_plan(&touch_plan, TOUCH_SQL, 2, argtypes),
+				   args, NULL, false, 0, SPI_OK_UPDATE, "touching latest prices");
+	}
+
+	SPI_finish();
+	return inserted;
+}
