@@ -18,6 +18,7 @@ PG_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror
 EXTRA_CLEAN = marketdata--$(EXTVERSION).sql
 
 PG_CONFIG ?= pg_config
+export PG_CONFIG
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
 ifeq ($(PGXS),)

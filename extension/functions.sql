@@ -43,6 +43,8 @@ BEGIN
 	IF rel IS NULL THEN
 		EXECUTE format('CREATE TABLE md.%I PARTITION OF md.prices FOR VALUES FROM (%L) TO (%L)',
 					   part, lo, hi);
+		EXECUTE format('ALTER TABLE md.%I ADD PRIMARY KEY (symbol, provider, ts)', part);
+		EXECUTE format('CREATE INDEX ON md.%I (symbol, ts DESC)', part);
 		rel := to_regclass('md.' || quote_ident(part));
 	END IF;
 	RETURN rel;
@@ -52,9 +54,8 @@ COMMENT ON FUNCTION md._ensure_price_partition(timestamptz) IS
 	'creates md.prices_YYYYMM, the partition of md.prices for the UTC month of ts, when missing';
 REVOKE ALL ON FUNCTION md._ensure_price_partition(timestamptz) FROM PUBLIC;
 
--- the current and next month exist from the start
-SELECT md._ensure_price_partition(now());
-SELECT md._ensure_price_partition(date_trunc('month', now(), 'UTC') + interval '32 days');
+-- No partition is created here: one made by this script would belong to the
+-- extension, and pg_dump would then skip its rows.
 
 -- Jobs are checked and normalised on the way in, with messages a user can act on.
 CREATE FUNCTION md._polling_jobs_check() RETURNS trigger

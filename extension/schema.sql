@@ -12,12 +12,13 @@ CREATE SCHEMA md;
 COMMENT ON SCHEMA md IS 'marketdata: prices, providers, polling jobs, Kafka and API state';
 
 -- A valid symbol after normalisation: 1-32 characters of A-Z 0-9 . - ^ = _ /
--- (BRK.B, ^GSPC, EURUSD=X, GC=F, BTC-USD, OCDO.L).
+-- starting with a letter, digit or ^, without ".." (BRK.B, ^GSPC, EURUSD=X,
+-- GC=F, BTC-USD, OCDO.L). extension/symbol.c applies the same rule.
 CREATE FUNCTION md._symbol_ok(text) RETURNS boolean
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	RETURN $1 ~ '^[A-Z0-9.^=_/-]{1,32}$';
+	RETURN $1 ~ '^[A-Z0-9^][A-Z0-9.^=_/-]{0,31}$' AND strpos($1, '..') = 0;
 COMMENT ON FUNCTION md._symbol_ok(text) IS
-	'true when the text is a normalised symbol (1-32 of A-Z 0-9 . - ^ = _ /)';
+	'true when the text is a normalised symbol (1-32 of A-Z 0-9 . - ^ = _ /, starting with a letter, digit or ^, no "..")';
 
 CREATE TABLE md.providers (
 	name		text PRIMARY KEY
@@ -103,10 +104,13 @@ CREATE TABLE md.prices (
 	volume		numeric CHECK (volume >= 0 AND volume < 'Infinity'::numeric),
 	currency	text CHECK (currency ~ '^[A-Za-z]{3,5}$'),
 	raw_response_id bigint,
-	ingested_at timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (symbol, provider, ts)
+	ingested_at timestamptz NOT NULL DEFAULT now()
 ) PARTITION BY RANGE (ts);
-CREATE INDEX prices_symbol_ts_idx ON md.prices (symbol, ts DESC);
+-- The key (symbol, provider, ts) and the (symbol, ts DESC) index live on each
+-- partition (md._ensure_price_partition), not on this parent: the parent
+-- belongs to the extension, and pg_dump cannot restore partitions whose
+-- indexes hang off an extension-owned parent index. ts picks the partition,
+-- so a key unique in each partition is unique in all.
 COMMENT ON TABLE md.prices IS
 	'price history, one row per (symbol, provider, market time); monthly partitions md.prices_YYYYMM are created by the sink as needed';
 COMMENT ON COLUMN md.prices.ts IS 'the market''s time of the price, UTC';

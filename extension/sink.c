@@ -195,7 +195,9 @@ md_sink_check_row(MdPriceRow *row)
 		return psprintf("currency of \"%s\" must be 3 to 5 letters, not \"%.16s\"",
 						symbol, row->currency);
 
-	if (TIMESTAMP_NOT_FINITE(row->ts) || row->ts < UNIX_EPOCH_TIMESTAMPTZ)
+	if (TIMESTAMP_NOT_FINITE(row->ts))
+		return psprintf("timestamp of \"%s\" must be finite", symbol);
+	if (row->ts < UNIX_EPOCH_TIMESTAMPTZ)
 		return psprintf("timestamp of \"%s\" must not be before 1970-01-01 UTC", symbol);
 	latest_allowed = GetCurrentTimestamp() + (TimestampTz) md_max_future_skew * USECS_PER_SEC;
 	if (row->ts > latest_allowed)

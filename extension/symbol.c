@@ -39,6 +39,7 @@ md_symbol_normalize(const char *text, int len, const char **problem)
 	int			start = 0;
 	int			end = len;
 	char	   *result;
+	char		first;
 	int			i;
 
 	while (start < end && is_blank(text[start]))
@@ -56,6 +57,15 @@ md_symbol_normalize(const char *text, int len, const char **problem)
 		return NULL;
 	}
 	result = palloc(end - start + 1);
+	/* no leading punctuation (but the index mark ^), no "..": a symbol is
+	 * a URL path segment at some providers and must not be a dot segment */
+	first = pg_ascii_toupper((unsigned char) text[start]);
+	if (!((first >= 'A' && first <= 'Z') || (first >= '0' && first <= '9') || first == '^'))
+	{
+		pfree(result);
+		*problem = "a symbol starts with a letter, a digit or ^";
+		return NULL;
+	}
 	for (i = start; i < end; i++)
 	{
 		char		c = pg_ascii_toupper((unsigned char) text[i]);
@@ -64,6 +74,12 @@ md_symbol_normalize(const char *text, int len, const char **problem)
 		{
 			pfree(result);
 			*problem = "a symbol may only contain letters, digits and . - ^ = _ /";
+			return NULL;
+		}
+		if (c == '.' && i > start && result[i - start - 1] == '.')
+		{
+			pfree(result);
+			*problem = "a symbol must not contain \"..\"";
 			return NULL;
 		}
 		result[i - start] = c;

@@ -3,8 +3,10 @@
 # as the "postgres" system user, in directories handed to that user.
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_BINDIR=$(pg_config --bindir)
-PGXS_DIR=$(dirname "$(dirname "$(pg_config --pgxs)")")
+# PG_CONFIG picks the PostgreSQL installation (default: the one on PATH)
+PG_CONFIG=${PG_CONFIG:-pg_config}
+PG_BINDIR=$("$PG_CONFIG" --bindir)
+PGXS_DIR=$(dirname "$(dirname "$(dirname "$("$PG_CONFIG" --pgxs)")")")
 export PATH="$PG_BINDIR:$PATH"
 
 # as_db_user CMD...: run CMD as the database user (postgres when we are root)

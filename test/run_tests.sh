@@ -10,11 +10,16 @@ db_user_dir "$OUT" fresh
 passed=0
 failed=0
 
-# count_results LOG: add a pg_regress-style log's "... ok" / "... FAILED" lines
+# count_results LOG RC: add a log's passed and failed tests (pg_regress
+# "... ok" / "... FAILED" lines, TAP "ok N" / "not ok N" lines); a suite
+# that exited non-zero without a failed test (it died) counts one failure
 count_results() {
 	local ok bad
-	ok=$(grep -cE '^(ok|test) .*\.\.\. +ok|^ok +[0-9]+ ' "$1" || true)
-	bad=$(grep -cE '\.\.\. +FAILED|^not ok +[0-9]+ ' "$1" || true)
+	ok=$(grep -cE '\.\.\. +ok|^ *ok +[0-9]+' "$1" || true)
+	bad=$(grep -cE '\.\.\. +FAILED|^ *not ok +[0-9]+' "$1" || true)
+	if [ "$2" -ne 0 ] && [ "$bad" -eq 0 ]; then
+		bad=1
+	fi
 	passed=$((passed + ok))
 	failed=$((failed + bad))
 	echo "$ok passed, $bad failed"
@@ -35,7 +40,7 @@ as_db_user "$PGXS_DIR/src/test/regress/pg_regress" \
 	--bindir="$PG_BINDIR" --load-extension=marketdata \
 	--dbname=contrib_regression $tests 2>&1 | tee "$OUT/regress.log"
 rc=${PIPESTATUS[0]}
-count_results "$OUT/regress.log"
+count_results "$OUT/regress.log" "$rc"
 if [ "$rc" -ne 0 ] && [ -f "$OUT/regress/regression.diffs" ]; then
 	cat "$OUT/regress/regression.diffs"
 fi
@@ -50,7 +55,7 @@ as_db_user "$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
 	--bindir="$PG_BINDIR" --load-extension=marketdata \
 	--dbname=isolation_regression $specs 2>&1 | tee "$OUT/isolation.log"
 rc=${PIPESTATUS[0]}
-count_results "$OUT/isolation.log"
+count_results "$OUT/isolation.log" "$rc"
 if [ "$rc" -ne 0 ] && [ -f "$OUT/isolation/regression.diffs" ]; then
 	cat "$OUT/isolation/regression.diffs"
 fi
@@ -63,11 +68,8 @@ db_user_dir "$OUT/tap"
 	>"$OUT/tap.log" 2>&1
 rc=$?
 grep -E '^(ok|not ok) |^t/|^test/t/|^#   Failed|^Result' "$OUT/tap.log" || true
-before=$failed
-count_results "$OUT/tap.log"
+count_results "$OUT/tap.log" "$rc"
 if [ "$rc" -ne 0 ]; then
-	# a script that died before reporting is a failure too
-	[ "$failed" -eq "$before" ] && failed=$((failed + 1))
 	tail -n 40 "$OUT/tap.log"
 	ls "$OUT"/tap/tmp_check/log/ 2>/dev/null | sed 's/^/  log: /'
 fi
