@@ -27,3 +27,15 @@ db_user_dir() {
 		chown -R postgres: "$1"
 	fi
 }
+
+# db_user_can_read DIR: whether the database user can read DIR (a checkout
+# under a private home directory is not readable by "postgres")
+db_user_can_read() {
+	as_db_user test -r "$1" -a -x "$1" 2>/dev/null
+}
+
+# private_dir NAME: a directory outside the checkout for the database user's
+# files, one per checkout, used when the checkout is not readable to that user
+private_dir() {
+	echo "/var/tmp/marketdata-$1-$(echo "$TOP" | cksum | cut -d' ' -f1)"
+}
