@@ -6,7 +6,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 RUN="$TOP/.run"
-PGDATA="$RUN/pgdata"
+mkdir -p "$RUN"
+# the servers' own files: under .run/, or outside the checkout when the
+# database user cannot read it (a clone in root's home)
+STATE="$RUN"
+db_user_can_read "$RUN" || STATE=$(private_dir run)
+PGDATA="$STATE/pgdata"
 PGPORT="${MD_PGPORT:-54320}"
 DB=marketdata
 
@@ -15,22 +20,22 @@ pg_running() {
 }
 
 start_postgres() {
-	db_user_dir "$RUN"
+	db_user_dir "$STATE"
 	if [ ! -f "$PGDATA/PG_VERSION" ]; then
-		as_db_user initdb -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$RUN/initdb.log"
+		as_db_user initdb -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
 		cat >>"$PGDATA/postgresql.conf" <<CONF
 # marketdata local stack (make run)
 listen_addresses = '127.0.0.1'
 port = $PGPORT
-unix_socket_directories = '$RUN'
+unix_socket_directories = '$STATE'
 shared_preload_libraries = 'marketdata'
 CONF
 	fi
 	if pg_running; then
 		# a new build of the library needs a restart to be loaded
-		as_db_user pg_ctl -D "$PGDATA" -l "$RUN/postgres.log" -w restart -m fast >/dev/null
+		as_db_user pg_ctl -D "$PGDATA" -l "$STATE/postgres.log" -w restart -m fast >/dev/null
 	else
-		as_db_user pg_ctl -D "$PGDATA" -l "$RUN/postgres.log" -w start >/dev/null
+		as_db_user pg_ctl -D "$PGDATA" -l "$STATE/postgres.log" -w start >/dev/null
 	fi
 	local psql=(psql -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres)
 	as_db_user "${psql[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 ||
@@ -56,7 +61,7 @@ start)
 	cat <<MSG
 
 marketdata is running (stop it with: make stop)
-  PostgreSQL  postgresql://postgres@127.0.0.1:$PGPORT/$DB   (log: .run/postgres.log)
+  PostgreSQL  postgresql://postgres@127.0.0.1:$PGPORT/$DB   (log: $STATE/postgres.log)
 
 Try it:
   . .run/env
