@@ -12,7 +12,11 @@ export PATH="$PG_BINDIR:$PATH"
 # as_db_user CMD...: run CMD as the database user (postgres when we are root)
 as_db_user() {
 	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- env PATH="$PATH" HOME=/tmp "$@"
+		(
+			# stay in the current directory only if that user may enter it
+			runuser -u postgres -- test -x "$PWD" 2>/dev/null || cd /
+			runuser -u postgres -- env PATH="$PATH" HOME=/tmp "$@"
+		)
 	else
 		"$@"
 	fi
