@@ -42,35 +42,33 @@ suite() {
 	echo "=== $1 ==="
 }
 
-# 1. pg_regress: every sql/*.sql, in name order, against a temporary instance
-suite "pg_regress"
-tests=$(cd "$SRC/sql" && ls *.sql | sed 's/\.sql$//' | sort)
-as_db_user "$PGXS_DIR/src/test/regress/pg_regress" \
-	--temp-instance="$OUT/regress/instance" \
-	--temp-config="$SRC/test/regress.conf" \
-	--inputdir="$SRC" --outputdir="$OUT/regress" \
-	--bindir="$PG_BINDIR" --load-extension=marketdata \
-	--dbname=contrib_regression $tests 2>&1 | tee "$OUT/regress.log"
-rc=${PIPESTATUS[0]}
-count_results "$OUT/regress.log" "$rc"
-if [ "$rc" -ne 0 ] && [ -f "$OUT/regress/regression.diffs" ]; then
-	cat "$OUT/regress/regression.diffs"
-fi
+# regress_suite NAME DRIVER INPUTDIR TESTS...: run a pg_regress-style driver
+# against a temporary instance with the library preloaded; show the diffs
+regress_suite() {
+	local name=$1 driver=$2 inputdir=$3 rc
+	shift 3
+	as_db_user "$driver" \
+		--temp-instance="$OUT/$name/instance" \
+		--temp-config="$SRC/test/regress.conf" \
+		--inputdir="$inputdir" --outputdir="$OUT/$name" \
+		--bindir="$PG_BINDIR" --load-extension=marketdata \
+		--dbname="${name}_regression" "$@" 2>&1 | tee "$OUT/$name.log"
+	rc=${PIPESTATUS[0]}
+	count_results "$OUT/$name.log" "$rc"
+	if [ "$rc" -ne 0 ] && [ -f "$OUT/$name/regression.diffs" ]; then
+		cat "$OUT/$name/regression.diffs"
+	fi
+}
 
-# 2. isolation: concurrent sessions
+# 1. pg_regress: every sql/*.sql, in name order
+suite "pg_regress"
+regress_suite regress "$PGXS_DIR/src/test/regress/pg_regress" "$SRC" \
+	$(cd "$SRC/sql" && ls *.sql | sed 's/\.sql$//' | sort)
+
+# 2. isolation: concurrent sessions, test/isolation/specs/*.spec
 suite "isolation"
-specs=$(cd "$SRC/test/isolation/specs" && ls *.spec | sed 's/\.spec$//' | sort)
-as_db_user "$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
-	--temp-instance="$OUT/isolation/instance" \
-	--temp-config="$SRC/test/regress.conf" \
-	--inputdir="$SRC/test/isolation" --outputdir="$OUT/isolation" \
-	--bindir="$PG_BINDIR" --load-extension=marketdata \
-	--dbname=isolation_regression $specs 2>&1 | tee "$OUT/isolation.log"
-rc=${PIPESTATUS[0]}
-count_results "$OUT/isolation.log" "$rc"
-if [ "$rc" -ne 0 ] && [ -f "$OUT/isolation/regression.diffs" ]; then
-	cat "$OUT/isolation/regression.diffs"
-fi
+regress_suite isolation "$PGXS_DIR/src/test/isolation/pg_isolation_regress" "$SRC/test/isolation" \
+	$(cd "$SRC/test/isolation/specs" && ls *.spec | sed 's/\.spec$//' | sort)
 
 # 3. TAP: real servers and processes
 suite "TAP"
