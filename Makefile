@@ -15,7 +15,7 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c worker/*.c)))
 DATA_built = marketdata--$(EXTVERSION).sql
 SHLIB_LINK = -lcurl -lhiredis -lrdkafka
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror
-EXTRA_CLEAN = marketdata--$(EXTVERSION).sql
+EXTRA_CLEAN = marketdata--$(EXTVERSION).sql test/kafka_broker
 
 PG_CONFIG ?= pg_config
 export PG_CONFIG
@@ -37,12 +37,16 @@ marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql
 
 .PHONY: deps run stop test bench deps-hint
 
+# The Kafka test broker: librdkafka's mock cluster (test/kafka_broker.c).
+test/kafka_broker: test/kafka_broker.c
+	$(CC) -std=c11 -D_DEFAULT_SOURCE -O2 -Wall -Wextra -Werror -o $@ $< -lrdkafka
+
 deps:
 	./test/deps.sh
 
 run:
 	./test/deps.sh --if-missing
-	$(MAKE) install
+	$(MAKE) install test/kafka_broker
 	./test/run.sh start
 
 stop:
@@ -50,7 +54,7 @@ stop:
 
 test:
 	./test/deps.sh --if-missing
-	$(MAKE) install
+	$(MAKE) install test/kafka_broker
 	./test/run_tests.sh
 
 bench:
