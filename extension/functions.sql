@@ -22,6 +22,31 @@ CREATE FUNCTION md._random_hex(nbytes integer) RETURNS text
 COMMENT ON FUNCTION md._random_hex(integer) IS
 	'nbytes of cryptographically strong randomness, hex-encoded';
 
+-- The JSON of prices, written once for Redis, Kafka and (later) the REST API.
+CREATE FUNCTION md._iso_utc(ts timestamptz) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	-- 2026-11-20T15:30:00Z, with fractional seconds only when there are some
+	RETURN rtrim(rtrim(to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z';
+COMMENT ON FUNCTION md._iso_utc(timestamptz) IS
+	'ISO-8601 UTC text of a timestamp, as in every JSON marketdata writes';
+
+CREATE FUNCTION md._price_json(symbol text, price numeric, ts timestamptz, provider text)
+	RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN json_build_object('symbol', symbol, 'price', price,
+							 'timestamp', md._iso_utc(ts), 'provider', provider)::text;
+COMMENT ON FUNCTION md._price_json(text, numeric, timestamptz, text) IS
+	'the latest price as the REST API serves it and Redis caches it';
+
+CREATE FUNCTION md._price_event(symbol text, provider text, price numeric, ts timestamptz,
+	raw_response_id bigint)
+	RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN jsonb_build_object('symbol', symbol, 'price', price, 'timestamp', md._iso_utc(ts),
+							  'source', provider, 'raw_response_id', raw_response_id::text);
+COMMENT ON FUNCTION md._price_event(text, text, numeric, timestamptz, bigint) IS
+	'the Kafka price event of a price (topic price-events)';
+
 -- Creates the monthly partition of md.prices holding ts (UTC months).
 CREATE FUNCTION md._ensure_price_partition(ts timestamptz) RETURNS regclass
 	LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
@@ -270,13 +295,45 @@ REVOKE ALL ON FUNCTION @extschema@.md_api_key_role(text) FROM PUBLIC;
 
 -- Operators' views ---------------------------------------------------------
 
+CREATE FUNCTION md._worker_status(
+	OUT pid integer, OUT dboid oid, OUT worker text, OUT state text,
+	OUT started_at timestamptz, OUT last_loop timestamptz, OUT processed bigint,
+	OUT backlog bigint, OUT last_error text, OUT last_error_at timestamptz)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_worker_status'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION md._worker_status() IS
+	'the shared-memory state of every running marketdata worker';
+
 CREATE VIEW md.worker_status AS
-	SELECT a.pid, a.backend_type AS worker, a.datname AS database, a.state,
-		   a.backend_start AS started_at, a.wait_event, a.query AS activity
+	SELECT w.pid, w.worker, d.datname AS database, w.state, w.started_at, w.last_loop,
+		   w.processed, w.backlog, w.last_error, w.last_error_at,
+		   a.wait_event, a.query AS activity
+	FROM md._worker_status() w
+	LEFT JOIN pg_catalog.pg_database d ON d.oid = w.dboid
+	LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid
+	UNION ALL
+	SELECT a.pid, 'launcher', NULL, 'running', a.backend_start, NULL, NULL, NULL, NULL, NULL,
+		   a.wait_event, NULL
 	FROM pg_catalog.pg_stat_activity a
-	WHERE a.backend_type LIKE 'marketdata%';
+	WHERE a.backend_type = 'marketdata launcher';
 COMMENT ON VIEW md.worker_status IS
-	'marketdata background workers running on this server';
+	'marketdata background workers: state, last loop, items processed, backlog, last error';
+
+CREATE FUNCTION md._cache_status(
+	OUT writes bigint, OUT failures bigint, OUT last_write_at timestamptz,
+	OUT last_error text, OUT last_error_at timestamptz)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'md_cache_status'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION md._cache_status() IS
+	'counters of the Redis write-through, shared by all processes';
+
+CREATE VIEW md.cache_status AS
+	SELECT current_setting('marketdata.redis_url', true) <> '' AS enabled, s.*
+	FROM md._cache_status() s;
+COMMENT ON VIEW md.cache_status IS
+	'Redis write-through: whether it is on, prices written, failures and the last error';
 
 CREATE VIEW md.price_status AS
 	SELECT l.symbol, l.provider, l.price, l.ts, l.fetched_at,

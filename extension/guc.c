@@ -21,6 +21,14 @@ static char *average_windows_string = NULL;
 int			md_average_window_count = 1;
 int			md_average_windows[MD_MAX_AVERAGE_WINDOWS] = {5};
 int			md_max_future_skew = 60;
+char	   *md_databases = NULL;
+char	   *md_kafka_bootstrap_servers = NULL;
+char	   *md_kafka_topic = NULL;
+int			md_outbox_retention = 3600;
+int			md_relay_batch_size = 1000;
+char	   *md_redis_url = NULL;
+int			md_redis_ttl = 300;
+int			md_redis_timeout = 100;
 
 typedef struct WindowList
 {
@@ -144,6 +152,86 @@ md_define_gucs(void)
 							NULL,
 							NULL,
 							NULL);
+
+	DefineCustomStringVariable("marketdata.databases",
+							   "Databases in which the marketdata workers run.",
+							   "A comma-separated list; the launcher starts the workers in each.",
+							   &md_databases,
+							   "postgres",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("marketdata.kafka_bootstrap_servers",
+							   "Kafka brokers the relay publishes price events to.",
+							   "host:port,...; empty means Kafka is not used and no outbox rows are written.",
+							   &md_kafka_bootstrap_servers,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("marketdata.kafka_topic",
+							   "Kafka topic of the price events the relay publishes.",
+							   NULL,
+							   &md_kafka_topic,
+							   "price-events",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.outbox_retention",
+							"How long published outbox rows are kept.",
+							NULL,
+							&md_outbox_retention,
+							3600,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.relay_batch_size",
+							"Most outbox rows the relay has in flight to Kafka.",
+							NULL,
+							&md_relay_batch_size,
+							1000,
+							1,
+							100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("marketdata.redis_url",
+							   "Redis that new prices are written through to.",
+							   "redis://host:port[/db]; empty means no cache writes.",
+							   &md_redis_url,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.redis_ttl",
+							"Time to live of the cached prices written to Redis.",
+							NULL,
+							&md_redis_ttl,
+							300,
+							1,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.redis_timeout",
+							"Longest wait for Redis when writing through.",
+							"A slow or absent Redis costs a commit at most this, then is skipped with a growing back-off.",
+							&md_redis_timeout,
+							100,
+							1,
+							10000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("marketdata");
 }

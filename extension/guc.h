@@ -17,6 +17,20 @@ extern int	md_average_windows[MD_MAX_AVERAGE_WINDOWS];
 
 extern int	md_max_future_skew;
 
+/* workers */
+extern char *md_databases;
+
+/* Kafka: an empty bootstrap list means Kafka is not used */
+extern char *md_kafka_bootstrap_servers;
+extern char *md_kafka_topic;
+extern int	md_outbox_retention;
+extern int	md_relay_batch_size;
+
+/* Redis write-through: an empty URL means no cache writes */
+extern char *md_redis_url;
+extern int	md_redis_ttl;
+extern int	md_redis_timeout;
+
 extern void md_define_gucs(void);
 
 #endif							/* MD_GUC_H */

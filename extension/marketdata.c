@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * extension/marketdata.c
- *	  Module entry: settings now, background workers later.
+ *	  Module entry: settings, shared memory and the launcher.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,6 +11,7 @@
 #include "miscadmin.h"
 
 #include "guc.h"
+#include "../worker/worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -22,4 +23,9 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 	md_define_gucs();
+	/* workers and shared state need the library preloaded */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	md_worker_state_request();
+	md_launcher_register();
 }
