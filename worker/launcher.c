@@ -7,7 +7,7 @@
  * The launcher is a static background worker registered from
  * shared_preload_libraries with BgWorkerStart_RecoveryFinished: on a standby
  * it does not run at all, and the postmaster starts it on promotion. It
- * connects to no database. The per-database workers it registers are
+ * connects to no database (only to the shared catalogs). The per-database workers it registers are
  * dynamic and never restarted by the postmaster; the launcher restarts a
  * stopped one with a growing delay (1 s to 60 s), so a database that does
  * not exist costs a log line a minute, not a crash loop.
@@ -62,7 +62,7 @@ md_launcher_register(void)
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = 5;
 	strlcpy(worker.bgw_library_name, "marketdata", BGW_MAXLEN);
@@ -192,6 +192,8 @@ md_launcher_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	/* no database, like the autovacuum launcher: visible in pg_stat_activity */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("marketdata launcher");
 
 	loop_context = AllocSetContextCreate(TopMemoryContext, "marketdata launcher loop",
