@@ -13,7 +13,7 @@
  * of the row), so the look-up plans are single index scans: a symbol has
  * a row per provider, a handful, and the newest is picked here, in C. An
  * ORDER BY ... LIMIT 1 in the statement costs a Sort and a Limit node
- * whose start-up alone took a sixth of md_price's time.
+ * whose start-up and run took about a sixth of md_price's time (perf).
  *
  *-------------------------------------------------------------------------
  */
