@@ -69,7 +69,10 @@ BEGIN
 		EXECUTE format('CREATE TABLE md.%I PARTITION OF md.prices FOR VALUES FROM (%L) TO (%L)',
 					   part, lo, hi);
 		EXECUTE format('ALTER TABLE md.%I ADD PRIMARY KEY (symbol, provider, ts)', part);
-		EXECUTE format('CREATE INDEX ON md.%I (symbol, ts DESC)', part);
+		-- the order of the moving averages (sink.c) and md_moving_average:
+		-- their LIMIT stops after the window's rows instead of sorting
+		-- the symbol's whole history
+		EXECUTE format('CREATE INDEX ON md.%I (symbol, ts DESC, provider)', part);
 		rel := to_regclass('md.' || quote_ident(part));
 	END IF;
 	RETURN rel;
