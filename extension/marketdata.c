@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * extension/marketdata.c
- *	  Module entry: settings now, background workers later.
+ *	  Module entry: settings, provider health in shared memory, and
+ *	  background workers later.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,6 +12,7 @@
 #include "miscadmin.h"
 
 #include "guc.h"
+#include "health.h"
 
 PG_MODULE_MAGIC;
 
@@ -22,4 +24,5 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 	md_define_gucs();
+	md_health_init();
 }
