@@ -137,6 +137,7 @@ read_answer(MdHttpRequest *req, void *arg)
 	f->latency_ms = req->latency_ms;
 	f->body = req->body;
 	f->body_len = req->body_len;
+	f->transport_detail = req->error_detail;
 	md_provider_lookup(f->provider)->parse(f, req);
 }
 
@@ -169,7 +170,9 @@ finish_fetch(MdFetch *f)
 	if (f->cls != MD_OK)
 		ereport(LOG,
 				(errmsg("marketdata: fetch of \"%s\" at %s failed: %s: %s",
-						f->symbol, f->provider, md_error_class_word(f->cls), f->message)));
+						f->symbol, f->provider, md_error_class_word(f->cls), f->message),
+				 f->transport_detail
+				 ? errdetail_internal("%s", md_mask_secret(f->transport_detail, f->key)) : 0));
 	if (f->responded)
 		md_health_record(f);
 }

@@ -175,8 +175,8 @@ md_health_admit(MdFetch *f)
 	}
 	else if (open_until != 0)
 		md_fetch_fail(f, MD_UNAVAILABLE,
-					  "provider %s unavailable: circuit breaker open until %s after %d failures in a row",
-					  f->provider, timestamptz_to_str(open_until), md_circuit_breaker_failures);
+					  "provider %s unavailable: circuit breaker open after %d failures in a row",
+					  f->provider, md_circuit_breaker_failures);
 	return admit;
 }
 

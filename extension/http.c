@@ -270,7 +270,11 @@ finish_transfer(Run *run, Transfer *t, CURLcode result)
 	req->curl_code = (int) result;
 	req->too_large = t->too_large;
 	if (result != CURLE_OK)
-		req->error = pstrdup(t->errbuf[0] ? t->errbuf : curl_easy_strerror(result));
+	{
+		/* libcurl's fixed text: stable, and never holding a URL */
+		req->error = pstrdup(curl_easy_strerror(result));
+		req->error_detail = pstrdup(t->errbuf[0] ? t->errbuf : req->error);
+	}
 	req->body_len = (int) t->len;
 	req->body = palloc(t->len + 1);
 	if (t->len > 0)
@@ -368,6 +372,7 @@ md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
 		requests[i].too_large = false;
 		requests[i].curl_code = 0;
 		requests[i].error = NULL;
+		requests[i].error_detail = NULL;
 		requests[i].retry_after = -1;
 		requests[i].latency_ms = 0;
 		if (tail[g] < 0)

@@ -37,7 +37,9 @@ typedef struct MdHttpRequest
 								 * its first marketdata.http_max_response_size
 								 * bytes */
 	int			curl_code;		/* CURLcode, 0 when the transfer completed */
-	char	   *error;			/* libcurl's error text, NULL when none */
+	char	   *error;			/* libcurl's text for curl_code, NULL when none */
+	char	   *error_detail;	/* libcurl's detailed message (may name the
+								 * host, never the query), NULL when none */
 	int			retry_after;	/* seconds from Retry-After, -1 when absent */
 	double		latency_ms;		/* from start to the end of the transfer */
 } MdHttpRequest;

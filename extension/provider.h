@@ -49,6 +49,7 @@ typedef struct MdFetch
 	char	   *body;
 	int			body_len;
 	int64		raw_response_id;
+	char	   *transport_detail;	/* libcurl's detailed error, for the log */
 } MdFetch;
 
 typedef struct MdProvider
