@@ -60,8 +60,9 @@ if [ "$rc" -ne 0 ] && [ -f "$OUT/isolation/regression.diffs" ]; then
 	cat "$OUT/isolation/regression.diffs"
 fi
 
-# 3. TAP: real servers and processes
+# 3. TAP: real servers and processes (the fake provider is built first)
 suite "TAP"
+make -s -C "$TOP/test/fake_provider" || { echo "could not build the fake provider"; failed=$((failed + 1)); }
 db_user_dir "$OUT/tap"
 (cd "$TOP" && as_db_user env TESTDIR="$OUT/tap" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 	MD_TOP="$TOP" prove --verbose -I "$PGXS_DIR/src/test/perl" -I "$TOP/test/perl" test/t/*.pl) \
