@@ -30,6 +30,7 @@
  *	RETRY*		the provider's rate-limit answer plus Retry-After: 7
  *	SLOW*		a synthetic success after 1.5 s
  *	SYN*		a synthetic success: price from the symbol, time now
+ *	ECHOKEY		an error echoing the key it was sent (for masking tests)
  *	a fixture	DIR/<provider>/<SYM>.<status>.<json|txt>
  *	otherwise	DIR/<provider>/_unknown.<status>.<ext>: the provider's
  *				answer for an unknown symbol
@@ -344,6 +345,13 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 			return send_body(conn, dstatus, dtype, dummy, dlen, NULL);
 	}
 
+	if (strcmp(sym, "ECHOKEY") == 0)
+	{
+		key = sent_key(conn, provider);
+		asprintf(&body, "{\"error\":\"Invalid API call with apikey %s\",\"Error Message\":\"the apikey %s is not valid\"}",
+				 key ? key : "(none)", key ? key : "(none)");
+		return send_body(conn, 401, "application/json", body, strlen(body), NULL);
+	}
 	if (starts(sym, "TRUNC"))
 	{
 		struct Truncated *t = malloc(sizeof(*t));
