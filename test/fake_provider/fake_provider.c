@@ -350,7 +350,9 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		key = sent_key(conn, provider);
 		asprintf(&body, "{\"error\":\"Invalid API call with apikey %s\",\"Error Message\":\"the apikey %s is not valid\"}",
 				 key ? key : "(none)", key ? key : "(none)");
-		return send_body(conn, 401, "application/json", body, strlen(body), NULL);
+		/* Alpha Vantage's errors come with 200 */
+		return send_body(conn, strcmp(provider, "alphavantage") == 0 ? 200 : 401,
+						 "application/json", body, strlen(body), NULL);
 	}
 	if (starts(sym, "TRUNC"))
 	{
