@@ -31,6 +31,10 @@ else
 include $(PGXS)
 endif
 
+# PGXS tracks no header dependencies: rebuild every object when a header
+# changes, so no object is left with a stale struct layout.
+$(OBJS): $(wildcard extension/*.h worker/*.h)
+
 # The install script is the schema followed by the functions.
 marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql
 	cat $^ > $@

@@ -296,6 +296,41 @@ REVOKE ALL ON FUNCTION @extschema@.md_create_api_key(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.md_revoke_api_key(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.md_api_key_role(text) FROM PUBLIC;
 
+-- Fetching from providers -----------------------------------------------------
+
+CREATE FUNCTION @extschema@.md_fetch(symbol text, provider text DEFAULT NULL,
+	OUT symbol text, OUT provider text, OUT price numeric, OUT ts timestamptz,
+	OUT currency text, OUT volume numeric, OUT error_class text, OUT message text,
+	OUT http_status integer, OUT latency_ms double precision, OUT raw_response_id bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_fetch'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1;
+COMMENT ON FUNCTION @extschema@.md_fetch(text, text) IS
+	'fetches the symbol now from provider (failover by priority when NULL) and stores the price; one row per provider tried, the last is the outcome (error_class NULL on success)';
+
+CREATE FUNCTION @extschema@.md_fetch_many(symbols text[], provider text DEFAULT NULL,
+	OUT symbol text, OUT provider text, OUT price numeric, OUT ts timestamptz,
+	OUT currency text, OUT volume numeric, OUT error_class text, OUT message text,
+	OUT http_status integer, OUT latency_ms double precision, OUT raw_response_id bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_fetch_many'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 100;
+COMMENT ON FUNCTION @extschema@.md_fetch_many(text[], text) IS
+	'fetches all symbols concurrently (each provider bounded by its max_concurrency) and stores the prices; one row per symbol and provider tried';
+
+CREATE FUNCTION md._provider_health(
+	OUT provider text, OUT consecutive_failures integer,
+	OUT circuit_open_until timestamptz, OUT rate_limited_until timestamptz,
+	OUT last_success_at timestamptz, OUT last_error_at timestamptz,
+	OUT last_error_class text, OUT last_error text,
+	OUT requests bigint, OUT failures bigint,
+	OUT p50_latency_ms double precision, OUT p99_latency_ms double precision)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_provider_health'
+	LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION md._provider_health() IS
+	'provider health of this database kept in shared memory since the server started (empty unless marketdata is preloaded)';
+
 -- Operators' views ---------------------------------------------------------
 
 CREATE FUNCTION md._worker_status(
@@ -344,3 +379,35 @@ CREATE VIEW md.price_status AS
 	FROM md.latest_prices l;
 COMMENT ON VIEW md.price_status IS
 	'latest price of every symbol and provider with its age';
+
+CREATE VIEW md.provider_status AS
+	SELECT p.name AS provider, p.enabled, p.priority, p.failover,
+		   CASE WHEN NOT p.enabled THEN 'disabled'
+				WHEN h.circuit_open_until > now() THEN 'circuit_open'
+				WHEN h.rate_limited_until > now() THEN 'rate_limited'
+				WHEN h.consecutive_failures > 0 THEN 'failing'
+				WHEN h.provider IS NULL AND ok.received_at IS NULL THEN 'unknown'
+				ELSE 'ok' END AS state,
+		   greatest(h.last_success_at, ok.received_at) AS last_success_at,
+		   greatest(h.last_error_at, bad.received_at) AS last_error_at,
+		   CASE WHEN bad.received_at > h.last_error_at OR h.last_error_at IS NULL
+				THEN bad.error_class ELSE h.last_error_class END AS last_error_class,
+		   h.last_error,
+		   coalesce(h.consecutive_failures, 0) AS consecutive_failures,
+		   h.circuit_open_until, h.rate_limited_until,
+		   coalesce(h.requests, 0) AS requests, coalesce(h.failures, 0) AS failures,
+		   h.p50_latency_ms, h.p99_latency_ms
+	FROM md.providers p
+	LEFT JOIN md._provider_health() h ON h.provider = p.name
+	LEFT JOIN LATERAL (
+		SELECT r.received_at FROM md.raw_responses r
+		WHERE r.provider = p.name
+		  AND (r.error_class IS NULL OR r.error_class IN ('unknown_symbol', 'no_data'))
+		ORDER BY r.received_at DESC LIMIT 1) ok ON true
+	LEFT JOIN LATERAL (
+		SELECT r.received_at, r.error_class FROM md.raw_responses r
+		WHERE r.provider = p.name
+		  AND r.error_class IN ('rate_limited', 'auth_failed', 'unavailable', 'malformed')
+		ORDER BY r.received_at DESC LIMIT 1) bad ON true;
+COMMENT ON VIEW md.provider_status IS
+	'health of each provider: state (ok, failing, circuit_open, rate_limited, disabled, unknown), last success and error, consecutive failures, p50/p99 latency of the last 256 requests; counters restart with the server, last success/error also come from md.raw_responses';

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * extension/marketdata.c
- *	  Module entry: settings, shared memory and the launcher.
+ *	  Module entry: settings, shared memory (worker state, provider
+ *	  health) and the launcher.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,6 +12,7 @@
 #include "miscadmin.h"
 
 #include "guc.h"
+#include "health.h"
 #include "../worker/worker.h"
 
 PG_MODULE_MAGIC;
@@ -27,5 +29,6 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	md_worker_state_request();
+	md_health_init();
 	md_launcher_register();
 }

@@ -7,7 +7,10 @@
  * max_age; the market's time ts may be days old when the market is closed.
  * With no provider named, the price with the newest market time wins.
  * A fresh row in md.latest_prices answers at once through one prepared
- * index look-up.
+ * index look-up. On a miss (nothing stored, or nothing fresh) the price is
+ * fetched now (fetch.c): from the named provider, or with failover by
+ * priority; it is stored through the sink and answered. Only when no
+ * provider can be asked at all (all disabled) does the miss raise MD001.
  *
  * md_price is the hot path (bench/README.md: at least 0.8x a plain SELECT
  * of the row), so the look-up plans are single index scans: a symbol has
@@ -29,6 +32,7 @@
 #include "utils/timestamp.h"
 
 #include "errors.h"
+#include "fetch.h"
 #include "spi_util.h"
 #include "symbol.h"
 
@@ -143,7 +147,7 @@ lookup_latest(const char *symbol, const char *provider, LatestPrice *out)
 
 /*
  * The fresh latest price of the call's arguments (symbol, provider,
- * max_age), or an error saying why there is none.
+ * max_age): stored, or fetched now; or an error saying why there is none.
  */
 static void
 fresh_latest_price(FunctionCallInfo fcinfo, char **symbol_out, LatestPrice *latest)
@@ -153,6 +157,9 @@ fresh_latest_price(FunctionCallInfo fcinfo, char **symbol_out, LatestPrice *late
 	char	   *provider = NULL;
 	Interval   *max_age;
 	TimestampTz oldest_fresh;
+	bool		found;
+	MdFetchResult *result;
+	MdFetch    *f;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -172,27 +179,46 @@ fresh_latest_price(FunctionCallInfo fcinfo, char **symbol_out, LatestPrice *late
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_age must not be negative")));
+	*symbol_out = symbol;
 
-	if (!lookup_latest(symbol, provider, latest))
+	found = lookup_latest(symbol, provider, latest);
+	oldest_fresh = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+														   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+														   PointerGetDatum(max_age)));
+	if (found && latest->fetched_at >= oldest_fresh)
+		return;
+
+	/* a miss: ask the providers */
+	result = md_fetch_symbols(&symbol, 1, provider);
+	f = result->final[0];
+	if (f != NULL && f->cls == MD_OK)
+	{
+		latest->price = f->price;
+		latest->ts = f->ts;
+		latest->provider = f->provider;
+		latest->fetched_at = GetCurrentTransactionStartTimestamp();
+		return;
+	}
+	if (f != NULL)
+		md_fetch_raise(result, symbol);
+
+	/* nobody could be asked: say what is stored */
+	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_MD_NO_PRICE),
 				 provider ? errmsg("no price for symbol \"%s\" at provider \"%s\"", symbol, provider)
 				 : errmsg("no price for symbol \"%s\"", symbol),
+				 errdetail_internal("%s", result->nobody_reason),
 				 errhint("Store one with md_ingest_price() or schedule polling with md_poll().")));
-
-	oldest_fresh = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-														   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-														   PointerGetDatum(max_age)));
-	if (latest->fetched_at < oldest_fresh)
-		ereport(ERROR,
-				(errcode(ERRCODE_MD_NO_PRICE),
-				 errmsg("no price for symbol \"%s\" fresher than %s", symbol,
-						DatumGetCString(DirectFunctionCall1(interval_out,
-															PointerGetDatum(max_age)))),
-				 errdetail("The newest price, from %s, was fetched at %s.",
-						   latest->provider, timestamptz_to_str(latest->fetched_at)),
-				 errhint("Pass a larger max_age, or schedule polling with md_poll().")));
-	*symbol_out = symbol;
+	ereport(ERROR,
+			(errcode(ERRCODE_MD_NO_PRICE),
+			 errmsg("no price for symbol \"%s\" fresher than %s", symbol,
+					DatumGetCString(DirectFunctionCall1(interval_out,
+														PointerGetDatum(max_age)))),
+			 errdetail("The newest price, from %s, was fetched at %s. %s",
+					   latest->provider, timestamptz_to_str(latest->fetched_at),
+					   result->nobody_reason),
+			 errhint("Pass a larger max_age, or schedule polling with md_poll().")));
 }
 
 PG_FUNCTION_INFO_V1(md_price);

@@ -70,8 +70,9 @@ suite "isolation"
 regress_suite isolation "$PGXS_DIR/src/test/isolation/pg_isolation_regress" "$SRC/test/isolation" \
 	$(cd "$SRC/test/isolation/specs" && ls *.spec | sed 's/\.spec$//' | sort)
 
-# 3. TAP: real servers and processes
+# 3. TAP: real servers and processes (the fake provider is built first)
 suite "TAP"
+make -s -C "$TOP/test/fake_provider" || { echo "could not build the fake provider"; failed=$((failed + 1)); }
 db_user_dir "$OUT/tap"
 (cd "$SRC" && as_db_user env TESTDIR="$OUT/tap" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 	MD_TOP="$SRC" prove --verbose -I "$PGXS_DIR/src/test/perl" -I "$SRC/test/perl" test/t/*.pl) \
