@@ -145,6 +145,9 @@ read_answer(MdHttpRequest *req, void *arg)
 static void
 finish_fetch(MdFetch *f)
 {
+	/* the body as it will be stored, masked while the key is known */
+	f->body = storable_body(f);
+	f->body_len = f->body ? strlen(f->body) : 0;
 	if (f->key != NULL)
 	{
 		char	   *escaped = md_http_escape(f->key);
@@ -267,7 +270,7 @@ store_raw_responses(MdFetch *fetches, int n)
 		status_nulls[i] = (f->http_status == 0);
 		latencies[i] = Float8GetDatum(f->latency_ms);
 		classes[i] = (char *) md_error_class_word(f->cls);
-		bodies[i] = storable_body(f);
+		bodies[i] = f->body;
 	}
 	args[0] = PointerGetDatum(datum_array(ids, NULL, nkept, INT8OID));
 	args[1] = PointerGetDatum(text_array(providers, nkept));
@@ -312,7 +315,7 @@ ingest_prices(MdFetch *fetches, int n)
 }
 
 void
-md_fetch_batch(MdFetch *fetches, int n, List *providers)
+md_fetch_perform(MdFetch *fetches, int n, List *providers)
 {
 	int			ngroups = list_length(providers);
 	int		   *limits = palloc(sizeof(int) * Max(ngroups, 1));
@@ -375,13 +378,27 @@ md_fetch_batch(MdFetch *fetches, int n, List *providers)
 
 	for (i = 0; i < n; i++)
 		finish_fetch(&fetches[i]);
-	store_raw_responses(fetches, n);
-	ingest_prices(fetches, n);
 
 	/* the keys were in palloc'd memory: wipe them */
 	for (i = 0; i < ngroups; i++)
 		if (keys[i] != NULL)
 			explicit_bzero(keys[i], strlen(keys[i]));
+	for (i = 0; i < n; i++)
+		fetches[i].key = NULL;
+}
+
+void
+md_fetch_store(MdFetch *fetches, int n)
+{
+	store_raw_responses(fetches, n);
+	ingest_prices(fetches, n);
+}
+
+void
+md_fetch_batch(MdFetch *fetches, int n, List *providers)
+{
+	md_fetch_perform(fetches, n, providers);
+	md_fetch_store(fetches, n);
 }
 
 MdFetchResult *

@@ -33,6 +33,14 @@ extern List *md_providers_load(void);
  */
 extern void md_fetch_batch(MdFetch *fetches, int n, List *providers);
 
+/*
+ * md_fetch_batch in two halves, for a worker that must not hold a
+ * transaction across HTTP: perform needs no transaction (HTTP, parsing,
+ * circuit breaker); store runs in one (raw responses, then the sink).
+ */
+extern void md_fetch_perform(MdFetch *fetches, int n, List *providers);
+extern void md_fetch_store(MdFetch *fetches, int n);
+
 typedef struct MdFetchResult
 {
 	int			nattempts;		/* every fetch made, in order */
