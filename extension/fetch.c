@@ -35,7 +35,8 @@
 #include "spi_util.h"
 
 #define PROVIDERS_SQL \
-	"SELECT name, rtrim(base_url, '/'), enabled, failover, max_concurrency" \
+	"SELECT name, rtrim(base_url, '/'), enabled, failover, max_concurrency," \
+	"  rate_limit_per_minute" \
 	" FROM md.providers ORDER BY priority, name"
 
 #define RAW_IDS_SQL \
@@ -79,6 +80,7 @@ md_providers_load(void)
 		p->enabled = DatumGetBool(SPI_getbinval(tuple, desc, 3, &isnull));
 		p->failover = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
 		p->max_concurrency = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
+		p->rate_limit_per_minute = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
 		p->impl = md_provider_lookup(p->name);
 		result = lappend(result, p);
 		MemoryContextSwitchTo(spi);
@@ -87,8 +89,8 @@ md_providers_load(void)
 	return result;
 }
 
-static MdProviderInfo *
-find_provider(List *providers, const char *name, int *index)
+MdProviderInfo *
+md_provider_find(List *providers, const char *name, int *index)
 {
 	ListCell   *lc;
 
@@ -333,7 +335,7 @@ md_fetch_perform(MdFetch *fetches, int n, List *providers)
 	{
 		MdFetch    *f = &fetches[i];
 		int			g;
-		MdProviderInfo *p = find_provider(providers, f->provider, &g);
+		MdProviderInfo *p = md_provider_find(providers, f->provider, &g);
 
 		f->cls = MD_OK;
 		if (p == NULL)
@@ -418,7 +420,7 @@ md_fetch_symbols(char **symbols, int nsymbols, const char *provider)
 
 	if (provider != NULL)
 	{
-		MdProviderInfo *p = find_provider(providers, provider, NULL);
+		MdProviderInfo *p = md_provider_find(providers, provider, NULL);
 
 		if (p == NULL)
 			ereport(ERROR,

@@ -20,11 +20,15 @@ typedef struct MdProviderInfo
 	bool		enabled;
 	bool		failover;
 	int			max_concurrency;
+	int			rate_limit_per_minute;	/* our own budget of requests */
 	const MdProvider *impl;		/* NULL: no implementation of that name */
 } MdProviderInfo;
 
 /* md.providers by ascending priority */
 extern List *md_providers_load(void);
+
+/* the provider of that name in a loaded list (its position in *index), or NULL */
+extern MdProviderInfo *md_provider_find(List *providers, const char *name, int *index);
 
 /*
  * Run fetches concurrently (symbol and provider set in each): keys,

@@ -112,6 +112,16 @@ CREATE TRIGGER polling_jobs_check
 	BEFORE INSERT OR UPDATE ON md.polling_jobs
 	FOR EACH ROW EXECUTE FUNCTION md._polling_jobs_check();
 
+CREATE FUNCTION md._wake_scheduler() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'md_wake_scheduler'
+	LANGUAGE C;
+COMMENT ON FUNCTION md._wake_scheduler() IS
+	'wakes the scheduler when a change to md.polling_jobs commits';
+
+CREATE TRIGGER polling_jobs_wake
+	AFTER INSERT OR UPDATE OR DELETE ON md.polling_jobs
+	FOR EACH STATEMENT EXECUTE FUNCTION md._wake_scheduler();
+
 -- Ingest -------------------------------------------------------------------
 
 CREATE FUNCTION @extschema@.md_ingest_price(

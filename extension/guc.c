@@ -22,6 +22,7 @@ int			md_average_window_count = 1;
 int			md_average_windows[MD_MAX_AVERAGE_WINDOWS] = {5};
 int			md_max_future_skew = 60;
 char	   *md_databases = NULL;
+int			md_job_run_retention = 7 * 86400;
 char	   *md_kafka_bootstrap_servers = NULL;
 char	   *md_kafka_topic = NULL;
 int			md_outbox_retention = 3600;
@@ -174,6 +175,17 @@ md_define_gucs(void)
 							   PGC_SIGHUP,
 							   GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.job_run_retention",
+							"How long md.job_runs keeps finished runs.",
+							NULL,
+							&md_job_run_retention,
+							7 * 86400,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("marketdata.kafka_bootstrap_servers",
 							   "Kafka brokers the relay publishes price events to.",

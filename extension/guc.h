@@ -19,6 +19,7 @@ extern int	md_max_future_skew;
 
 /* workers */
 extern char *md_databases;
+extern int	md_job_run_retention;
 
 /* Kafka: an empty bootstrap list means Kafka is not used */
 extern char *md_kafka_bootstrap_servers;

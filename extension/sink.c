@@ -22,7 +22,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -126,9 +125,6 @@ static SPIPlanPtr touch_plan = NULL;
 static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr averages_plan = NULL;
 static SPIPlanPtr unknown_provider_plan = NULL;
-
-static bool wake_relay_at_commit = false;
-static bool xact_callback_registered = false;
 
 /* the Unix epoch as a TimestampTz: older prices are refused */
 #define UNIX_EPOCH_TIMESTAMPTZ \
@@ -297,19 +293,6 @@ update_averages(ArrayType *symbols)
 			   args, NULL, false, 0, SPI_OK_INSERT, "updating averages");
 }
 
-/* A committed outbox row wakes the relay rather than waiting for its poll. */
-static void
-wake_relay(XactEvent event, void *arg)
-{
-	if (!wake_relay_at_commit)
-		return;
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
-		md_worker_wake("relay", MyDatabaseId);
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
-		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		wake_relay_at_commit = false;
-}
-
 /*
  * Read statement 1's rows: count the new rows, collect the symbols whose
  * averages must move, queue the moved latest prices for Redis.
@@ -422,15 +405,9 @@ md_sink_ingest(MdPriceBatch *batch)
 	if (inserted > 0)
 		update_averages(new_symbols);
 
+	/* a committed outbox row wakes the relay rather than waiting for its poll */
 	if (outbox && inserted > 0)
-	{
-		if (!xact_callback_registered)
-		{
-			RegisterXactCallback(wake_relay, NULL);
-			xact_callback_registered = true;
-		}
-		wake_relay_at_commit = true;
-	}
+		md_worker_wake_at_commit("relay");
 
 	/* statement 2: a fresh observation of an old price is still fresh */
 	if (batch->observed_now && inserted < n)

@@ -31,6 +31,7 @@
 #include "worker.h"
 
 const MdWorkerKind md_worker_kinds[] = {
+	{"scheduler", "md_scheduler_main"},
 	{"relay", "md_relay_main"},
 };
 const int	md_worker_kind_count = lengthof(md_worker_kinds);

@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "commands/trigger.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -223,6 +225,60 @@ md_worker_wake(const char *kind, Oid dboid)
 		if (procno >= 0)
 			SetLatch(&ProcGlobal->allProcs[procno].procLatch);
 	}
+}
+
+/* kinds to wake when the current transaction commits, as a bit mask */
+#define WAKE_KINDS 2
+static const char *const wake_kinds[WAKE_KINDS] = {"scheduler", "relay"};
+static int	wake_mask = 0;
+static bool wake_callback_registered = false;
+
+static void
+wake_at_commit(XactEvent event, void *arg)
+{
+	int			i;
+
+	if (wake_mask == 0)
+		return;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+		for (i = 0; i < WAKE_KINDS; i++)
+			if (wake_mask & (1 << i))
+				md_worker_wake(wake_kinds[i], MyDatabaseId);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		wake_mask = 0;
+}
+
+void
+md_worker_wake_at_commit(const char *kind)
+{
+	int			i;
+
+	for (i = 0; i < WAKE_KINDS; i++)
+		if (strcmp(wake_kinds[i], kind) == 0)
+			wake_mask |= 1 << i;
+	if (!wake_callback_registered)
+	{
+		RegisterXactCallback(wake_at_commit, NULL);
+		wake_callback_registered = true;
+	}
+}
+
+PG_FUNCTION_INFO_V1(md_wake_scheduler);
+
+/*
+ * Trigger on md.polling_jobs: a committed change wakes the scheduler at
+ * once (pg_net's way), so a new job runs within a second without the
+ * scheduler polling the table. The scheduler's own updates need no wake.
+ */
+Datum
+md_wake_scheduler(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "md._wake_scheduler() must be called as a trigger");
+	if (my_slot == NULL || strcmp(my_slot->kind, "scheduler") != 0)
+		md_worker_wake_at_commit("scheduler");
+	PG_RETURN_POINTER(NULL);
 }
 
 PG_FUNCTION_INFO_V1(md_worker_status);

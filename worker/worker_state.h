@@ -50,4 +50,7 @@ extern void md_cache_count_failure(const char *error);
 /* Set the latch of the worker of that kind in this database, if running. */
 extern void md_worker_wake(const char *kind, Oid dboid);
 
+/* The same when (and only if) the current transaction commits. */
+extern void md_worker_wake_at_commit(const char *kind);
+
 #endif							/* MD_WORKER_STATE_H */
