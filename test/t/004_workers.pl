@@ -32,12 +32,12 @@ ok($primary->poll_query_until('md',
 # a database without the extension: its worker idles, it does not crash-loop
 $primary->safe_psql('postgres', 'CREATE DATABASE md2');
 ok($primary->poll_query_until('md',
-		"SELECT state = 'waiting for CREATE EXTENSION' FROM md.worker_status WHERE database = 'md2'"),
-	'a worker waits for CREATE EXTENSION');
+		"SELECT count(*) = 2 AND bool_and(state = 'waiting for CREATE EXTENSION') FROM md.worker_status WHERE database = 'md2'"),
+	'the workers of a database without the extension wait for CREATE EXTENSION');
 $primary->safe_psql('md2', 'CREATE EXTENSION marketdata');
 ok($primary->poll_query_until('md',
-		"SELECT state IN ('caught up', 'publishing') FROM md.worker_status WHERE database = 'md2'"),
-	'and starts working once it exists');
+		"SELECT count(*) = 2 FROM md.worker_status WHERE database = 'md2' AND state IN ('caught up', 'publishing', 'idle: no enabled job')"),
+	'and start working once it exists');
 
 # a streaming standby runs no workers
 $primary->backup('b');
