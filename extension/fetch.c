@@ -182,36 +182,6 @@ finish_fetch(MdFetch *f)
 		md_health_record(f);
 }
 
-static ArrayType *
-text_array(char **values, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * n);
-	bool	   *nulls = palloc(sizeof(bool) * n);
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		nulls[i] = (values[i] == NULL);
-		d[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
-	}
-	return construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
-}
-
-static ArrayType *
-datum_array(Datum *values, bool *nulls, int n, Oid type)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return construct_md_array(values, nulls, 1, dims, lbs, type, typlen, typbyval, typalign);
-}
-
 /* every response of the batch into md.raw_responses; ids into the fetches */
 static void
 store_raw_responses(MdFetch *fetches, int n)
@@ -274,14 +244,14 @@ store_raw_responses(MdFetch *fetches, int n)
 		classes[i] = (char *) md_error_class_word(f->cls);
 		bodies[i] = f->body;
 	}
-	args[0] = PointerGetDatum(datum_array(ids, NULL, nkept, INT8OID));
-	args[1] = PointerGetDatum(text_array(providers, nkept));
-	args[2] = PointerGetDatum(text_array(symbols, nkept));
-	args[3] = PointerGetDatum(text_array(urls, nkept));
-	args[4] = PointerGetDatum(datum_array(statuses, status_nulls, nkept, INT4OID));
-	args[5] = PointerGetDatum(datum_array(latencies, NULL, nkept, FLOAT8OID));
-	args[6] = PointerGetDatum(text_array(classes, nkept));
-	args[7] = PointerGetDatum(text_array(bodies, nkept));
+	args[0] = PointerGetDatum(md_datum_array(ids, NULL, nkept, INT8OID));
+	args[1] = PointerGetDatum(md_text_array(providers, nkept));
+	args[2] = PointerGetDatum(md_text_array(symbols, nkept));
+	args[3] = PointerGetDatum(md_text_array(urls, nkept));
+	args[4] = PointerGetDatum(md_datum_array(statuses, status_nulls, nkept, INT4OID));
+	args[5] = PointerGetDatum(md_datum_array(latencies, NULL, nkept, FLOAT8OID));
+	args[6] = PointerGetDatum(md_text_array(classes, nkept));
+	args[7] = PointerGetDatum(md_text_array(bodies, nkept));
 	md_spi_run(md_spi_plan(&raw_insert_plan, RAW_INSERT_SQL, 8, types),
 			   args, NULL, false, 0, SPI_OK_INSERT, "storing raw responses");
 	SPI_finish();

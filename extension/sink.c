@@ -223,36 +223,6 @@ md_sink_check_row(MdPriceRow *row)
 	return NULL;
 }
 
-static ArrayType *
-text_array(char **values, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * n);
-	bool	   *nulls = palloc(sizeof(bool) * n);
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		nulls[i] = (values[i] == NULL);
-		d[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
-	}
-	return construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
-}
-
-static ArrayType *
-datum_array(Datum *values, bool *nulls, int n, Oid type)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return construct_md_array(values, nulls, 1, dims, lbs, type, typlen, typbyval, typalign);
-}
-
 /* Every provider named in the batch must exist in md.providers. */
 static void
 check_providers(ArrayType *providers)
@@ -380,13 +350,13 @@ md_sink_ingest(MdPriceBatch *batch)
 		raw_nulls[i] = (row->raw_response_id == 0);
 		raw_ids[i] = Int64GetDatum(row->raw_response_id);
 	}
-	args[0] = PointerGetDatum(text_array(symbols, n));
-	args[1] = PointerGetDatum(text_array(providers, n));
-	args[2] = PointerGetDatum(datum_array(prices, NULL, n, NUMERICOID));
-	args[3] = PointerGetDatum(datum_array(ts, NULL, n, TIMESTAMPTZOID));
-	args[4] = PointerGetDatum(datum_array(volumes, volume_nulls, n, NUMERICOID));
-	args[5] = PointerGetDatum(text_array(currencies, n));
-	args[6] = PointerGetDatum(datum_array(raw_ids, raw_nulls, n, INT8OID));
+	args[0] = PointerGetDatum(md_text_array(symbols, n));
+	args[1] = PointerGetDatum(md_text_array(providers, n));
+	args[2] = PointerGetDatum(md_datum_array(prices, NULL, n, NUMERICOID));
+	args[3] = PointerGetDatum(md_datum_array(ts, NULL, n, TIMESTAMPTZOID));
+	args[4] = PointerGetDatum(md_datum_array(volumes, volume_nulls, n, NUMERICOID));
+	args[5] = PointerGetDatum(md_text_array(currencies, n));
+	args[6] = PointerGetDatum(md_datum_array(raw_ids, raw_nulls, n, INT8OID));
 	args[7] = BoolGetDatum(outbox);
 	args[8] = BoolGetDatum(md_redis_enabled());
 

@@ -7,6 +7,11 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
 #include "spi_util.h"
 
 SPIPlanPtr
@@ -32,4 +37,34 @@ md_spi_run(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
 
 	if (rc != expected)
 		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(rc));
+}
+
+ArrayType *
+md_text_array(char **values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		nulls[i] = (values[i] == NULL);
+		d[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
+	}
+	return construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+ArrayType *
+md_datum_array(Datum *values, bool *nulls, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return construct_md_array(values, nulls, 1, dims, lbs, type, typlen, typbyval, typalign);
 }

@@ -9,6 +9,7 @@
 #define MD_SPI_UTIL_H
 
 #include "executor/spi.h"
+#include "utils/array.h"
 
 /*
  * Prepare sql once per backend and keep the plan in *slot; later calls
@@ -21,5 +22,9 @@ extern SPIPlanPtr md_spi_plan(SPIPlanPtr *slot, const char *sql, int nargs,
 extern void md_spi_run(SPIPlanPtr plan, Datum *args, const char *nulls,
 					   bool read_only, long count, int expected,
 					   const char *what);
+
+/* one-dimensional arrays for SPI parameters; NULL strings become NULLs */
+extern ArrayType *md_text_array(char **values, int n);
+extern ArrayType *md_datum_array(Datum *values, bool *nulls, int n, Oid type);
 
 #endif							/* MD_SPI_UTIL_H */
