@@ -175,11 +175,17 @@ CREATE TABLE md.kafka_offsets (
 	group_id	text NOT NULL,
 	partition	integer NOT NULL CHECK (partition >= 0),
 	next_offset bigint NOT NULL CHECK (next_offset >= 0),
+	high_watermark bigint,
+	last_message_at timestamptz,
 	updated_at	timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (topic, group_id, partition)
 );
 COMMENT ON TABLE md.kafka_offsets IS
 	'next offset to consume per partition, written in the same transaction as the rows it produced';
+COMMENT ON COLUMN md.kafka_offsets.high_watermark IS
+	'the partition''s end offset as the consumer last heard it from Kafka (for lag)';
+COMMENT ON COLUMN md.kafka_offsets.last_message_at IS
+	'Kafka timestamp of the last message consumed from the partition';
 
 CREATE TABLE md.dead_letters (
 	id			bigserial PRIMARY KEY,

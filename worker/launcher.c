@@ -32,6 +32,7 @@
 
 const MdWorkerKind md_worker_kinds[] = {
 	{"relay", "md_relay_main"},
+	{"consumer", "md_consumer_main"},
 };
 const int	md_worker_kind_count = lengthof(md_worker_kinds);
 
