@@ -90,7 +90,8 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static void
 on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-	elog(level <= 3 ? LOG : DEBUG1, "marketdata consumer: kafka %s: %s", fac, buf);
+	/* errors come through on_error too: a log line each is enough */
+	elog(level <= 2 ? LOG : DEBUG1, "marketdata consumer: kafka %s: %s", fac, buf);
 }
 
 static void
