@@ -9,6 +9,8 @@
 # and their ratio. Targets (issue 5): >= 0.5x COPY and >= 100,000 events/s.
 #
 #   PG_CONFIG=... bench/consumer.sh [N]
+#   PERF=1 PG_CONFIG=... bench/consumer.sh [N]   also profile the consumer
+#                                                (perf report in $WORK/perf.txt)
 #
 # Run after "make install" and "make test/kafka_broker". Everything runs on
 # 127.0.0.1 and free ports and is stopped at the end.
@@ -94,12 +96,23 @@ kcat -P -b "$BOOTSTRAP" -t bench-events -K "$(printf '\t')" -l "$WORK/events.txt
 now() { date +%s.%N; }
 
 # --- the consumer --------------------------------------------------------------
+PERF_PID=""
+if [ "${PERF:-0}" = 1 ]; then
+	pid=$(psql_q -d bench -c "SELECT pid FROM md.worker_status WHERE worker = 'consumer'")
+	perf record -g -o "$WORK/perf.data" -p "$pid" >"$WORK/perf.log" 2>&1 &
+	PERF_PID=$!
+fi
 psql_q -d bench -c "INSERT INTO md.kafka_subscriptions (topic) VALUES ('bench-events')"
 t0=$(now)
 until [ "$(psql_q -d bench -c "SELECT coalesce(sum(stored_offset), 0) FROM md.kafka_status WHERE topic = 'bench-events'")" -ge "$N" ]; do
 	sleep 0.05
 done
 t1=$(now)
+if [ -n "$PERF_PID" ]; then
+	kill -INT "$PERF_PID"; wait "$PERF_PID" || true
+	perf report -i "$WORK/perf.data" --no-children --percent-limit 1 --stdio >"$WORK/perf.txt" 2>/dev/null || true
+	echo "profile: $WORK/perf.txt"
+fi
 drain=$(psql_q -d bench -c "SELECT extract(epoch FROM clock_timestamp() - min(ingested_at)) FROM md.prices")
 stored=$(psql_q -d bench -c "SELECT count(*) FROM md.prices")
 averages=$(psql_q -d bench -c "SELECT count(*) FROM md.symbol_averages")
