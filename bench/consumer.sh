@@ -9,6 +9,7 @@
 # and their ratio. Targets (issue 5): >= 0.5x COPY and >= 100,000 events/s.
 #
 #   PG_CONFIG=... bench/consumer.sh [N]
+#   BATCH=20000 PG_CONFIG=... bench/consumer.sh   another marketdata.consumer_batch_size
 #   PERF=1 PG_CONFIG=... bench/consumer.sh [N]   also profile the consumer
 #                                                (perf report in $WORK/perf.txt)
 #
@@ -18,6 +19,7 @@ set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
 
 N=${1:-1000000}
+PARTITIONS=$(( N / 30000 + 4 ))
 WORK=$(private_dir bench-consumer)
 db_user_dir "$WORK" fresh
 PGDATA="$WORK/pgdata"
@@ -57,7 +59,8 @@ perl -e '
 db_user_dir "$WORK"
 
 # --- servers -----------------------------------------------------------------
-"$TOP/test/kafka_broker" -p 4 -f "$WORK/bootstrap" bench-events >"$WORK/broker.log" 2>&1 &
+# the mock cluster keeps about 5 MB per partition: enough partitions to keep all
+"$TOP/test/kafka_broker" -p "$PARTITIONS" -f "$WORK/bootstrap" bench-events >"$WORK/broker.log" 2>&1 &
 BROKER_PID=$!
 for _ in $(seq 100); do [ -s "$WORK/bootstrap" ] && break; sleep 0.1; done
 BOOTSTRAP=$(cat "$WORK/bootstrap")
@@ -81,6 +84,7 @@ marketdata.databases = 'bench'
 marketdata.kafka_bootstrap_servers = '$BOOTSTRAP'
 marketdata.redis_url = 'redis://127.0.0.1:$REDIS_PORT'
 EOF
+[ -z "${BATCH:-}" ] || echo "marketdata.consumer_batch_size = $BATCH" >>"$PGDATA/postgresql.conf"
 as_db_user pg_ctl -D "$PGDATA" -l "$WORK/postgresql.log" -w start >/dev/null
 psql_q() { as_db_user psql -X -q -A -t -v ON_ERROR_STOP=1 -U postgres "$@"; }
 psql_q -d postgres -c 'CREATE DATABASE bench' -c 'CREATE DATABASE bench_copy'
@@ -96,6 +100,9 @@ kcat -P -b "$BOOTSTRAP" -t bench-events -K "$(printf '\t')" -l "$WORK/events.txt
 now() { date +%s.%N; }
 
 # --- the consumer --------------------------------------------------------------
+until [ "$(psql_q -d bench -c "SELECT count(*) FROM md.worker_status WHERE worker = 'consumer' AND state LIKE 'idle%'")" = 1 ]; do
+	sleep 0.1
+done
 PERF_PID=""
 if [ "${PERF:-0}" = 1 ]; then
 	pid=$(psql_q -d bench -c "SELECT pid FROM md.worker_status WHERE worker = 'consumer'")
@@ -118,6 +125,11 @@ stored=$(psql_q -d bench -c "SELECT count(*) FROM md.prices")
 averages=$(psql_q -d bench -c "SELECT count(*) FROM md.symbol_averages")
 cached=$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" DBSIZE)
 dead=$(psql_q -d bench -c "SELECT count(*) FROM md.dead_letters")
+
+if [ "$stored" -ne "$N" ] || [ "$dead" -ne 0 ]; then
+	echo "the consumer stored $stored prices and $dead dead letters, not $N prices" >&2
+	exit 1
+fi
 
 # --- COPY of the same rows -------------------------------------------------------
 c0=$(now)

@@ -26,7 +26,7 @@ char	   *md_kafka_bootstrap_servers = NULL;
 char	   *md_kafka_topic = NULL;
 int			md_outbox_retention = 3600;
 int			md_relay_batch_size = 1000;
-int			md_consumer_batch_size = 5000;
+int			md_consumer_batch_size = 20000;
 int			md_consumer_batch_ms = 100;
 int			md_consumer_max_message_size = 65536;
 char	   *md_redis_url = NULL;
@@ -209,7 +209,7 @@ md_define_gucs(void)
 							"Most Kafka messages the consumer stores in one transaction.",
 							NULL,
 							&md_consumer_batch_size,
-							5000,
+							20000,
 							1,
 							100000,
 							PGC_SIGHUP,

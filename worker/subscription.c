@@ -151,6 +151,8 @@ create_handle(MdSubscription *sub)
 	/* a stored offset gone by retention: go on from the oldest message kept */
 	set_conf(conf, "auto.offset.reset", "earliest");
 	set_conf(conf, "enable.partition.eof", "false");
+	/* a subscription to a missing topic waits for it, it never creates it */
+	set_conf(conf, "allow.auto.create.topics", "false");
 	set_conf(conf, "fetch.wait.max.ms", "100");
 	set_conf(conf, "reconnect.backoff.ms", "100");
 	set_conf(conf, "reconnect.backoff.max.ms", "2000");
