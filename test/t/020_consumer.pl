@@ -265,5 +265,27 @@ is($node->safe_psql('md', q{SELECT count(*) FROM md.dead_letters WHERE reason LI
 	'the 10 offenders are dead letters naming the constraint');
 ok($node->log_contains(qr/retrying one by one/, $log_offset), 'the batch was retried one by one');
 
+# --- a database problem is not the messages' fault -------------------------
+# the sink cannot get its lock: the batch is not turned into dead letters;
+# the worker stops without storing anything and starts again from the offsets
+$node->safe_psql('md', "ALTER SYSTEM SET lock_timeout = '200ms'");
+$node->reload;
+my $locker = $node->background_psql('md');
+$locker->query_safe('BEGIN; LOCK md.latest_prices IN ACCESS EXCLUSIVE MODE');
+$log_offset = -s $node->logfile;
+produce('price-events', [ map { qq(X1\t{"symbol": "X1", "price": 7, "timestamp": ) . ($base + $_) . qq(, "source": "finnhub"}) } 0 .. 19 ]);
+$node->wait_for_log(qr/canceling statement due to lock timeout/, $log_offset);
+is($node->safe_psql('md', "SELECT count(*) FROM md.prices WHERE symbol = 'X1'")
+	. ' ' . $node->safe_psql('md', "SELECT count(*) FROM md.dead_letters WHERE position(convert_to('X1', 'UTF8') IN payload) > 0"),
+	'0 0', 'a lock timeout stores nothing and makes no dead letters');
+$locker->query_safe('COMMIT');
+$locker->quit;
+$node->safe_psql('md', 'ALTER SYSTEM RESET lock_timeout');
+$node->reload;
+ok($node->poll_query_until('md', "SELECT count(*) = 20 FROM md.prices WHERE symbol = 'X1'"),
+	'the restarted consumer stores the batch once the lock is gone');
+is($node->safe_psql('md', "SELECT count(*) FROM md.dead_letters WHERE position(convert_to('X1', 'UTF8') IN payload) > 0"),
+	'0', 'still no dead letters');
+
 $node->stop;
 done_testing();
