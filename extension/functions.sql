@@ -23,8 +23,11 @@ COMMENT ON FUNCTION md._random_hex(integer) IS
 	'nbytes of cryptographically strong randomness, hex-encoded';
 
 -- The JSON of prices, written once for Redis, Kafka and (later) the REST API.
+-- STABLE like the to_char and json_build_object they call, so the planner
+-- inlines them into the sink's statement (an IMMUTABLE wrapper around a
+-- STABLE body is never inlined, and costs a SQL function call per price).
 CREATE FUNCTION md._iso_utc(ts timestamptz) RETURNS text
-	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
 	-- 2026-11-20T15:30:00Z, with fractional seconds only when there are some
 	RETURN rtrim(rtrim(to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z';
 COMMENT ON FUNCTION md._iso_utc(timestamptz) IS
@@ -32,7 +35,7 @@ COMMENT ON FUNCTION md._iso_utc(timestamptz) IS
 
 CREATE FUNCTION md._price_json(symbol text, price numeric, ts timestamptz, provider text)
 	RETURNS text
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	LANGUAGE sql STABLE PARALLEL SAFE
 	RETURN json_build_object('symbol', symbol, 'price', price,
 							 'timestamp', md._iso_utc(ts), 'provider', provider)::text;
 COMMENT ON FUNCTION md._price_json(text, numeric, timestamptz, text) IS
@@ -41,7 +44,7 @@ COMMENT ON FUNCTION md._price_json(text, numeric, timestamptz, text) IS
 CREATE FUNCTION md._price_event(symbol text, provider text, price numeric, ts timestamptz,
 	raw_response_id bigint)
 	RETURNS jsonb
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	LANGUAGE sql STABLE PARALLEL SAFE
 	RETURN jsonb_build_object('symbol', symbol, 'price', price, 'timestamp', md._iso_utc(ts),
 							  'source', provider, 'raw_response_id', raw_response_id::text);
 COMMENT ON FUNCTION md._price_event(text, text, numeric, timestamptz, bigint) IS
@@ -382,6 +385,16 @@ CREATE VIEW md.cache_status AS
 	FROM md._cache_status() s;
 COMMENT ON VIEW md.cache_status IS
 	'Redis write-through: whether it is on, prices written, failures and the last error';
+
+CREATE VIEW md.kafka_status AS
+	SELECT s.id AS subscription_id, o.topic, o.group_id, o.partition,
+		   o.next_offset AS stored_offset, o.high_watermark,
+		   GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
+		   o.last_message_at, o.updated_at, s.enabled
+	FROM md.kafka_offsets o
+	LEFT JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id;
+COMMENT ON VIEW md.kafka_status IS
+	'Kafka consumption per topic and partition: stored offset, high watermark, lag and last message time';
 
 CREATE VIEW md.price_status AS
 	SELECT l.symbol, l.provider, l.price, l.ts, l.fetched_at,

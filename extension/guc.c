@@ -27,6 +27,9 @@ char	   *md_kafka_bootstrap_servers = NULL;
 char	   *md_kafka_topic = NULL;
 int			md_outbox_retention = 3600;
 int			md_relay_batch_size = 1000;
+int			md_consumer_batch_size = 20000;
+int			md_consumer_batch_ms = 100;
+int			md_consumer_max_message_size = 65536;
 char	   *md_redis_url = NULL;
 int			md_redis_ttl = 300;
 int			md_redis_timeout = 100;
@@ -188,7 +191,7 @@ md_define_gucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("marketdata.kafka_bootstrap_servers",
-							   "Kafka brokers the relay publishes price events to.",
+							   "Kafka brokers the relay publishes to and the consumer reads from.",
 							   "host:port,...; empty means Kafka is not used and no outbox rows are written.",
 							   &md_kafka_bootstrap_servers,
 							   "",
@@ -225,6 +228,39 @@ md_define_gucs(void)
 							100000,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.consumer_batch_size",
+							"Most Kafka messages the consumer stores in one transaction.",
+							NULL,
+							&md_consumer_batch_size,
+							20000,
+							1,
+							100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.consumer_batch_ms",
+							"Longest time the consumer waits to fill a batch.",
+							"A batch is stored when it is full or this long after its first message.",
+							&md_consumer_batch_ms,
+							100,
+							1,
+							10000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.consumer_max_message_size",
+							"Largest Kafka message the consumer tries to decode.",
+							"A larger message becomes a dead letter, kept whole with the reason.",
+							&md_consumer_max_message_size,
+							65536,
+							64,
+							INT_MAX / 2,
+							PGC_SIGHUP,
+							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("marketdata.redis_url",

@@ -26,6 +26,9 @@ extern char *md_kafka_bootstrap_servers;
 extern char *md_kafka_topic;
 extern int	md_outbox_retention;
 extern int	md_relay_batch_size;
+extern int	md_consumer_batch_size;
+extern int	md_consumer_batch_ms;
+extern int	md_consumer_max_message_size;
 
 /* Redis write-through: an empty URL means no cache writes */
 extern char *md_redis_url;

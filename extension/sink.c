@@ -138,6 +138,7 @@ md_batch_create(int capacity, bool observed_now)
 	batch->capacity = Max(capacity, 1);
 	batch->rows = palloc0(sizeof(MdPriceRow) * batch->capacity);
 	batch->observed_now = observed_now;
+	batch->publish = true;
 	return batch;
 }
 
@@ -317,7 +318,7 @@ md_sink_ingest(MdPriceBatch *batch)
 	Oid			argtypes[9] = {TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
 		TIMESTAMPTZARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
 	BOOLOID, BOOLOID};
-	bool		outbox = md_kafka_bootstrap_servers[0] != '\0';
+	bool		outbox = batch->publish && md_kafka_bootstrap_servers[0] != '\0';
 	ArrayType  *new_symbols;
 	int			inserted;
 	int			i;

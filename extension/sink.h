@@ -39,6 +39,13 @@ typedef struct MdPriceBatch
 	 * then md.latest_prices.fetched_at advances even for a price we had.
 	 */
 	bool		observed_now;
+
+	/*
+	 * true (the default) when new rows become price events in md.outbox
+	 * (Kafka configured); the Kafka consumer sets it false, since its rows
+	 * came from Kafka and publishing them again would echo every event.
+	 */
+	bool		publish;
 } MdPriceBatch;
 
 extern MdPriceBatch *md_batch_create(int capacity, bool observed_now);

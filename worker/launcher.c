@@ -33,6 +33,7 @@
 const MdWorkerKind md_worker_kinds[] = {
 	{"scheduler", "md_scheduler_main"},
 	{"relay", "md_relay_main"},
+	{"consumer", "md_consumer_main"},
 };
 const int	md_worker_kind_count = lengthof(md_worker_kinds);
 

@@ -88,8 +88,17 @@ md_worker_extension_ready(void)
 void
 md_worker_wait(long timeout_ms)
 {
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 Max(timeout_ms, 0), PG_WAIT_EXTENSION);
+	md_worker_wait_fd(-1, timeout_ms);
+}
+
+void
+md_worker_wait_fd(int fd, long timeout_ms)
+{
+	int			events = WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH;
+
+	if (fd >= 0)
+		events |= WL_SOCKET_READABLE;
+	(void) WaitLatchOrSocket(MyLatch, events, fd, Max(timeout_ms, 0), PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
 	if (ConfigReloadPending)

@@ -37,6 +37,9 @@ extern bool md_worker_extension_ready(void);
 /* Wait on the latch up to timeout_ms, then handle interrupts and SIGHUP. */
 extern void md_worker_wait(long timeout_ms);
 
+/* The same, also woken when fd (a pipe or socket; -1: none) is readable. */
+extern void md_worker_wait_fd(int fd, long timeout_ms);
+
 /* One short transaction with a snapshot and SPI connected; "what" for ps. */
 extern void md_worker_begin(const char *what);
 extern void md_worker_commit(void);

@@ -1,0 +1,249 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker/consumer.c
+ *	  The Kafka consumer: topics of md.kafka_subscriptions into md.prices,
+ *	  exactly once (design invariant 4).
+ *
+ * The loop: read the subscriptions (every second), assign new ones at
+ * their stored offsets, then for each take a batch of up to
+ * marketdata.consumer_batch_size messages (waiting at most
+ * marketdata.consumer_batch_ms for a batch to fill) and store it in one
+ * transaction (consumer_batch.c). When every queue is empty the worker
+ * sleeps on its latch and on a pipe that librdkafka writes to when a
+ * message arrives. Broker outages are librdkafka's to ride out: it
+ * reconnects, fetching resumes at the offsets it had, and the status says
+ * "Kafka unreachable" meanwhile.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "../extension/guc.h"
+#include "consumer_batch.h"
+#include "subscription.h"
+#include "worker.h"
+
+#define SYNC_EVERY_MS 1000
+#define STATUS_EVERY_MS 1000
+#define MAX_POLL_WAIT_MS 100
+
+static MdWorkerSlot *slot = NULL;
+static char *consumer_servers = NULL;	/* what the handles were made with */
+
+/* messages taken from librdkafka and not yet given back */
+static rd_kafka_message_t **msgs = NULL;
+static int	msgs_capacity = 0;
+static int	nheld = 0;
+
+PGDLLEXPORT void md_consumer_main(Datum main_arg);
+
+static void
+release_messages(void)
+{
+	int			i;
+
+	for (i = 0; i < nheld; i++)
+		rd_kafka_message_destroy(msgs[i]);
+	nheld = 0;
+}
+
+static void
+at_exit(int code, Datum arg)
+{
+	/*
+	 * The process is ending: the handles are not destroyed. Destroying a
+	 * consumer waits for its group coordinator and in-flight requests, up
+	 * to socket.timeout.ms (60 s) while Kafka is down, and nothing needs
+	 * flushing: the offsets that count are in md.kafka_offsets.
+	 */
+	release_messages();
+}
+
+static void
+ensure_capacity(void)
+{
+	if (msgs_capacity >= md_consumer_batch_size)
+		return;
+	msgs = msgs == NULL ?
+		MemoryContextAlloc(TopMemoryContext, sizeof(*msgs) * md_consumer_batch_size) :
+		repalloc(msgs, sizeof(*msgs) * md_consumer_batch_size);
+	msgs_capacity = md_consumer_batch_size;
+}
+
+/*
+ * Take one batch of a subscription: what is queued now, then, once there is
+ * a first message, more until the batch is full or batch_ms has passed.
+ */
+static int
+take_batch(MdSubscription *sub)
+{
+	int			size = md_consumer_batch_size;
+	TimestampTz deadline;
+
+	nheld = md_subscription_poll(sub, msgs, size, 0);
+	if (nheld == 0 || nheld == size)
+		return nheld;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), md_consumer_batch_ms);
+	while (nheld < size)
+	{
+		long		remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+		if (remaining <= 0)
+			break;
+		nheld += md_subscription_poll(sub, msgs + nheld, size - nheld,
+									  (int) Min(remaining, MAX_POLL_WAIT_MS));
+		CHECK_FOR_INTERRUPTS();
+	}
+	return nheld;
+}
+
+/* One batch from every subscription; true when one of them had more. */
+static bool
+consume_round(int64 *processed)
+{
+	bool		more = false;
+	int			i;
+
+	ensure_capacity();
+	md_subscriptions_clear_wait_fd();
+	for (i = 0; i < md_subscription_count; i++)
+	{
+		MdSubscription *sub = md_subscriptions[i];
+		int			n;
+
+		if (!md_subscription_assign(sub))
+		{
+			/* serve its logs and errors all the same */
+			nheld = md_subscription_poll(sub, msgs, msgs_capacity, 0);
+			release_messages();
+			continue;
+		}
+		n = take_batch(sub);
+		if (n > 0)
+		{
+			MdBatchResult r = md_consumer_store_batch(sub, msgs, n);
+
+			sub->down = false;
+			*processed += r.messages;
+			more |= (n == md_consumer_batch_size);
+		}
+		release_messages();
+	}
+	return more;
+}
+
+/* Watermarks into md.kafka_offsets, outage probes; returns the total lag. */
+static int64
+refresh_status(void)
+{
+	int64		lag = 0;
+	int			i;
+
+	for (i = 0; i < md_subscription_count; i++)
+	{
+		MdSubscription *sub = md_subscriptions[i];
+
+		if (sub->down)
+			md_subscription_probe(sub);
+		md_subscription_store_watermarks(sub);
+		lag += md_subscription_lag(sub);
+	}
+	return lag;
+}
+
+static const char *
+state_word(int64 processed)
+{
+	static char state[MD_WORKER_STATE_LEN];
+	int			i;
+
+	if (md_subscription_count == 0)
+		return "idle: no subscriptions";
+	for (i = 0; i < md_subscription_count; i++)
+		if (md_subscriptions[i]->down)
+			return "Kafka unreachable";
+	for (i = 0; i < md_subscription_count; i++)
+		if (md_subscriptions[i]->npartitions == 0)
+		{
+			snprintf(state, sizeof(state), "assigning: %s", md_subscriptions[i]->problem);
+			return state;
+		}
+	return processed > 0 ? "consuming" : "caught up";
+}
+
+void
+md_consumer_main(Datum main_arg)
+{
+	MemoryContext loop_context;
+	TimestampTz last_sync = 0;
+	TimestampTz last_status = 0;
+	int64		lag = 0;
+
+	slot = md_worker_start("consumer");
+	md_subscription_slot = slot;
+	/* ISO-8601 times without a zone in events are UTC */
+	SetConfigOption("timezone", "UTC", PGC_SUSET, PGC_S_OVERRIDE);
+	on_proc_exit(at_exit, (Datum) 0);
+	loop_context = AllocSetContextCreate(TopMemoryContext, "marketdata consumer loop",
+										 ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		MemoryContext old;
+		long		timeout = 1000;
+		int			fd = -1;
+
+		old = MemoryContextSwitchTo(loop_context);
+		if (!md_worker_extension_ready())
+		{
+			md_worker_set_state(slot, "waiting for CREATE EXTENSION");
+			md_subscriptions_drop_all();
+			timeout = 5000;
+		}
+		else if (md_kafka_bootstrap_servers[0] == '\0')
+		{
+			md_worker_set_state(slot, "idle: Kafka not configured");
+			md_subscriptions_drop_all();
+		}
+		else
+		{
+			TimestampTz now = GetCurrentTimestamp();
+			int64		processed = 0;
+			bool		more;
+
+			if (consumer_servers == NULL ||
+				strcmp(consumer_servers, md_kafka_bootstrap_servers) != 0)
+			{
+				md_subscriptions_drop_all();
+				if (consumer_servers)
+					pfree(consumer_servers);
+				consumer_servers = MemoryContextStrdup(TopMemoryContext,
+													   md_kafka_bootstrap_servers);
+				last_sync = 0;
+			}
+			if (TimestampDifferenceExceeds(last_sync, now, SYNC_EVERY_MS))
+			{
+				md_subscriptions_sync();
+				last_sync = now;
+			}
+			more = consume_round(&processed);
+			if (TimestampDifferenceExceeds(last_status, now, STATUS_EVERY_MS))
+			{
+				lag = refresh_status();
+				last_status = now;
+			}
+			md_worker_set_state(slot, state_word(processed));
+			md_worker_loop_done(slot, processed, lag);
+			fd = md_subscriptions_wait_fd();
+			timeout = more ? 0 : 1000;
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(loop_context);
+		md_worker_wait_fd(fd, timeout);
+	}
+}
