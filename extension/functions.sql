@@ -367,8 +367,8 @@ CREATE FUNCTION md._api_average(symbol text, "window" integer) RETURNS text
 BEGIN ATOMIC
 	SELECT json_build_object('symbol', @extschema@._md_normalize_symbol(_api_average.symbol),
 		'window', coalesce(_api_average."window", 5),
-		'average', @extschema@.md_moving_average(_api_average.symbol,
-			coalesce(_api_average."window", 5)))::text;
+		'average', trim_scale(@extschema@.md_moving_average(_api_average.symbol,
+			coalesce(_api_average."window", 5))))::text;
 END;
 COMMENT ON FUNCTION md._api_average(text, integer) IS
 	'GET /prices/average: md_moving_average() as JSON {symbol, window, average}';

@@ -10,7 +10,10 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "api.h"
 
@@ -38,37 +41,29 @@ api_health(struct http_request *req)
 	return (KORE_RESULT_OK);
 }
 
-static struct kore_json_item *
-check(struct kore_json_item *root, const char *name, const char *status,
-    double ms, const char *error)
+static void
+check(json_t *root, const char *name, const char *status, double ms,
+    const char *error)
 {
-	struct kore_json_item	*o;
+	json_t	*o;
 
-	o = kore_json_create_object(root, name);
-	kore_json_create_string(o, "status", status);
+	o = json_object();
+	json_object_set_new(o, "status", json_string(status));
 	if (ms >= 0)
-		kore_json_create_number(o, "latency_ms", ms);
+		json_object_set_new(o, "latency_ms", json_real(ms));
 	if (error != NULL)
-		kore_json_create_string(o, "error", error);
-	return (o);
+		json_object_set_new(o, "error", json_string(error));
+	json_object_set_new(root, name, o);
 }
 
 static int
 ready_answer(struct api_ctx *ctx)
 {
-	struct kore_json_item	*root, *item;
-	struct kore_json	 dbjson;
-	struct kore_buf		 buf;
-	const char		*status;
-	int			 code, parsed;
-
-	root = kore_json_create_object(NULL, NULL);
-	parsed = 0;
-	if (ctx->db.ok && ctx->db.value != NULL) {
-		kore_json_init(&dbjson, ctx->db.value, strlen(ctx->db.value));
-		parsed = kore_json_parse(&dbjson) &&
-		    dbjson.root->type == KORE_JSON_TYPE_OBJECT;
-	}
+	json_t		*root, *db;
+	const char	*status, *k;
+	json_t		*v;
+	char		*text;
+	int		 code;
 
 	if (!ctx->db.ok) {
 		status = "down";
@@ -80,7 +75,8 @@ ready_answer(struct api_ctx *ctx)
 		status = "ok";
 		code = 200;
 	}
-	kore_json_create_string(root, "status", status);
+	root = json_object();
+	json_object_set_new(root, "status", json_string(status));
 	check(root, "database", ctx->db.ok ? "ok" : "down",
 	    ctx->db.ok ? ctx->db_us / 1000.0 : -1,
 	    ctx->db.ok ? NULL : "the database is unreachable");
@@ -90,22 +86,18 @@ ready_answer(struct api_ctx *ctx)
 	    "from the database");
 
 	/* kafka and providers, as the database reported them */
-	if (parsed) {
-		while ((item = TAILQ_FIRST(&dbjson.root->data.items)) != NULL) {
-			TAILQ_REMOVE(&dbjson.root->data.items, item, list);
-			item->parent = root;
-			TAILQ_INSERT_TAIL(&root->data.items, item, list);
-		}
+	if (ctx->db.ok && ctx->db.value != NULL &&
+	    (db = json_loads(ctx->db.value, 0, NULL)) != NULL) {
+		json_object_foreach(db, k, v)
+			json_object_set(root, k, v);
+		json_decref(db);
 	}
-	if (ctx->db.ok && ctx->db.value != NULL)
-		kore_json_cleanup(&dbjson);
 
-	kore_buf_init(&buf, 512);
-	kore_json_item_tobuf(root, &buf);
-	kore_json_item_free(root);
+	text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(4));
+	json_decref(root);
 	http_response_header(ctx->req, "cache-control", "no-store");
-	api_json(ctx->req, code, buf.data, buf.offset);
-	kore_buf_cleanup(&buf);
+	api_json(ctx->req, code, text, strlen(text));
+	free(text);
 	return (KORE_RESULT_OK);
 }
 

@@ -3,11 +3,18 @@
  *	The one way errors leave the API: {"error":{"code","message"}} with
  *	the right status, and the mapping of the database's SQLSTATEs to
  *	HTTP statuses (docs/errors.md is the table this follows).
+ *
+ * JSON is written with jansson: Kore 4.1's kore_json_item_tobuf() does
+ * not escape strings, and messages carry user input ("invalid symbol
+ * \"x\"").
  */
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "api.h"
 
@@ -49,26 +56,22 @@ int
 api_error(struct http_request *req, int status, const char *code,
     const char *fmt, ...)
 {
-	struct kore_json_item	*root, *err;
-	struct kore_buf		 buf;
-	char			 msg[512];
-	va_list			 ap;
+	json_t		*root;
+	char		 msg[512], *text;
+	va_list		 ap;
 
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 
-	root = kore_json_create_object(NULL, NULL);
-	err = kore_json_create_object(root, "error");
-	kore_json_create_string(err, "code", code);
-	kore_json_create_string(err, "message", msg);
-
-	kore_buf_init(&buf, 128);
-	kore_json_item_tobuf(root, &buf);
-	kore_json_item_free(root);
-
-	api_json(req, status, buf.data, buf.offset);
-	kore_buf_cleanup(&buf);
+	root = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+	    msg);
+	text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+	if (text == NULL)
+		fatal("api_error: cannot build the error body");
+	api_json(req, status, text, strlen(text));
+	free(text);
+	json_decref(root);
 
 	return (KORE_RESULT_OK);
 }

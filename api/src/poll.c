@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "api.h"
 
 int	api_poll_create(struct http_request *);
@@ -33,9 +35,9 @@ poll_body(struct api_ctx *ctx)
 {
 	struct http_request	*req = ctx->req;
 	struct kore_json	 json;
-	struct kore_json_item	*item, *s, *arr;
-	struct kore_buf		 out;
-	char			*body, sym[40], num[32];
+	struct kore_json_item	*item, *s;
+	json_t			*arr;
+	char			*body, *text, sym[40], num[32];
 	ssize_t			 n;
 	int			 have_s, have_i, have_p, count;
 	int64_t			 interval;
@@ -74,8 +76,7 @@ poll_body(struct api_ctx *ctx)
 
 	have_s = have_i = have_p = 0;
 	interval = 0;
-	kore_buf_init(&out, 256);
-	arr = kore_json_create_array(NULL, NULL);
+	arr = json_array();
 
 	TAILQ_FOREACH(item, &json.root->data.items, list) {
 		if (!strcmp(item->name, "symbols") && !have_s) {
@@ -99,7 +100,7 @@ poll_body(struct api_ctx *ctx)
 					    s->data.string);
 					goto bad;
 				}
-				kore_json_create_string(arr, NULL, sym);
+				json_array_append_new(arr, json_string(sym));
 				count++;
 			}
 			if (count < 1 || count > POLL_SYMBOLS_MAX) {
@@ -145,19 +146,17 @@ poll_body(struct api_ctx *ctx)
 		goto bad;
 	}
 
-	kore_json_item_tobuf(arr, &out);
-	ctx->arg[0] = kore_buf_stringify(&out, NULL);
-	ctx->arg[0] = kore_strdup(ctx->arg[0]);
+	text = json_dumps(arr, JSON_COMPACT);
+	ctx->arg[0] = kore_strdup(text);
+	free(text);
 	(void)snprintf(num, sizeof(num), "%lld", (long long)interval);
 	ctx->arg[1] = kore_strdup(num);
-	kore_buf_cleanup(&out);
-	kore_json_item_free(arr);
+	json_decref(arr);
 	kore_json_cleanup(&json);
 	return (KORE_RESULT_OK);
 
 bad:
-	kore_buf_cleanup(&out);
-	kore_json_item_free(arr);
+	json_decref(arr);
 	kore_json_cleanup(&json);
 	return (KORE_RESULT_ERROR);
 }
