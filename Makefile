@@ -3,6 +3,7 @@
 #   make            build marketdata.so
 #   make install    install the extension into PostgreSQL (root)
 #   make deps       install every Debian package the project needs
+#   make api        build the REST API (api/api.so, kodev)
 #   make run        build, install, start the local stack under .run/
 #   make stop       stop what make run started
 #   make test       run every test suite (pg_regress, isolation, TAP)
@@ -35,14 +36,19 @@ endif
 marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql
 	cat $^ > $@
 
-.PHONY: deps run stop test bench deps-hint
+.PHONY: deps run stop test bench deps-hint api
 
 deps:
 	./test/deps.sh
 
+# The Kore application: kodev builds api/api.so from api/src and api/assets.
+api:
+	cd api && kodev build
+
 run:
 	./test/deps.sh --if-missing
 	$(MAKE) install
+	$(MAKE) api
 	./test/run.sh start
 
 stop:
@@ -51,9 +57,11 @@ stop:
 test:
 	./test/deps.sh --if-missing
 	$(MAKE) install
+	$(MAKE) api
 	./test/run_tests.sh
 
 bench:
 	./test/deps.sh --if-missing
 	$(MAKE) install
+	$(MAKE) api
 	./bench/run.sh

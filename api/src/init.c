@@ -49,6 +49,8 @@ static struct sock_filter filter_api[] = {
 	KORE_SYSCALL_ALLOW(newfstatat),
 	KORE_SYSCALL_ALLOW(openat),
 	KORE_SYSCALL_ALLOW(clock_gettime),
+	/* libpq over TCP (OpenSSL's start-up reads a directory) */
+	KORE_SYSCALL_ALLOW(getdents64),
 };
 
 static const char *

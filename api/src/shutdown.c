@@ -13,6 +13,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 
@@ -33,6 +34,11 @@ drain_timer(void *unused, u_int64_t now)
 {
 	(void)unused;
 
+	/* the parent is gone (killed): drain and go too */
+	if (!api_draining && getppid() == 1) {
+		drain_signal = SIGQUIT;
+		api_draining = 1;
+	}
 	if (!api_draining)
 		return;
 	if (drain_deadline == 0) {

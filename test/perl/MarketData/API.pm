@@ -163,7 +163,7 @@ max_connections = 60
 END
 {
 	local $?;
-	$_->stop('KILL') for @running;
+	$_->stop('TERM') for @running;
 }
 
 1;
