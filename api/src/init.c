@@ -51,6 +51,7 @@ static struct sock_filter filter_api[] = {
 	KORE_SYSCALL_ALLOW(clock_gettime),
 	/* libpq over TCP (OpenSSL's start-up reads a directory) */
 	KORE_SYSCALL_ALLOW(getdents64),
+	KORE_SYSCALL_ALLOW(getppid),
 };
 
 static const char *

@@ -91,7 +91,7 @@ sub stop
 	return $rc;
 }
 
-sub signal { my ($self, $sig) = @_; kill($sig, $self->{pid}); }
+sub signal { my ($self, $sig) = @_; die "no API process" unless $self->{pid}; kill($sig, $self->{pid}); }
 sub pid { return shift->{pid}; }
 
 # request($method, $path, key => ..., bearer => ..., body => ..., headers => {})
