@@ -91,10 +91,13 @@ workers $API_WORKERS
 load $TOP/api/api.so
 include $TOP/api/conf/api.conf
 CONF
-	(cd "$RUN/api" && MD_API_DATABASE_URL="host=127.0.0.1 port=$PGPORT dbname=$DB user=postgres" \
+	# kore itself must be $! (no subshell in between), so stop can signal it
+	pushd "$RUN/api" >/dev/null
+	MD_API_DATABASE_URL="host=127.0.0.1 port=$PGPORT dbname=$DB user=postgres" \
 		REDIS_URL="redis://127.0.0.1:$REDIS_PORT" MD_API_TRUSTED_PROXIES=127.0.0.2 \
 		nohup kore -f -n -r -c "$RUN/api/kore.conf" >"$RUN/api.log" 2>&1 &
-		echo $! >"$RUN/api.pid")
+	echo $! >"$RUN/api.pid"
+	popd >/dev/null
 	for _ in $(seq 1 200); do
 		curl -fs "http://127.0.0.1:$API_PORT/health" >/dev/null 2>&1 && return
 		sleep 0.05
