@@ -23,6 +23,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
@@ -121,20 +122,42 @@ ip_valid(const char *s)
 	    inet_pton(AF_INET6, s, &a6) == 1);
 }
 
+/*
+ * All X-Forwarded-For lines, in order, as one list: a proxy may append a
+ * line of its own rather than extend the client's.
+ */
+static int
+xff_list(struct http_request *req, char *list, size_t len)
+{
+	struct http_header	*hdr;
+	size_t			 used = 0;
+	int			 found = 0, n;
+
+	list[0] = '\0';
+	TAILQ_FOREACH(hdr, &req->req_headers, list) {
+		if (strcasecmp(hdr->header, "x-forwarded-for"))
+			continue;
+		n = snprintf(list + used, len - used, "%s%s", found ? "," : "",
+		    hdr->value);
+		if (n < 0 || (size_t)n >= len - used)
+			return (0);	/* too long to believe */
+		used += n;
+		found = 1;
+	}
+	return (found);
+}
+
 const char *
 api_client_ip(struct http_request *req, char *buf, size_t len)
 {
-	const char	*xff;
-	char		 list[512], *end, *start;
+	char		 list[1024], *end, *start;
 	size_t		 n;
 
 	if (!addr_of(req, buf, len))
 		(void)kore_strlcpy(buf, "unknown", len);
-	if (!is_trusted(buf) || !http_request_header(req, "x-forwarded-for",
-	    &xff))
+	if (!is_trusted(buf) || !xff_list(req, list, sizeof(list)))
 		return (buf);
 
-	(void)kore_strlcpy(list, xff, sizeof(list));
 	/* right to left: the first address not one of our proxies */
 	for (;;) {
 		end = list + strlen(list);
