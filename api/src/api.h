@@ -110,6 +110,7 @@ struct api_ctx {
 	char			 cache_key[128];
 	char			*arg[6];
 	int			 cache_hit;
+	int			 cache_peeked;	/* the gate's script read the cache */
 	struct api_flight	*flight;
 	TAILQ_ENTRY(api_ctx)	 flight_list;
 	int			 in_flight_list;

@@ -173,6 +173,11 @@ api_prices_latest(struct http_request *req)
 			ctx->step = LATEST_CACHE;
 			break;
 		case LATEST_CACHE:
+			if (ctx->cache_peeked) {
+				/* the gate's script read the cache already */
+				ctx->step = LATEST_CACHE_WAIT;
+				break;
+			}
 			if (api_cfg.cache_ttl > 0 && api_redis_up()) {
 				ctx->step = LATEST_CACHE_WAIT;
 				if (api_redis_get(ctx, ctx->cache_key))

@@ -11,6 +11,10 @@
  * the new TATs only when all allow the request, and it reads Redis's own
  * clock so instances need not agree on time.
  *
+ * A route that reads the cache next (/prices/latest) has the script also
+ * GET its cache key when the request is allowed (ctx->cache_key): one
+ * Redis round trip for the gate and the cache.
+ *
  * The client IP is the peer address; X-Forwarded-For is believed only
  * when the peer is one of MD_API_TRUSTED_PROXIES, and then its right-most
  * address that is not itself a trusted proxy is the client.
@@ -34,10 +38,12 @@ static const char ratelimit_lua[] =
 	"local t = redis.call('TIME')\n"
 	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 	"local period = tonumber(ARGV[1])\n"
+	"local nlim = tonumber(ARGV[2])\n"
 	"local allowed, olimit, oremaining, oretry, oreset = 1, 0, -1, 0, 0\n"
 	"local tats = {}\n"
-	"for i, key in ipairs(KEYS) do\n"
-	"  local limit = tonumber(ARGV[i + 1])\n"
+	"for i = 1, nlim do\n"
+	"  local key = KEYS[i]\n"
+	"  local limit = tonumber(ARGV[i + 2])\n"
 	"  local interval = period / limit\n"
 	"  local tat = tonumber(redis.call('GET', key)) or now\n"
 	"  if tat < now then tat = now end\n"
@@ -57,12 +63,14 @@ static const char ratelimit_lua[] =
 	"  end\n"
 	"  if retry > oretry then oretry = retry end\n"
 	"end\n"
+	"local cached = false\n"
 	"if allowed == 1 then\n"
-	"  for i, key in ipairs(KEYS) do\n"
-	"    redis.call('SET', key, tats[i], 'PX', math.ceil(tats[i] - now))\n"
+	"  for i = 1, nlim do\n"
+	"    redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil(tats[i] - now))\n"
 	"  end\n"
+	"  if #KEYS > nlim then cached = redis.call('GET', KEYS[nlim + 1]) end\n"
 	"end\n"
-	"return {allowed, olimit, oremaining, math.ceil(oretry), oreset}\n";
+	"return {allowed, olimit, oremaining, math.ceil(oretry), oreset, cached}\n";
 
 static char	script_sha[SHA_DIGEST_LENGTH * 2 + 1];
 
@@ -197,6 +205,7 @@ script_done(void *r, void *arg)
 {
 	redisReply	*reply = r;
 	struct api_ctx	*ctx = arg;
+	redisReply	*v;
 	size_t		 i;
 
 	if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
@@ -209,13 +218,24 @@ script_done(void *r, void *arg)
 
 	ctx->rl_error = 1;
 	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY &&
-	    reply->elements == 5) {
+	    reply->elements == 6) {
 		ctx->rl_error = 0;
 		for (i = 0; i < 5; i++) {
 			if (reply->element[i]->type != REDIS_REPLY_INTEGER)
 				ctx->rl_error = 1;
 			else
 				ctx->rl[i] = reply->element[i]->integer;
+		}
+		v = reply->element[5];
+		if (!ctx->rl_error && ctx->cache_key[0] != '\0') {
+			ctx->redis_ok = 1;
+			ctx->cache_peeked = 1;
+			if (v->type == REDIS_REPLY_STRING) {
+				ctx->redis_value = kore_malloc(v->len + 1);
+				memcpy(ctx->redis_value, v->str, v->len);
+				ctx->redis_value[v->len] = '\0';
+				ctx->redis_len = v->len;
+			}
 		}
 	} else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
 		kore_log(LOG_NOTICE, "rate limit script: %s", reply->str);
@@ -226,40 +246,45 @@ script_done(void *r, void *arg)
 static int
 send_script(struct api_ctx *ctx, int full)
 {
-	const char	*argv[8];
-	size_t		 lens[8];
+	const char	*argv[10];
+	size_t		 lens[10];
 	char		 ipkey[96], idkey[128], period[16], l1[16], l2[16];
-	char		 ip[INET6_ADDRSTRLEN + 8];
-	int		 argc, nkeys, lim;
+	char		 ip[INET6_ADDRSTRLEN + 8], nkeys_s[4], nlim_s[4];
+	int		 argc, nlim, nkeys, lim, use_ip, use_id, peek;
 
 	(void)api_client_ip(ctx->req, ip, sizeof(ip));
 	(void)snprintf(ipkey, sizeof(ipkey), "md:rl:ip:%s", ip);
 	(void)snprintf(idkey, sizeof(idkey), "md:rl:id:%s", ctx->ident);
 	(void)snprintf(period, sizeof(period), "%d", api_cfg.rl_window * 1000);
+	(void)snprintf(l1, sizeof(l1), "%d", api_cfg.rl_ip);
+	lim = api_cfg.rl_role[ctx->role];
+	(void)snprintf(l2, sizeof(l2), "%d", lim);
+
+	use_ip = api_cfg.rl_ip > 0;
+	use_id = lim > 0 && ctx->ident[0] != '\0';
+	peek = ctx->cache_key[0] != '\0' && api_cfg.cache_ttl > 0;
+	nlim = use_ip + use_id;
+	nkeys = nlim + peek;
+	if (nkeys == 0)
+		return (KORE_RESULT_ERROR);
+	(void)snprintf(nkeys_s, sizeof(nkeys_s), "%d", nkeys);
+	(void)snprintf(nlim_s, sizeof(nlim_s), "%d", nlim);
 
 	argc = 0;
 	argv[argc++] = full ? "EVAL" : "EVALSHA";
 	argv[argc++] = full ? ratelimit_lua : script_sha;
-	argc++;			/* numkeys, below */
-	nkeys = 0;
-	if (api_cfg.rl_ip > 0) {
+	argv[argc++] = nkeys_s;
+	if (use_ip)
 		argv[argc++] = ipkey;
-		nkeys++;
-	}
-	lim = api_cfg.rl_role[ctx->role];
-	if (lim > 0 && ctx->ident[0] != '\0') {
+	if (use_id)
 		argv[argc++] = idkey;
-		nkeys++;
-	}
-	if (nkeys == 0)
-		return (KORE_RESULT_ERROR);
-	argv[2] = nkeys == 1 ? "1" : "2";
+	if (peek)
+		argv[argc++] = ctx->cache_key;
 	argv[argc++] = period;
-	(void)snprintf(l1, sizeof(l1), "%d", api_cfg.rl_ip);
-	(void)snprintf(l2, sizeof(l2), "%d", lim);
-	if (api_cfg.rl_ip > 0)
+	argv[argc++] = nlim_s;
+	if (use_ip)
 		argv[argc++] = l1;
-	if (lim > 0 && ctx->ident[0] != '\0')
+	if (use_id)
 		argv[argc++] = l2;
 
 	for (nkeys = 0; nkeys < argc; nkeys++)
