@@ -16,7 +16,7 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c worker/*.c)))
 DATA_built = marketdata--$(EXTVERSION).sql
 SHLIB_LINK = -lcurl -lhiredis -lrdkafka
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror
-EXTRA_CLEAN = marketdata--$(EXTVERSION).sql
+EXTRA_CLEAN = marketdata--$(EXTVERSION).sql test/kafka_broker
 
 PG_CONFIG ?= pg_config
 export PG_CONFIG
@@ -32,11 +32,19 @@ else
 include $(PGXS)
 endif
 
+# PGXS tracks no header dependencies: rebuild every object when a header
+# changes, so no object is left with a stale struct layout.
+$(OBJS): $(wildcard extension/*.h worker/*.h)
+
 # The install script is the schema followed by the functions.
 marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql
 	cat $^ > $@
 
 .PHONY: deps run stop test bench deps-hint api
+
+# The Kafka test broker: librdkafka's mock cluster (test/kafka_broker.c).
+test/kafka_broker: test/kafka_broker.c
+	$(CC) -std=c11 -D_DEFAULT_SOURCE -O2 -Wall -Wextra -Werror -o $@ $< -lrdkafka
 
 deps:
 	./test/deps.sh
@@ -47,7 +55,7 @@ api:
 
 run:
 	./test/deps.sh --if-missing
-	$(MAKE) install
+	$(MAKE) install test/kafka_broker
 	$(MAKE) api
 	./test/run.sh start
 
@@ -56,7 +64,7 @@ stop:
 
 test:
 	./test/deps.sh --if-missing
-	$(MAKE) install
+	$(MAKE) install test/kafka_broker
 	$(MAKE) api
 	./test/run_tests.sh
 

@@ -22,6 +22,31 @@ CREATE FUNCTION md._random_hex(nbytes integer) RETURNS text
 COMMENT ON FUNCTION md._random_hex(integer) IS
 	'nbytes of cryptographically strong randomness, hex-encoded';
 
+-- The JSON of prices, written once for Redis, Kafka and (later) the REST API.
+CREATE FUNCTION md._iso_utc(ts timestamptz) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	-- 2026-11-20T15:30:00Z, with fractional seconds only when there are some
+	RETURN rtrim(rtrim(to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z';
+COMMENT ON FUNCTION md._iso_utc(timestamptz) IS
+	'ISO-8601 UTC text of a timestamp, as in every JSON marketdata writes';
+
+CREATE FUNCTION md._price_json(symbol text, price numeric, ts timestamptz, provider text)
+	RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN json_build_object('symbol', symbol, 'price', price,
+							 'timestamp', md._iso_utc(ts), 'provider', provider)::text;
+COMMENT ON FUNCTION md._price_json(text, numeric, timestamptz, text) IS
+	'the latest price as the REST API serves it and Redis caches it';
+
+CREATE FUNCTION md._price_event(symbol text, provider text, price numeric, ts timestamptz,
+	raw_response_id bigint)
+	RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN jsonb_build_object('symbol', symbol, 'price', price, 'timestamp', md._iso_utc(ts),
+							  'source', provider, 'raw_response_id', raw_response_id::text);
+COMMENT ON FUNCTION md._price_event(text, text, numeric, timestamptz, bigint) IS
+	'the Kafka price event of a price (topic price-events)';
+
 -- Creates the monthly partition of md.prices holding ts (UTC months).
 CREATE FUNCTION md._ensure_price_partition(ts timestamptz) RETURNS regclass
 	LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
@@ -44,7 +69,10 @@ BEGIN
 		EXECUTE format('CREATE TABLE md.%I PARTITION OF md.prices FOR VALUES FROM (%L) TO (%L)',
 					   part, lo, hi);
 		EXECUTE format('ALTER TABLE md.%I ADD PRIMARY KEY (symbol, provider, ts)', part);
-		EXECUTE format('CREATE INDEX ON md.%I (symbol, ts DESC)', part);
+		-- the order of the moving averages (sink.c) and md_moving_average:
+		-- their LIMIT stops after the window's rows instead of sorting
+		-- the symbol's whole history
+		EXECUTE format('CREATE INDEX ON md.%I (symbol, ts DESC, provider)', part);
 		rel := to_regclass('md.' || quote_ident(part));
 	END IF;
 	RETURN rel;
@@ -83,6 +111,16 @@ COMMENT ON FUNCTION md._polling_jobs_check() IS
 CREATE TRIGGER polling_jobs_check
 	BEFORE INSERT OR UPDATE ON md.polling_jobs
 	FOR EACH ROW EXECUTE FUNCTION md._polling_jobs_check();
+
+CREATE FUNCTION md._wake_scheduler() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'md_wake_scheduler'
+	LANGUAGE C;
+COMMENT ON FUNCTION md._wake_scheduler() IS
+	'wakes the scheduler when a change to md.polling_jobs commits';
+
+CREATE TRIGGER polling_jobs_wake
+	AFTER INSERT OR UPDATE OR DELETE ON md.polling_jobs
+	FOR EACH STATEMENT EXECUTE FUNCTION md._wake_scheduler();
 
 -- Ingest -------------------------------------------------------------------
 
@@ -268,15 +306,82 @@ REVOKE ALL ON FUNCTION @extschema@.md_create_api_key(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.md_revoke_api_key(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.md_api_key_role(text) FROM PUBLIC;
 
+-- Fetching from providers -----------------------------------------------------
+
+CREATE FUNCTION @extschema@.md_fetch(symbol text, provider text DEFAULT NULL,
+	OUT symbol text, OUT provider text, OUT price numeric, OUT ts timestamptz,
+	OUT currency text, OUT volume numeric, OUT error_class text, OUT message text,
+	OUT http_status integer, OUT latency_ms double precision, OUT raw_response_id bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_fetch'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1;
+COMMENT ON FUNCTION @extschema@.md_fetch(text, text) IS
+	'fetches the symbol now from provider (failover by priority when NULL) and stores the price; one row per provider tried, the last is the outcome (error_class NULL on success)';
+
+CREATE FUNCTION @extschema@.md_fetch_many(symbols text[], provider text DEFAULT NULL,
+	OUT symbol text, OUT provider text, OUT price numeric, OUT ts timestamptz,
+	OUT currency text, OUT volume numeric, OUT error_class text, OUT message text,
+	OUT http_status integer, OUT latency_ms double precision, OUT raw_response_id bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_fetch_many'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 100;
+COMMENT ON FUNCTION @extschema@.md_fetch_many(text[], text) IS
+	'fetches all symbols concurrently (each provider bounded by its max_concurrency) and stores the prices; one row per symbol and provider tried';
+
+CREATE FUNCTION md._provider_health(
+	OUT provider text, OUT consecutive_failures integer,
+	OUT circuit_open_until timestamptz, OUT rate_limited_until timestamptz,
+	OUT last_success_at timestamptz, OUT last_error_at timestamptz,
+	OUT last_error_class text, OUT last_error text,
+	OUT requests bigint, OUT failures bigint,
+	OUT p50_latency_ms double precision, OUT p99_latency_ms double precision)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_provider_health'
+	LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION md._provider_health() IS
+	'provider health of this database kept in shared memory since the server started (empty unless marketdata is preloaded)';
+
 -- Operators' views ---------------------------------------------------------
 
+CREATE FUNCTION md._worker_status(
+	OUT pid integer, OUT dboid oid, OUT worker text, OUT state text,
+	OUT started_at timestamptz, OUT last_loop timestamptz, OUT processed bigint,
+	OUT backlog bigint, OUT last_error text, OUT last_error_at timestamptz)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_worker_status'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION md._worker_status() IS
+	'the shared-memory state of every running marketdata worker';
+
 CREATE VIEW md.worker_status AS
-	SELECT a.pid, a.backend_type AS worker, a.datname AS database, a.state,
-		   a.backend_start AS started_at, a.wait_event, a.query AS activity
+	SELECT w.pid, w.worker, d.datname AS database, w.state, w.started_at, w.last_loop,
+		   w.processed, w.backlog, w.last_error, w.last_error_at,
+		   a.wait_event, a.query AS activity
+	FROM md._worker_status() w
+	LEFT JOIN pg_catalog.pg_database d ON d.oid = w.dboid
+	LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid
+	UNION ALL
+	SELECT a.pid, 'launcher', NULL, 'running', a.backend_start, NULL, NULL, NULL, NULL, NULL,
+		   a.wait_event, NULL
 	FROM pg_catalog.pg_stat_activity a
-	WHERE a.backend_type LIKE 'marketdata%';
+	WHERE a.backend_type = 'marketdata launcher';
 COMMENT ON VIEW md.worker_status IS
-	'marketdata background workers running on this server';
+	'marketdata background workers: state, last loop, items processed, backlog, last error';
+
+CREATE FUNCTION md._cache_status(
+	OUT writes bigint, OUT failures bigint, OUT last_write_at timestamptz,
+	OUT last_error text, OUT last_error_at timestamptz)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'md_cache_status'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION md._cache_status() IS
+	'counters of the Redis write-through, shared by all processes';
+
+CREATE VIEW md.cache_status AS
+	SELECT current_setting('marketdata.redis_url', true) <> '' AS enabled, s.*
+	FROM md._cache_status() s;
+COMMENT ON VIEW md.cache_status IS
+	'Redis write-through: whether it is on, prices written, failures and the last error';
 
 CREATE VIEW md.price_status AS
 	SELECT l.symbol, l.provider, l.price, l.ts, l.fetched_at,
@@ -285,34 +390,55 @@ CREATE VIEW md.price_status AS
 COMMENT ON VIEW md.price_status IS
 	'latest price of every symbol and provider with its age';
 
+CREATE VIEW md.provider_status AS
+	SELECT p.name AS provider, p.enabled, p.priority, p.failover,
+		   CASE WHEN NOT p.enabled THEN 'disabled'
+				WHEN h.circuit_open_until > now() THEN 'circuit_open'
+				WHEN h.rate_limited_until > now() THEN 'rate_limited'
+				WHEN h.consecutive_failures > 0 THEN 'failing'
+				WHEN h.provider IS NULL AND ok.received_at IS NULL THEN 'unknown'
+				ELSE 'ok' END AS state,
+		   greatest(h.last_success_at, ok.received_at) AS last_success_at,
+		   greatest(h.last_error_at, bad.received_at) AS last_error_at,
+		   CASE WHEN bad.received_at > h.last_error_at OR h.last_error_at IS NULL
+				THEN bad.error_class ELSE h.last_error_class END AS last_error_class,
+		   h.last_error,
+		   coalesce(h.consecutive_failures, 0) AS consecutive_failures,
+		   h.circuit_open_until, h.rate_limited_until,
+		   coalesce(h.requests, 0) AS requests, coalesce(h.failures, 0) AS failures,
+		   h.p50_latency_ms, h.p99_latency_ms
+	FROM md.providers p
+	LEFT JOIN md._provider_health() h ON h.provider = p.name
+	LEFT JOIN LATERAL (
+		SELECT r.received_at FROM md.raw_responses r
+		WHERE r.provider = p.name
+		  AND (r.error_class IS NULL OR r.error_class IN ('unknown_symbol', 'no_data'))
+		ORDER BY r.received_at DESC LIMIT 1) ok ON true
+	LEFT JOIN LATERAL (
+		SELECT r.received_at, r.error_class FROM md.raw_responses r
+		WHERE r.provider = p.name
+		  AND r.error_class IN ('rate_limited', 'auth_failed', 'unavailable', 'malformed')
+		ORDER BY r.received_at DESC LIMIT 1) bad ON true;
+COMMENT ON VIEW md.provider_status IS
+	'health of each provider: state (ok, failing, circuit_open, rate_limited, disabled, unknown), last success and error, consecutive failures, p50/p99 latency of the last 256 requests; counters restart with the server, last success/error also come from md.raw_responses';
+
 -- REST API helpers ---------------------------------------------------------
 -- The Kore app (api/) asks these, one call per request, and sends their
 -- JSON as the answer's body: the shapes of the REST contract live here,
 -- next to the functions they wrap. Errors keep their SQLSTATEs; the API
 -- maps them to HTTP statuses (docs/errors.md).
 
-CREATE FUNCTION md._api_time(ts timestamptz) RETURNS text
-	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	RETURN to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-		|| CASE WHEN date_part('microseconds', ts)::bigint % 1000000 <> 0
-				THEN to_char(ts AT TIME ZONE 'UTC', '.US') ELSE '' END
-		|| 'Z';
-COMMENT ON FUNCTION md._api_time(timestamptz) IS
-	'ISO-8601 UTC text of a timestamp, as the REST API writes it (2026-11-20T15:30:00Z)';
-
 CREATE FUNCTION md._api_latest(symbol text, provider text, max_age interval)
 	RETURNS text
 	LANGUAGE sql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-	SELECT json_build_object('symbol', q.symbol, 'price', q.price,
-		'timestamp', md._api_time(q.ts), 'provider', q.provider,
-		'fetched_at', md._api_time(q.fetched_at))::text
+	SELECT md._price_json(q.symbol, q.price, q.ts, q.provider)
 	FROM @extschema@.md_quote(_api_latest.symbol, _api_latest.provider,
 		_api_latest.max_age) q;
 END;
 COMMENT ON FUNCTION md._api_latest(text, text, interval) IS
-	'GET /prices/latest: md_quote() as the JSON answer {symbol, price, timestamp, provider, fetched_at}';
+	'GET /prices/latest: md_quote() as the JSON answer (md._price_json, the same bytes the sink caches in Redis)';
 
 CREATE FUNCTION md._api_history(symbol text, "from" text, "to" text,
 	provider text, "limit" integer)
@@ -346,16 +472,16 @@ BEGIN
 			next_from := last_ts + interval '1 microsecond';
 		END IF;
 	END IF;
-	SELECT coalesce(jsonb_agg(jsonb_build_object('timestamp', md._api_time(h.ts),
+	SELECT coalesce(jsonb_agg(jsonb_build_object('timestamp', md._iso_utc(h.ts),
 			'price', h.price, 'source', h.source, 'volume', h.volume,
 			'currency', h.currency) ORDER BY h.ts, h.source), '[]'::jsonb)
 		INTO points
 		FROM @extschema@.md_history(symbol, t_from, t_to, provider, n) h
 		WHERE next_from IS NULL OR h.ts < next_from;
 	RETURN json_build_object('symbol', @extschema@._md_normalize_symbol(symbol),
-		'from', md._api_time(t_from), 'to', md._api_time(t_to),
+		'from', md._iso_utc(t_from), 'to', md._iso_utc(t_to),
 		'provider', provider, 'limit', n, 'points', points,
-		'next_from', md._api_time(next_from))::text;
+		'next_from', md._iso_utc(next_from))::text;
 END
 $$;
 COMMENT ON FUNCTION md._api_history(text, text, text, text, integer) IS
@@ -381,10 +507,10 @@ BEGIN ATOMIC
 		'config', jsonb_build_object('symbols', to_jsonb((job).symbols),
 			'interval', (job)."interval", 'provider', (job).provider),
 		'enabled', (job).enabled,
-		'next_run_at', md._api_time((job).next_run_at),
-		'last_run_at', md._api_time((job).last_run_at),
+		'next_run_at', md._iso_utc((job).next_run_at),
+		'last_run_at', md._iso_utc((job).last_run_at),
 		'last_status', (job).last_status, 'last_error', (job).last_error,
-		'created_at', md._api_time((job).created_at));
+		'created_at', md._iso_utc((job).created_at));
 END;
 COMMENT ON FUNCTION md._api_job(md.polling_jobs) IS
 	'a polling job as the REST API shows it (job_id poll_<id>)';
@@ -411,8 +537,8 @@ BEGIN ATOMIC
 	SELECT (md._api_job(j) || jsonb_build_object('status',
 			CASE WHEN j.enabled THEN 'active' ELSE 'disabled' END,
 			'runs', coalesce((SELECT jsonb_agg(jsonb_build_object(
-				'status', r.status, 'started_at', md._api_time(r.started_at),
-				'finished_at', md._api_time(r.finished_at),
+				'status', r.status, 'started_at', md._iso_utc(r.started_at),
+				'finished_at', md._iso_utc(r.finished_at),
 				'symbols_ok', r.symbols_ok, 'symbols_failed', r.symbols_failed,
 				'message', r.message) ORDER BY r.started_at DESC)
 				FROM (SELECT * FROM md.job_runs r0 WHERE r0.job_id = j.id
@@ -446,11 +572,11 @@ BEGIN
 		'status', CASE WHEN count(*) FILTER (WHERE w.worker ~ 'relay|consumer') > 0
 					   THEN 'ok' ELSE 'not_running' END,
 		'workers', coalesce(jsonb_agg(jsonb_build_object('worker', w.worker,
-			'state', w.state, 'started_at', md._api_time(w.started_at))), '[]'::jsonb))
+			'state', w.state, 'started_at', md._iso_utc(w.started_at))), '[]'::jsonb))
 		INTO kafka FROM md.worker_status w;
 	IF has_status THEN
 		-- md.provider_status, when the providers' view exists
-		EXECUTE $q$SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.name), '[]')
+		EXECUTE $q$SELECT coalesce(jsonb_agg(to_jsonb(s)), '[]')
 				 FROM md.provider_status s$q$ INTO providers;
 	ELSE
 		SELECT coalesce(jsonb_agg(jsonb_build_object('name', p.name,

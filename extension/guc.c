@@ -21,6 +21,28 @@ static char *average_windows_string = NULL;
 int			md_average_window_count = 1;
 int			md_average_windows[MD_MAX_AVERAGE_WINDOWS] = {5};
 int			md_max_future_skew = 60;
+char	   *md_databases = NULL;
+int			md_job_run_retention = 7 * 86400;
+char	   *md_kafka_bootstrap_servers = NULL;
+char	   *md_kafka_topic = NULL;
+int			md_outbox_retention = 3600;
+int			md_relay_batch_size = 1000;
+char	   *md_redis_url = NULL;
+int			md_redis_ttl = 300;
+int			md_redis_timeout = 100;
+int			md_http_timeout = 10000;
+int			md_http_connect_timeout = 3000;
+int			md_http_max_response_size = 1024 * 1024;
+char	   *md_secrets_file = NULL;
+int			md_circuit_breaker_failures = 5;
+int			md_circuit_breaker_cooldown = 30;
+int			md_polygon_endpoint = MD_POLYGON_PREV;
+
+static const struct config_enum_entry polygon_endpoint_options[] = {
+	{"prev", MD_POLYGON_PREV, false},
+	{"last_trade", MD_POLYGON_LAST_TRADE, false},
+	{NULL, 0, false}
+};
 
 typedef struct WindowList
 {
@@ -144,6 +166,184 @@ md_define_gucs(void)
 							NULL,
 							NULL,
 							NULL);
+
+	DefineCustomStringVariable("marketdata.databases",
+							   "Databases in which the marketdata workers run.",
+							   "A comma-separated list; the launcher starts the workers in each.",
+							   &md_databases,
+							   "postgres",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.job_run_retention",
+							"How long md.job_runs keeps finished runs.",
+							NULL,
+							&md_job_run_retention,
+							7 * 86400,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("marketdata.kafka_bootstrap_servers",
+							   "Kafka brokers the relay publishes price events to.",
+							   "host:port,...; empty means Kafka is not used and no outbox rows are written.",
+							   &md_kafka_bootstrap_servers,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("marketdata.kafka_topic",
+							   "Kafka topic of the price events the relay publishes.",
+							   NULL,
+							   &md_kafka_topic,
+							   "price-events",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.outbox_retention",
+							"How long published outbox rows are kept.",
+							NULL,
+							&md_outbox_retention,
+							3600,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.relay_batch_size",
+							"Most outbox rows the relay has in flight to Kafka.",
+							NULL,
+							&md_relay_batch_size,
+							1000,
+							1,
+							100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("marketdata.redis_url",
+							   "Redis that new prices are written through to.",
+							   "redis://host:port[/db]; empty means no cache writes.",
+							   &md_redis_url,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.redis_ttl",
+							"Time to live of the cached prices written to Redis.",
+							NULL,
+							&md_redis_ttl,
+							300,
+							1,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.redis_timeout",
+							"Longest wait for Redis when writing through.",
+							"A slow or absent Redis costs a commit at most this, then is skipped with a growing back-off.",
+							&md_redis_timeout,
+							100,
+							1,
+							10000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("marketdata.http_timeout",
+							"Longest time one provider request may take.",
+							"Connecting, sending and receiving the whole body; past it the request fails as unavailable.",
+							&md_http_timeout,
+							10000,
+							100,
+							600000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("marketdata.http_connect_timeout",
+							"Longest time to connect to a provider.",
+							NULL,
+							&md_http_connect_timeout,
+							3000,
+							100,
+							600000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("marketdata.http_max_response_size",
+							"Largest provider response body read.",
+							"A longer body fails the request as malformed; its first bytes are kept in md.raw_responses.",
+							&md_http_max_response_size,
+							1024 * 1024,
+							1024,
+							64 * 1024 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomStringVariable("marketdata.secrets_file",
+							   "File holding provider API keys, one \"provider = key\" per line.",
+							   "Must not be readable by group or others. Environment variables MARKETDATA_<PROVIDER>_KEY take precedence.",
+							   &md_secrets_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL,
+							   NULL,
+							   NULL);
+
+	DefineCustomIntVariable("marketdata.circuit_breaker_failures",
+							"Consecutive failures after which a provider is skipped for a cool-down.",
+							"Failures are unavailable and malformed answers; 0 turns the circuit breaker off.",
+							&md_circuit_breaker_failures,
+							5,
+							0,
+							1000,
+							PGC_SUSET,
+							0,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("marketdata.circuit_breaker_cooldown",
+							"How long a provider whose circuit breaker opened is skipped.",
+							"After it, one request is let through; success closes the breaker, failure opens it again.",
+							&md_circuit_breaker_cooldown,
+							30,
+							1,
+							86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomEnumVariable("marketdata.polygon_endpoint",
+							 "Which Polygon.io endpoint gives the latest price.",
+							 "prev: previous day's close (every plan); last_trade: the last trade (paid plans).",
+							 &md_polygon_endpoint,
+							 MD_POLYGON_PREV,
+							 polygon_endpoint_options,
+							 PGC_SUSET,
+							 0,
+							 NULL,
+							 NULL,
+							 NULL);
 
 	MarkGUCPrefixReserved("marketdata");
 }

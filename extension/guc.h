@@ -17,6 +17,36 @@ extern int	md_average_windows[MD_MAX_AVERAGE_WINDOWS];
 
 extern int	md_max_future_skew;
 
+/* workers */
+extern char *md_databases;
+extern int	md_job_run_retention;
+
+/* Kafka: an empty bootstrap list means Kafka is not used */
+extern char *md_kafka_bootstrap_servers;
+extern char *md_kafka_topic;
+extern int	md_outbox_retention;
+extern int	md_relay_batch_size;
+
+/* Redis write-through: an empty URL means no cache writes */
+extern char *md_redis_url;
+extern int	md_redis_ttl;
+extern int	md_redis_timeout;
+
+/* providers over HTTP (http.c, fetch.c) */
+extern int	md_http_timeout;	/* ms */
+extern int	md_http_connect_timeout;	/* ms */
+extern int	md_http_max_response_size;	/* bytes */
+extern char *md_secrets_file;
+extern int	md_circuit_breaker_failures;
+extern int	md_circuit_breaker_cooldown;	/* s */
+
+typedef enum MdPolygonEndpoint
+{
+	MD_POLYGON_PREV,			/* /v2/aggs/ticker/T/prev: previous close */
+	MD_POLYGON_LAST_TRADE		/* /v2/last/trade/T: last trade (paid plans) */
+} MdPolygonEndpoint;
+extern int	md_polygon_endpoint;
+
 extern void md_define_gucs(void);
 
 #endif							/* MD_GUC_H */

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * extension/marketdata.c
- *	  Module entry: settings now, background workers later.
+ *	  Module entry: settings, shared memory (worker state, provider
+ *	  health) and the launcher.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,6 +12,8 @@
 #include "miscadmin.h"
 
 #include "guc.h"
+#include "health.h"
+#include "../worker/worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -22,4 +25,10 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 	md_define_gucs();
+	/* workers and shared state need the library preloaded */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	md_worker_state_request();
+	md_health_init();
+	md_launcher_register();
 }

@@ -106,11 +106,11 @@ CREATE TABLE md.prices (
 	raw_response_id bigint,
 	ingested_at timestamptz NOT NULL DEFAULT now()
 ) PARTITION BY RANGE (ts);
--- The key (symbol, provider, ts) and the (symbol, ts DESC) index live on each
--- partition (md._ensure_price_partition), not on this parent: the parent
--- belongs to the extension, and pg_dump cannot restore partitions whose
--- indexes hang off an extension-owned parent index. ts picks the partition,
--- so a key unique in each partition is unique in all.
+-- The key (symbol, provider, ts) and the (symbol, ts DESC, provider) index
+-- live on each partition (md._ensure_price_partition), not on this parent:
+-- the parent belongs to the extension, and pg_dump cannot restore partitions
+-- whose indexes hang off an extension-owned parent index. ts picks the
+-- partition, so a key unique in each partition is unique in all.
 COMMENT ON TABLE md.prices IS
 	'price history, one row per (symbol, provider, market time); monthly partitions md.prices_YYYYMM are created by the sink as needed';
 COMMENT ON COLUMN md.prices.ts IS 'the market''s time of the price, UTC';

@@ -32,7 +32,9 @@
 
 #include "guc.h"
 #include "partitions.h"
+#include "redis.h"
 #include "spi_util.h"
+#include "../worker/worker_state.h"
 #include "sink.h"
 #include "symbol.h"
 
@@ -40,6 +42,12 @@
  * batch of 10,000 symbols takes at most this many locks */
 #define AVERAGE_LOCK_BUCKETS 64
 
+/*
+ * $8: write price events to md.outbox (Kafka configured); $9: return the
+ * JSON of each moved latest price for Redis. Rows come ordered by symbol,
+ * one per (symbol, provider) whose latest price moved, or one with a NULL
+ * provider when none did; n is the symbol's count of new rows.
+ */
 #define INSERT_SQL \
 	"WITH input AS (" \
 	"  SELECT * FROM ROWS FROM (pg_catalog.unnest($1::text[])," \
@@ -65,8 +73,17 @@
 	"    ts = EXCLUDED.ts, fetched_at = EXCLUDED.fetched_at," \
 	"    volume = EXCLUDED.volume, currency = EXCLUDED.currency," \
 	"    raw_response_id = EXCLUDED.raw_response_id" \
-	"  WHERE l.ts < EXCLUDED.ts)" \
-	"SELECT symbol, pg_catalog.count(*) FROM ins GROUP BY symbol"
+	"  WHERE l.ts < EXCLUDED.ts" \
+	"  RETURNING l.symbol, l.provider, l.price, l.ts)," \
+	" outbox AS (" \
+	"  INSERT INTO md.outbox (symbol, payload)" \
+	"  SELECT symbol, md._price_event(symbol, provider, price, ts, raw_response_id)" \
+	"  FROM ins WHERE $8 ORDER BY ts, symbol, provider)" \
+	"SELECT c.symbol, c.n, l.provider," \
+	"  CASE WHEN $9 THEN md._price_json(l.symbol, l.price, l.ts, l.provider) END" \
+	" FROM (SELECT symbol, pg_catalog.count(*) AS n FROM ins GROUP BY symbol) c" \
+	" LEFT JOIN latest l ON l.symbol = c.symbol" \
+	" ORDER BY c.symbol"
 
 #define TOUCH_SQL \
 	"UPDATE md.latest_prices l SET fetched_at = pg_catalog.now()" \
@@ -276,6 +293,42 @@ update_averages(ArrayType *symbols)
 			   args, NULL, false, 0, SPI_OK_INSERT, "updating averages");
 }
 
+/*
+ * Read statement 1's rows: count the new rows, collect the symbols whose
+ * averages must move, queue the moved latest prices for Redis.
+ */
+static int
+read_inserted(SPITupleTable *tuptable, uint64 nrows, ArrayType **symbols_out)
+{
+	Datum	   *symbols = palloc(sizeof(Datum) * Max(nrows, 1));
+	int			nsymbols = 0;
+	int			inserted = 0;
+	char	   *previous = NULL;
+	uint64		i;
+
+	for (i = 0; i < nrows; i++)
+	{
+		HeapTuple	tuple = tuptable->vals[i];
+		TupleDesc	desc = tuptable->tupdesc;
+		char	   *symbol = SPI_getvalue(tuple, desc, 1);
+		char	   *provider = SPI_getvalue(tuple, desc, 3);
+		char	   *json = SPI_getvalue(tuple, desc, 4);
+		bool		isnull;
+
+		/* rows are ordered by symbol; a symbol repeats once per provider */
+		if (previous == NULL || strcmp(previous, symbol) != 0)
+		{
+			symbols[nsymbols++] = CStringGetTextDatum(symbol);
+			inserted += (int) DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+			previous = symbol;
+		}
+		if (provider != NULL && json != NULL)
+			md_redis_queue_price(provider, symbol, json);
+	}
+	*symbols_out = construct_array(symbols, nsymbols, TEXTOID, -1, false, TYPALIGN_INT);
+	return inserted;
+}
+
 int
 md_sink_ingest(MdPriceBatch *batch)
 {
@@ -290,11 +343,13 @@ md_sink_ingest(MdPriceBatch *batch)
 	bool	   *volume_nulls;
 	bool	   *raw_nulls;
 	TimestampTz *times;
-	Datum		args[7];
-	Oid			argtypes[7] = {TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
-	TIMESTAMPTZARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
-	int			inserted = 0;
-	int			nsymbols;
+	Datum		args[9];
+	Oid			argtypes[9] = {TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
+		TIMESTAMPTZARRAYOID, NUMERICARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
+	BOOLOID, BOOLOID};
+	bool		outbox = md_kafka_bootstrap_servers[0] != '\0';
+	ArrayType  *new_symbols;
+	int			inserted;
 	int			i;
 
 	if (n == 0)
@@ -332,6 +387,8 @@ md_sink_ingest(MdPriceBatch *batch)
 	args[4] = PointerGetDatum(datum_array(volumes, volume_nulls, n, NUMERICOID));
 	args[5] = PointerGetDatum(text_array(currencies, n));
 	args[6] = PointerGetDatum(datum_array(raw_ids, raw_nulls, n, INT8OID));
+	args[7] = BoolGetDatum(outbox);
+	args[8] = BoolGetDatum(md_redis_enabled());
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -339,28 +396,18 @@ md_sink_ingest(MdPriceBatch *batch)
 	check_providers(DatumGetArrayTypeP(args[1]));
 	md_partitions_ensure(times, n);
 
-	/* statement 1: prices and latest prices */
-	md_spi_run(md_spi_plan(&insert_plan, INSERT_SQL, 7, argtypes),
+	/* statement 1: prices, latest prices, outbox */
+	md_spi_run(md_spi_plan(&insert_plan, INSERT_SQL, 9, argtypes),
 			   args, NULL, false, 0, SPI_OK_SELECT, "inserting prices");
+	inserted = read_inserted(SPI_tuptable, SPI_processed, &new_symbols);
 
-	nsymbols = (int) SPI_processed;
-	if (nsymbols > 0)
-	{
-		SPITupleTable *tuptable = SPI_tuptable;
-		Datum	   *new_symbols = palloc(sizeof(Datum) * nsymbols);
+	/* statement 3: moving averages of the symbols with new rows */
+	if (inserted > 0)
+		update_averages(new_symbols);
 
-		for (i = 0; i < nsymbols; i++)
-		{
-			bool		isnull;
-
-			new_symbols[i] = SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull);
-			inserted += (int) DatumGetInt64(SPI_getbinval(tuptable->vals[i],
-														  tuptable->tupdesc, 2,
-														  &isnull));
-		}
-		update_averages(construct_array(new_symbols, nsymbols, TEXTOID, -1,
-										false, TYPALIGN_INT));
-	}
+	/* a committed outbox row wakes the relay rather than waiting for its poll */
+	if (outbox && inserted > 0)
+		md_worker_wake_at_commit("relay");
 
 	/* statement 2: a fresh observation of an old price is still fresh */
 	if (batch->observed_now && inserted < n)

@@ -10,6 +10,7 @@ packages=(
 	libcurl4-openssl-dev libhiredis-dev librdkafka-dev libjwt-dev libssl-dev
 	redis-server kore kcat curl wrk haproxy openssl libjansson-dev
 	libipc-run-perl
+	libmicrohttpd-dev bc
 )
 
 missing=()

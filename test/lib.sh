@@ -12,7 +12,11 @@ export PATH="$PG_BINDIR:$PATH"
 # as_db_user CMD...: run CMD as the database user (postgres when we are root)
 as_db_user() {
 	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- env PATH="$PATH" HOME=/tmp "$@"
+		(
+			# stay in the current directory only if that user may enter it
+			runuser -u postgres -- test -x "$PWD" 2>/dev/null || cd /
+			runuser -u postgres -- env PATH="$PATH" HOME=/tmp "$@"
+		)
 	else
 		"$@"
 	fi
@@ -26,4 +30,16 @@ db_user_dir() {
 	if [ "$(id -u)" -eq 0 ]; then
 		chown -R postgres: "$1"
 	fi
+}
+
+# db_user_can_read DIR: whether the database user can read DIR (a checkout
+# under a private home directory is not readable by "postgres")
+db_user_can_read() {
+	as_db_user test -r "$1" -a -x "$1" 2>/dev/null
+}
+
+# private_dir NAME: a directory outside the checkout for the database user's
+# files, one per checkout, used when the checkout is not readable to that user
+private_dir() {
+	echo "/var/tmp/marketdata-$1-$(echo "$TOP" | cksum | cut -d' ' -f1)"
 }

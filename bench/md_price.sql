@@ -1,0 +1,1 @@
+SELECT md_price('AAPL', max_age => '1 hour');

@@ -1,0 +1,1 @@
+SELECT md_price('AAPL', 'yahoo_finance', '1 hour');

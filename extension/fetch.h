@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * extension/fetch.h
+ *	  Fetching prices from providers: one batch, or with failover.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MD_FETCH_H
+#define MD_FETCH_H
+
+#include "nodes/pg_list.h"
+
+#include "provider.h"
+
+/* one row of md.providers */
+typedef struct MdProviderInfo
+{
+	char	   *name;
+	char	   *base_url;
+	bool		enabled;
+	bool		failover;
+	int			max_concurrency;
+	int			rate_limit_per_minute;	/* our own budget of requests */
+	const MdProvider *impl;		/* NULL: no implementation of that name */
+} MdProviderInfo;
+
+/* md.providers by ascending priority */
+extern List *md_providers_load(void);
+
+/* the provider of that name in a loaded list (its position in *index), or NULL */
+extern MdProviderInfo *md_provider_find(List *providers, const char *name, int *index);
+
+/*
+ * Run fetches concurrently (symbol and provider set in each): keys,
+ * circuit breaker, HTTP, parsing, md.raw_responses, then the sink for the
+ * prices. Every fetch comes back classified.
+ */
+extern void md_fetch_batch(MdFetch *fetches, int n, List *providers);
+
+/*
+ * md_fetch_batch in two halves, for a worker that must not hold a
+ * transaction across HTTP: perform needs no transaction (HTTP, parsing,
+ * circuit breaker); store runs in one (raw responses, then the sink).
+ */
+extern void md_fetch_perform(MdFetch *fetches, int n, List *providers);
+extern void md_fetch_store(MdFetch *fetches, int n);
+
+typedef struct MdFetchResult
+{
+	int			nattempts;		/* every fetch made, in order */
+	MdFetch   **attempts;
+	MdFetch   **final;			/* per symbol: its last attempt, NULL when
+								 * no provider could be asked */
+	bool		nobody;			/* no provider to ask at all */
+	char	   *nobody_reason;	/* why, for messages */
+} MdFetchResult;
+
+/*
+ * Fetch symbols from provider, or with provider NULL from the enabled
+ * failover providers by priority: a symbol goes on to the next provider
+ * while its answer is a provider failure (unavailable, rate limited,
+ * refused key, malformed). An unknown provider name is an error.
+ */
+extern MdFetchResult *md_fetch_symbols(char **symbols, int nsymbols, const char *provider);
+
+/* raise the error for a symbol whose fetches all failed */
+extern void md_fetch_raise(MdFetchResult *result, const char *symbol) pg_attribute_noreturn();
+
+#endif							/* MD_FETCH_H */

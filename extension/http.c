@@ -1,0 +1,397 @@
+/*-------------------------------------------------------------------------
+ *
+ * extension/http.c
+ *	  Concurrent HTTP GETs over the libcurl multi interface.
+ *
+ * One CURLM per process, created on first use and released at process
+ * exit, so connections to a provider are kept alive from one call to the
+ * next. A *transfer* is a request in flight: its easy handle, its header
+ * list and its body buffer. Transfers of a group wait in a queue until the
+ * group has a free slot.
+ *
+ * Body bytes arrive in a libcurl callback, which must not ereport (a
+ * longjmp through libcurl would corrupt it): the buffer is malloc'd there
+ * and copied into palloc memory when the transfer is done. If anything
+ * raises while transfers are in flight (an interrupt, out of memory), the
+ * PG_CATCH block removes and frees them all before re-throwing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+
+#include "guc.h"
+#include "http.h"
+
+/* longest wait inside libcurl before we check for interrupts again */
+#define WAIT_SLICE_MS 100
+
+#define MD_USER_AGENT "marketdata/0.1.0 (PostgreSQL extension; libcurl)"
+
+/* name the libcurl call that failed: these are our bugs, not the far side's */
+#define CURL_SETOPT(easy, option, value) \
+	do { \
+		CURLcode	setopt_rc_ = curl_easy_setopt((easy), (option), (value)); \
+		if (setopt_rc_ != CURLE_OK) \
+			elog(ERROR, "curl_easy_setopt(%s) failed: %s", #option, \
+				 curl_easy_strerror(setopt_rc_)); \
+	} while (0)
+
+typedef struct Transfer
+{
+	MdHttpRequest *request;
+	CURL	   *easy;			/* NULL until started and after finishing */
+	struct curl_slist *headers;
+	char	   *buf;			/* malloc'd body bytes */
+	size_t		len;
+	size_t		cap;			/* the size cap */
+	size_t		alloc;			/* bytes malloc'd at buf */
+	bool		too_large;
+	char		errbuf[CURL_ERROR_SIZE];
+	int			next_in_group;	/* queue link, -1 at the end */
+} Transfer;
+
+typedef struct Run
+{
+	Transfer   *transfers;
+	int			ntransfers;
+	int			ngroups;
+	const int  *limits;
+	int		   *active;			/* per group: transfers in flight */
+	int		   *head;			/* per group: next waiting transfer, -1 */
+	int			in_flight;
+	size_t		max_body;
+} Run;
+
+static CURLM *multi = NULL;
+
+static void
+http_cleanup(int code, Datum arg)
+{
+	if (multi != NULL)
+	{
+		curl_multi_cleanup(multi);
+		multi = NULL;
+	}
+	curl_global_cleanup();
+}
+
+static CURLM *
+get_multi(void)
+{
+	if (multi == NULL)
+	{
+		CURLcode	rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+
+		if (rc != CURLE_OK)
+			elog(ERROR, "curl_global_init failed: %s", curl_easy_strerror(rc));
+		multi = curl_multi_init();
+		if (multi == NULL)
+			elog(ERROR, "curl_multi_init failed");
+		on_proc_exit(http_cleanup, (Datum) 0);
+	}
+	return multi;
+}
+
+const char *
+md_http_user_agent(void)
+{
+	return MD_USER_AGENT;
+}
+
+char *
+md_http_escape(const char *text)
+{
+	/* since libcurl 7.82 the handle argument may be NULL */
+	char	   *escaped = curl_easy_escape(NULL, text, (int) strlen(text));
+	char	   *result;
+
+	if (escaped == NULL)
+		elog(ERROR, "curl_easy_escape failed");
+	result = pstrdup(escaped);
+	curl_free(escaped);
+	return result;
+}
+
+/* libcurl's body callback: no ereport, no palloc here */
+static size_t
+write_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	Transfer   *t = (Transfer *) userdata;
+	size_t		n = size * nmemb;
+	size_t		take = n;
+
+	if (t->len + n > t->cap)
+	{
+		take = t->cap - t->len;
+		t->too_large = true;
+	}
+	if (t->len + take + 1 > t->alloc)
+	{
+		size_t		want = Max(t->alloc * 2, t->len + take + 1);
+		char	   *grown;
+
+		want = Max(want, 4096);
+		grown = realloc(t->buf, want);
+		if (grown == NULL)
+			return 0;			/* libcurl stops with CURLE_WRITE_ERROR */
+		t->buf = grown;
+		t->alloc = want;
+	}
+	memcpy(t->buf + t->len, data, take);
+	t->len += take;
+	t->buf[t->len] = '\0';
+	/* less than n makes libcurl stop the transfer with CURLE_WRITE_ERROR */
+	return t->too_large ? 0 : n;
+}
+
+/* Free what libcurl and malloc hold for a transfer; safe to call twice. */
+static void
+release_transfer(Transfer *t)
+{
+	if (t->easy != NULL)
+	{
+		if (multi != NULL)
+			curl_multi_remove_handle(multi, t->easy);
+		curl_easy_cleanup(t->easy);
+		t->easy = NULL;
+	}
+	if (t->headers != NULL)
+	{
+		curl_slist_free_all(t->headers);
+		t->headers = NULL;
+	}
+	if (t->buf != NULL)
+	{
+		free(t->buf);
+		t->buf = NULL;
+	}
+}
+
+static void
+start_transfer(Run *run, Transfer *t)
+{
+	MdHttpRequest *req = t->request;
+	CURLMcode	mrc;
+
+	t->cap = run->max_body;
+	t->easy = curl_easy_init();
+	if (t->easy == NULL)
+		elog(ERROR, "curl_easy_init failed");
+	if (req->headers != NULL)
+	{
+		char	  **h;
+
+		for (h = req->headers; *h != NULL; h++)
+		{
+			struct curl_slist *list = curl_slist_append(t->headers, *h);
+
+			if (list == NULL)
+				elog(ERROR, "curl_slist_append failed");
+			t->headers = list;
+		}
+		CURL_SETOPT(t->easy, CURLOPT_HTTPHEADER, t->headers);
+	}
+	CURL_SETOPT(t->easy, CURLOPT_URL, req->url);
+	CURL_SETOPT(t->easy, CURLOPT_PRIVATE, t);
+	CURL_SETOPT(t->easy, CURLOPT_WRITEFUNCTION, write_body);
+	CURL_SETOPT(t->easy, CURLOPT_WRITEDATA, t);
+	CURL_SETOPT(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
+	CURL_SETOPT(t->easy, CURLOPT_USERAGENT, MD_USER_AGENT);
+	CURL_SETOPT(t->easy, CURLOPT_NOSIGNAL, 1L);
+	CURL_SETOPT(t->easy, CURLOPT_TIMEOUT_MS, (long) md_http_timeout);
+	CURL_SETOPT(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long) md_http_connect_timeout);
+	CURL_SETOPT(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	CURL_SETOPT(t->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	CURL_SETOPT(t->easy, CURLOPT_FOLLOWLOCATION, 1L);
+	CURL_SETOPT(t->easy, CURLOPT_MAXREDIRS, 3L);
+	CURL_SETOPT(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	CURL_SETOPT(t->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	/* any encoding libcurl can decode; the size cap applies to decoded bytes */
+	CURL_SETOPT(t->easy, CURLOPT_ACCEPT_ENCODING, "");
+	mrc = curl_multi_add_handle(multi, t->easy);
+	if (mrc != CURLM_OK)
+		elog(ERROR, "curl_multi_add_handle failed: %s", curl_multi_strerror(mrc));
+	run->active[req->group]++;
+	run->in_flight++;
+}
+
+/* start waiting transfers of group g while it has free slots */
+static void
+start_group(Run *run, int g)
+{
+	while (run->head[g] >= 0 && run->active[g] < run->limits[g])
+	{
+		Transfer   *t = &run->transfers[run->head[g]];
+
+		run->head[g] = t->next_in_group;
+		start_transfer(run, t);
+	}
+}
+
+/* Retry-After as seconds: a number, or an HTTP date (RFC 9110) */
+static int
+retry_after_seconds(CURL *easy)
+{
+	struct curl_header *h;
+	char	   *end;
+	long		secs;
+	time_t		when;
+
+	if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+		return -1;
+	errno = 0;
+	secs = strtol(h->value, &end, 10);
+	if (end != h->value && *end == '\0' && errno == 0 && secs >= 0)
+		return (int) Min(secs, 86400 * 7);
+	when = curl_getdate(h->value, NULL);
+	if (when < 0)
+		return -1;
+	return (int) Max(0, Min((long) (when - time(NULL)), 86400 * 7));
+}
+
+/* collect a finished transfer's results into its request and free it */
+static void
+finish_transfer(Run *run, Transfer *t, CURLcode result)
+{
+	MdHttpRequest *req = t->request;
+	curl_off_t	total_us = 0;
+	long		status = 0;
+
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+	req->status = status;
+	req->latency_ms = (double) total_us / 1000.0;
+	req->retry_after = retry_after_seconds(t->easy);
+	req->curl_code = (int) result;
+	req->too_large = t->too_large;
+	if (result != CURLE_OK)
+	{
+		/* libcurl's fixed text: stable, and never holding a URL */
+		req->error = pstrdup(curl_easy_strerror(result));
+		req->error_detail = pstrdup(t->errbuf[0] ? t->errbuf : req->error);
+	}
+	req->body_len = (int) t->len;
+	req->body = palloc(t->len + 1);
+	if (t->len > 0)
+		memcpy(req->body, t->buf, t->len);
+	req->body[t->len] = '\0';
+
+	release_transfer(t);
+	run->active[req->group]--;
+	run->in_flight--;
+}
+
+static void
+run_loop(Run *run, MdHttpDone done, void *arg)
+{
+	int			g;
+
+	for (g = 0; g < run->ngroups; g++)
+		start_group(run, g);
+
+	while (run->in_flight > 0)
+	{
+		int			still_running;
+		int			queued;
+		CURLMsg    *msg;
+		CURLMcode	mrc;
+
+		CHECK_FOR_INTERRUPTS();
+		mrc = curl_multi_perform(multi, &still_running);
+		if (mrc != CURLM_OK)
+			elog(ERROR, "curl_multi_perform failed: %s", curl_multi_strerror(mrc));
+
+		while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
+		{
+			Transfer   *t;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t) != CURLE_OK)
+				elog(ERROR, "curl_easy_getinfo(CURLINFO_PRIVATE) failed");
+			finish_transfer(run, t, msg->data.result);
+			start_group(run, t->request->group);
+			if (done != NULL)
+				done(t->request, arg);
+		}
+		if (run->in_flight == 0)
+			break;
+
+		mrc = curl_multi_poll(multi, NULL, 0, WAIT_SLICE_MS, NULL);
+		if (mrc != CURLM_OK)
+			elog(ERROR, "curl_multi_poll failed: %s", curl_multi_strerror(mrc));
+	}
+}
+
+void
+md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
+			int ngroups, MdHttpDone done, void *arg)
+{
+	Run		   *run;
+	int		   *tail;
+	int			i;
+
+	if (nrequests <= 0)
+		return;
+	get_multi();
+
+	run = palloc0(sizeof(Run));
+	run->transfers = palloc0(sizeof(Transfer) * nrequests);
+	run->ntransfers = nrequests;
+	run->ngroups = ngroups;
+	run->limits = group_limits;
+	run->active = palloc0(sizeof(int) * ngroups);
+	run->head = palloc(sizeof(int) * ngroups);
+	run->max_body = (size_t) md_http_max_response_size;
+	tail = palloc(sizeof(int) * ngroups);
+	for (i = 0; i < ngroups; i++)
+	{
+		if (group_limits[i] < 1)
+			elog(ERROR, "group %d has no concurrency", i);
+		run->head[i] = tail[i] = -1;
+	}
+
+	/* queue each group's requests in the order given */
+	for (i = 0; i < nrequests; i++)
+	{
+		Transfer   *t = &run->transfers[i];
+		int			g = requests[i].group;
+
+		if (g < 0 || g >= ngroups)
+			elog(ERROR, "request %d names group %d of %d", i, g, ngroups);
+		t->request = &requests[i];
+		t->next_in_group = -1;
+		requests[i].status = 0;
+		requests[i].body = NULL;
+		requests[i].body_len = 0;
+		requests[i].too_large = false;
+		requests[i].curl_code = 0;
+		requests[i].error = NULL;
+		requests[i].error_detail = NULL;
+		requests[i].retry_after = -1;
+		requests[i].latency_ms = 0;
+		if (tail[g] < 0)
+			run->head[g] = i;
+		else
+			run->transfers[tail[g]].next_in_group = i;
+		tail[g] = i;
+	}
+
+	PG_TRY();
+	{
+		run_loop(run, done, arg);
+	}
+	PG_CATCH();
+	{
+		/* an interrupt or an error of ours: free every transfer in flight */
+		for (i = 0; i < run->ntransfers; i++)
+			release_transfer(&run->transfers[i]);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}

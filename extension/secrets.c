@@ -1,0 +1,134 @@
+/*-------------------------------------------------------------------------
+ *
+ * extension/secrets.c
+ *	  Provider API keys: from the environment or the secrets file.
+ *
+ * A provider's key is the environment variable MARKETDATA_<NAME>_KEY
+ * (NAME upper-cased: MARKETDATA_FINNHUB_KEY, MARKETDATA_ALPHA_VANTAGE_KEY),
+ * inherited from the postmaster; else the line "name = key" of the file
+ * named by marketdata.secrets_file. The file is refused when group or
+ * others may read it. Keys are never stored, logged or put in messages:
+ * fetch.c masks them in everything it keeps.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "lib/stringinfo.h"
+#include "storage/fd.h"
+
+#include "guc.h"
+#include "secrets.h"
+
+static char *
+trim(char *s)
+{
+	char	   *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+static char *
+key_from_file(const char *path, const char *provider)
+{
+	FILE	   *file;
+	struct stat st;
+	char		line[1024];
+	char	   *key = NULL;
+
+	file = AllocateFile(path, "r");
+	if (file == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open secrets file \"%s\": %m", path),
+				 errhint("Check marketdata.secrets_file.")));
+	if (fstat(fileno(file), &st) != 0)
+	{
+		FreeFile(file);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat secrets file \"%s\": %m", path)));
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	{
+		FreeFile(file);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("secrets file \"%s\" is accessible by group or others", path),
+				 errhint("Run chmod 600 on it.")));
+	}
+	while (fgets(line, sizeof(line), file) != NULL)
+	{
+		char	   *eq;
+		char	   *name;
+
+		name = trim(line);
+		if (name[0] == '#' || name[0] == '\0')
+			continue;
+		eq = strchr(name, '=');
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		if (strcmp(trim(name), provider) == 0)
+		{
+			char	   *value = trim(eq + 1);
+
+			if (value[0] != '\0')
+				key = pstrdup(value);
+		}
+	}
+	/* the line buffer held a key: do not leave it on the stack */
+	explicit_bzero(line, sizeof(line));
+	FreeFile(file);
+	return key;
+}
+
+char *
+md_secret_key(const char *provider)
+{
+	StringInfoData var;
+	const char *p;
+	const char *value;
+
+	initStringInfo(&var);
+	appendStringInfoString(&var, "MARKETDATA_");
+	for (p = provider; *p; p++)
+		appendStringInfoChar(&var, pg_toupper((unsigned char) *p));
+	appendStringInfoString(&var, "_KEY");
+	value = getenv(var.data);
+	if (value != NULL && value[0] != '\0')
+		return pstrdup(value);
+	if (md_secrets_file != NULL && md_secrets_file[0] != '\0')
+		return key_from_file(md_secrets_file, provider);
+	return NULL;
+}
+
+char *
+md_mask_secret(const char *text, const char *secret)
+{
+	StringInfoData out;
+	size_t		slen;
+	const char *p;
+	const char *hit;
+
+	if (text == NULL)
+		return NULL;
+	if (secret == NULL || secret[0] == '\0')
+		return pstrdup(text);
+	slen = strlen(secret);
+	initStringInfo(&out);
+	for (p = text; (hit = strstr(p, secret)) != NULL; p = hit + slen)
+	{
+		appendBinaryStringInfo(&out, p, hit - p);
+		appendStringInfoString(&out, "***");
+	}
+	appendStringInfoString(&out, p);
+	return out.data;
+}

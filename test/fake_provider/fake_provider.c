@@ -1,0 +1,480 @@
+/*
+ * test/fake_provider/fake_provider.c
+ *	  A local stand-in for Yahoo Finance, Alpha Vantage, Finnhub and Polygon.
+ *
+ * It answers on 127.0.0.1 the same paths as the real providers, in their
+ * formats, from fixture files, and misbehaves on request. Built on
+ * libmicrohttpd with a thread per connection, so injected latency and
+ * hangs of one request never hold up the others.
+ *
+ *	fake_provider --fixtures DIR [--port N] [--latency-ms N] [--key KEY]
+ *
+ * Prints "PORT <n>" on stdout once listening (port 0 picks a free one) and
+ * runs until SIGTERM or SIGINT.
+ *
+ * Routes (the provider's own paths):
+ *	/v8/finance/chart/SYM			yahoo
+ *	/query?function=GLOBAL_QUOTE&symbol=SYM&apikey=K	alphavantage
+ *	/api/v1/quote?symbol=SYM (X-Finnhub-Token or token=)	finnhub
+ *	/v2/aggs/ticker/SYM/prev (Authorization: Bearer or apiKey=)	polygon
+ *	/v2/last/trade/SYM		polygon_last
+ *	/_count					provider requests served so far
+ *
+ * What a symbol gets, first match wins:
+ *	HANG*		no answer until the client gives up (or we stop)
+ *	RESET*		the connection is reset (TCP RST) without an answer
+ *	TRUNC*		a success body cut in half (Content-Length says more)
+ *	HUGE*		a 3 MB JSON body
+ *	DOWN*		503 with an HTML page
+ *	GARBAGE*	200 "application/json" that is HTML
+ *	RETRY*		the provider's rate-limit answer plus Retry-After: 7
+ *	SLOW*		a synthetic success after 1.5 s
+ *	SYN*		a synthetic success: price from the symbol, time now
+ *	ECHOKEY		an error echoing the key it was sent (for masking tests)
+ *	a fixture	DIR/<provider>/<SYM>.<status>.<json|txt>
+ *	otherwise	DIR/<provider>/_unknown.<status>.<ext>: the provider's
+ *				answer for an unknown symbol
+ * With --key, a request without the key gets _nokey.*, a wrong key
+ * _badkey.* (where the provider has such an answer).
+ * --latency-ms delays every provider answer.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <glob.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *fixtures = NULL;
+static const char *api_key = NULL;
+static int	latency_ms = 0;
+static atomic_long requests_served = 0;
+static atomic_bool stopping = false;
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static bool
+starts(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int
+send_body(struct MHD_Connection *conn, unsigned status, const char *type,
+		  char *body, size_t len, const char *retry_after)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	int			ret;
+
+	MHD_add_response_header(r, "Content-Type", type);
+	if (retry_after)
+		MHD_add_response_header(r, "Retry-After", retry_after);
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* read a fixture "<provider>/<name>.<status>.<ext>"; false when none */
+static bool
+load_fixture(const char *provider, const char *name, char **body, size_t *len,
+			 unsigned *status, const char **type)
+{
+	char		pattern[4096];
+	glob_t		g;
+	FILE	   *f;
+	char	   *file;
+	char	   *dot;
+	long		size;
+
+	/* exactly NAME.<3-digit status>.<ext>: OCDO must not find OCDO.L */
+	snprintf(pattern, sizeof(pattern), "%s/%s/%s.[0-9][0-9][0-9].*", fixtures, provider, name);
+	if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0)
+	{
+		globfree(&g);
+		return false;
+	}
+	file = g.gl_pathv[0];
+	dot = strrchr(file, '.');
+	*type = (dot && strcmp(dot, ".json") == 0) ? "application/json;charset=utf-8" : "text/plain";
+	*status = 200;
+	if (dot)
+	{
+		char	   *prev = dot - 1;
+
+		while (prev > file && *prev != '.')
+			prev--;
+		if (*prev == '.')
+			*status = (unsigned) atoi(prev + 1);
+	}
+	f = fopen(file, "rb");
+	globfree(&g);
+	if (f == NULL)
+		return false;
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	*body = malloc(size + 1);
+	*len = fread(*body, 1, size, f);
+	fclose(f);
+	return true;
+}
+
+static unsigned long
+hash(const char *s)
+{
+	unsigned long h = 5381;
+
+	while (*s)
+		h = h * 33 + (unsigned char) *s++;
+	return h;
+}
+
+/* a success in the provider's format: price from the symbol, time now */
+static char *
+synthetic(const char *provider, const char *sym)
+{
+	double		price = 100.0 + (double) (hash(sym) % 10000) / 100.0;
+	long		now = (long) time(NULL);
+	char	   *body = NULL;
+	char		day[16];
+	struct tm	tm;
+
+	gmtime_r(&(time_t) {now}, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+	if (strcmp(provider, "yahoo") == 0)
+		asprintf(&body, "{\"chart\":{\"result\":[{\"meta\":{\"currency\":\"USD\",\"symbol\":\"%s\","
+				 "\"exchangeName\":\"NMS\",\"instrumentType\":\"EQUITY\",\"regularMarketTime\":%ld,"
+				 "\"gmtoffset\":-18000,\"timezone\":\"EST\",\"exchangeTimezoneName\":\"America/New_York\","
+				 "\"regularMarketPrice\":%.2f,\"regularMarketVolume\":123456,\"chartPreviousClose\":%.2f,"
+				 "\"dataGranularity\":\"1d\",\"range\":\"1d\"},\"timestamp\":[%ld],\"indicators\":{\"quote\":"
+				 "[{\"open\":[%.2f],\"high\":[%.2f],\"low\":[%.2f],\"close\":[%.2f],\"volume\":[123456]}]}}],"
+				 "\"error\":null}}",
+				 sym, now, price, price - 1, now - 3600, price - 1, price + 1, price - 2, price);
+	else if (strcmp(provider, "alphavantage") == 0)
+		asprintf(&body, "{\n    \"Global Quote\": {\n        \"01. symbol\": \"%s\",\n"
+				 "        \"02. open\": \"%.4f\",\n        \"03. high\": \"%.4f\",\n"
+				 "        \"04. low\": \"%.4f\",\n        \"05. price\": \"%.4f\",\n"
+				 "        \"06. volume\": \"1000\",\n        \"07. latest trading day\": \"%s\",\n"
+				 "        \"08. previous close\": \"%.4f\",\n        \"09. change\": \"1.0000\",\n"
+				 "        \"10. change percent\": \"1.0000%%\"\n    }\n}",
+				 sym, price - 1, price + 1, price - 2, price, day, price - 1);
+	else if (strcmp(provider, "finnhub") == 0)
+		asprintf(&body, "{\"c\":%.2f,\"d\":1,\"dp\":0.9,\"h\":%.2f,\"l\":%.2f,\"o\":%.2f,\"pc\":%.2f,\"t\":%ld}",
+				 price, price + 1, price - 2, price - 1, price - 1, now);
+	else if (strcmp(provider, "polygon") == 0)
+		asprintf(&body, "{\"ticker\":\"%s\",\"queryCount\":1,\"resultsCount\":1,\"adjusted\":true,"
+				 "\"results\":[{\"T\":\"%s\",\"v\":1000.0,\"vw\":%.4f,\"o\":%.2f,\"c\":%.2f,\"h\":%.2f,"
+				 "\"l\":%.2f,\"t\":%ld000,\"n\":10}],\"status\":\"OK\",\"request_id\":\"fake\",\"count\":1}",
+				 sym, sym, price, price - 1, price, price + 1, price - 2, now - 60);
+	else
+		asprintf(&body, "{\"request_id\":\"fake\",\"results\":{\"T\":\"%s\",\"p\":%.2f,\"s\":100,"
+				 "\"t\":%ld123456789,\"y\":%ld123456000,\"q\":1},\"status\":\"OK\"}",
+				 sym, price, now - 1, now - 1);
+	return body;
+}
+
+struct Truncated
+{
+	char	   *body;
+	size_t		len;
+};
+
+static ssize_t
+truncated_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct Truncated *t = cls;
+	size_t		half = t->len / 2;
+
+	if (pos >= half)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (max > half - pos)
+		max = half - pos;
+	memcpy(buf, t->body + pos, max);
+	return (ssize_t) max;
+}
+
+static void
+truncated_free(void *cls)
+{
+	struct Truncated *t = cls;
+
+	free(t->body);
+	free(t);
+}
+
+/* the key the client sent, as the provider expects it */
+static const char *
+sent_key(struct MHD_Connection *conn, const char *provider)
+{
+	const char *k = NULL;
+
+	if (strcmp(provider, "alphavantage") == 0)
+		k = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "apikey");
+	else if (strcmp(provider, "finnhub") == 0)
+	{
+		k = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Finnhub-Token");
+		if (k == NULL)
+			k = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+	}
+	else if (starts(provider, "polygon"))
+	{
+		k = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+		if (k != NULL && starts(k, "Bearer "))
+			k += 7;
+		else
+			k = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "apiKey");
+	}
+	return k;
+}
+
+static int
+answer_fixture(struct MHD_Connection *conn, const char *provider, const char *name,
+			   const char *retry_after)
+{
+	char	   *body;
+	size_t		len;
+	unsigned	status;
+	const char *type;
+
+	if (!load_fixture(provider, name, &body, &len, &status, &type))
+		return send_body(conn, 500, "text/plain", strdup("fake: no fixture\n"),
+						 strlen("fake: no fixture\n"), NULL);
+	return send_body(conn, status, type, body, len, retry_after);
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+	   const char *version, const char *upload_data, size_t *upload_size, void **state)
+{
+	char		sym[256] = "";
+	const char *provider = NULL;
+	const char *arg;
+	const char *key;
+	char	   *body;
+
+	(void) cls;
+	(void) version;
+	(void) upload_data;
+	(void) upload_size;
+	(void) state;
+	if (strcmp(method, "GET") != 0)
+		return MHD_NO;
+
+	if (strcmp(url, "/_count") == 0)
+	{
+		asprintf(&body, "%ld\n", atomic_load(&requests_served));
+		return send_body(conn, 200, "text/plain", body, strlen(body), NULL);
+	}
+	if (sscanf(url, "/v8/finance/chart/%255[^/]", sym) == 1)
+		provider = "yahoo";
+	else if (strcmp(url, "/query") == 0 &&
+			 (arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "function")) != NULL &&
+			 strcmp(arg, "GLOBAL_QUOTE") == 0 &&
+			 (arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "symbol")) != NULL)
+	{
+		provider = "alphavantage";
+		snprintf(sym, sizeof(sym), "%s", arg);
+	}
+	else if (strcmp(url, "/api/v1/quote") == 0 &&
+			 (arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "symbol")) != NULL)
+	{
+		provider = "finnhub";
+		snprintf(sym, sizeof(sym), "%s", arg);
+	}
+	else if (sscanf(url, "/v2/aggs/ticker/%255[^/]/prev", sym) == 1)
+		provider = "polygon";
+	else if (sscanf(url, "/v2/last/trade/%255[^/]", sym) == 1)
+		provider = "polygon_last";
+	else
+		return send_body(conn, 404, "text/plain", strdup("not found\n"), 10, NULL);
+
+	atomic_fetch_add(&requests_served, 1);
+	if (latency_ms > 0)
+		sleep_ms(latency_ms);
+
+	if (starts(sym, "HANG"))
+	{
+		/* until the client gives up: then libmicrohttpd's write fails */
+		for (int i = 0; i < 1200 && !atomic_load(&stopping); i++)
+			sleep_ms(50);
+		return MHD_NO;
+	}
+	if (starts(sym, "RESET"))
+	{
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct linger lin = {1, 0};
+
+		/* linger 0: close sends RST instead of FIN */
+		if (ci != NULL)
+			setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
+		return MHD_NO;
+	}
+
+	if (api_key != NULL && strcmp(provider, "yahoo") != 0)
+	{
+		const char *file_provider = starts(provider, "polygon") ? "polygon" : provider;
+		char	   *dummy;
+		size_t		dlen;
+		unsigned	dstatus;
+		const char *dtype;
+
+		key = sent_key(conn, provider);
+		if ((key == NULL || key[0] == '\0') &&
+			load_fixture(file_provider, "_nokey", &dummy, &dlen, &dstatus, &dtype))
+			return send_body(conn, dstatus, dtype, dummy, dlen, NULL);
+		if (key != NULL && key[0] != '\0' && strcmp(key, api_key) != 0 &&
+			load_fixture(file_provider, "_badkey", &dummy, &dlen, &dstatus, &dtype))
+			return send_body(conn, dstatus, dtype, dummy, dlen, NULL);
+	}
+
+	if (strcmp(sym, "ECHOKEY") == 0)
+	{
+		key = sent_key(conn, provider);
+		asprintf(&body, "{\"error\":\"Invalid API call with apikey %s\",\"Error Message\":\"the apikey %s is not valid\"}",
+				 key ? key : "(none)", key ? key : "(none)");
+		/* Alpha Vantage's errors come with 200 */
+		return send_body(conn, strcmp(provider, "alphavantage") == 0 ? 200 : 401,
+						 "application/json", body, strlen(body), NULL);
+	}
+	if (starts(sym, "TRUNC"))
+	{
+		struct Truncated *t = malloc(sizeof(*t));
+		struct MHD_Response *r;
+		int			ret;
+
+		t->body = synthetic(provider, sym);
+		t->len = strlen(t->body);
+		r = MHD_create_response_from_callback(t->len, 4096, truncated_reader, t, truncated_free);
+		MHD_add_response_header(r, "Content-Type", "application/json");
+		ret = MHD_queue_response(conn, 200, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	if (starts(sym, "HUGE"))
+	{
+		size_t		len = 3 * 1024 * 1024;
+
+		body = malloc(len);
+		memset(body, ' ', len);
+		memcpy(body, "{\"padding\":\"", 12);
+		memset(body + 12, 'x', len - 14);
+		memcpy(body + len - 2, "\"}", 2);
+		return send_body(conn, 200, "application/json", body, len, NULL);
+	}
+	if (starts(sym, "DOWN"))
+	{
+		body = strdup("<html><body><h1>503 Service Unavailable</h1></body></html>\n");
+		return send_body(conn, 503, "text/html", body, strlen(body), NULL);
+	}
+	if (starts(sym, "GARBAGE"))
+	{
+		body = strdup("<html><body>Oops, something went wrong.</body></html>\n");
+		return send_body(conn, 200, "application/json", body, strlen(body), NULL);
+	}
+	if (starts(sym, "RETRY"))
+		return answer_fixture(conn, starts(provider, "polygon") ? "polygon" : provider,
+							  "RATELIMIT", "7");
+	if (starts(sym, "SLOW"))
+		sleep_ms(1500);
+	if (starts(sym, "SYN") || starts(sym, "SLOW"))
+	{
+		body = synthetic(provider, sym);
+		return send_body(conn, 200, "application/json;charset=utf-8", body, strlen(body), NULL);
+	}
+	{
+		char	   *fbody;
+		size_t		flen;
+		unsigned	fstatus;
+		const char *ftype;
+
+		if (load_fixture(provider, sym, &fbody, &flen, &fstatus, &ftype))
+			return send_body(conn, fstatus, ftype, fbody, flen, NULL);
+	}
+	return answer_fixture(conn, starts(provider, "polygon") ? "polygon" : provider,
+						  "_unknown", NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	int			port = 0;
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *info;
+	sigset_t	set;
+	int			sig;
+
+	for (int i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "--fixtures") == 0 && i + 1 < argc)
+			fixtures = argv[++i];
+		else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
+			port = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--latency-ms") == 0 && i + 1 < argc)
+			latency_ms = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+			api_key = argv[++i];
+		else
+		{
+			fprintf(stderr, "usage: %s --fixtures DIR [--port N] [--latency-ms N] [--key KEY]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (fixtures == NULL)
+	{
+		fprintf(stderr, "%s: --fixtures is required\n", argv[0]);
+		return 2;
+	}
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	{
+		struct sockaddr_in addr = {0};
+
+		addr.sin_family = AF_INET;
+		addr.sin_port = htons((uint16_t) port);
+		addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+							 MHD_USE_ERROR_LOG | MHD_USE_TURBO,
+							 (uint16_t) port, NULL, NULL, handle, NULL,
+							 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+							 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1024,
+							 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 120,
+							 MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
+							 MHD_OPTION_END);
+	}
+	if (d == NULL)
+	{
+		fprintf(stderr, "fake_provider: could not listen on 127.0.0.1:%d\n", port);
+		return 1;
+	}
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	printf("PORT %u\n", info ? (unsigned) info->port : (unsigned) port);
+	fflush(stdout);
+
+	sigwait(&set, &sig);
+	atomic_store(&stopping, true);
+	MHD_stop_daemon(d);
+	return 0;
+}

@@ -1,0 +1,105 @@
+# The outbox relay publishes new prices to Kafka exactly once, keyed and
+# ordered by symbol, through a broker outage; without Kafka it writes nothing.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use MarketData::Services;
+
+my $broker = start_kafka_broker('price-events');
+
+my $node = PostgreSQL::Test::Cluster->new('relay');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'marketdata'
+marketdata.databases = 'md'
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE DATABASE md');
+$node->safe_psql('md', 'CREATE EXTENSION marketdata');
+
+# Kafka not configured: the relay idles and the outbox stays empty
+ok($node->poll_query_until('md',
+		"SELECT state = 'idle: Kafka not configured' FROM md.worker_status WHERE worker = 'relay'"),
+	'relay idles without Kafka');
+$node->safe_psql('md', "SELECT md_ingest_price('IDLE', 'finnhub', 1, now())");
+is($node->safe_psql('md', 'SELECT count(*) FROM md.outbox'), '0', 'no outbox rows without Kafka');
+
+# configure Kafka: a reload is enough
+$node->append_conf('postgresql.conf', "marketdata.kafka_bootstrap_servers = '$broker->{bootstrap}'");
+$node->reload;
+ok($node->poll_query_until('md',
+		"SELECT state IN ('caught up', 'publishing') FROM md.worker_status WHERE worker = 'relay'"),
+	'relay connects after reload');
+
+# ingest a batch: every new price becomes one event
+$node->safe_psql('md', q{
+	SELECT md_ingest_prices(
+		ARRAY(SELECT s FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM']) s, generate_series(1, 20)),
+		array_fill('finnhub'::text, ARRAY[60]),
+		ARRAY(SELECT 100 + g FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM']) s, generate_series(1, 20) g)::numeric[],
+		ARRAY(SELECT '2024-01-01'::timestamptz + g * interval '1 minute'
+			  FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM']) s, generate_series(1, 20) g));
+	-- a replay is not new and publishes nothing
+	SELECT md_ingest_price('AAPL', 'finnhub', 101, '2024-01-01 00:01+00');
+});
+ok($node->poll_query_until('md', 'SELECT count(*) = 0 FROM md.outbox WHERE published_at IS NULL'),
+	'outbox drained');
+my $msgs = kafka_consume($broker, 'price-events');
+is(scalar(@$msgs), 60, '60 events for 60 new prices');
+
+sub check_order
+{
+	my ($msgs) = @_;
+	my (%last, %partition, $ok);
+	$ok = 1;
+	for my $m (@$msgs)
+	{
+		my ($key, $value, $part) = @$m;
+		my ($sym) = $value =~ /"symbol": "([^"]+)"/;
+		my ($ts) = $value =~ /"timestamp": "([^"]+)"/;
+		$ok = 0 unless defined $sym && $sym eq $key;
+		$partition{$key} //= $part;
+		$ok = 0 if $partition{$key} != $part;
+		$ok = 0 if defined $last{$key} && $last{$key} ge $ts;
+		$last{$key} = $ts;
+	}
+	return $ok;
+}
+ok(check_order($msgs), 'keyed by symbol, one partition per symbol, in time order');
+like($msgs->[0][1], qr/"source": "finnhub"/, 'event names its source');
+like($msgs->[0][1], qr/"timestamp": "2024-01-01T00:0\d:00Z"/, 'ISO-8601 UTC timestamp');
+
+# broker outage: events wait in the outbox, nothing is lost or doubled
+kafka_down($broker);
+$node->safe_psql('md', q{
+	SELECT md_ingest_prices(
+		ARRAY(SELECT s FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM']) s, generate_series(21, 40)),
+		array_fill('finnhub'::text, ARRAY[60]),
+		ARRAY(SELECT 100 + g FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM']) s, generate_series(21, 40) g)::numeric[],
+		ARRAY(SELECT '2024-01-01'::timestamptz + g * interval '1 minute'
+			  FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM']) s, generate_series(21, 40) g));
+});
+ok($node->poll_query_until('md',
+		"SELECT backlog = 60 FROM md.worker_status WHERE worker = 'relay'"),
+	'backlog visible while Kafka is down');
+is($node->safe_psql('md', 'SELECT count(*) FROM md.outbox WHERE published_at IS NULL'), '60',
+	'outbox holds the events');
+kafka_up($broker);
+ok($node->poll_query_until('md', 'SELECT count(*) = 0 FROM md.outbox WHERE published_at IS NULL'),
+	'backlog drains after the outage');
+$msgs = kafka_consume($broker, 'price-events');
+is(scalar(@$msgs), 120, 'every event exactly once');
+ok(check_order($msgs), 'still in order per symbol');
+my %seen;
+$seen{"$_->[0] $_->[1]"}++ for @$msgs;
+is(scalar(grep { $_ > 1 } values %seen), 0, 'no duplicates');
+
+# published rows are deleted after the retention
+$node->append_conf('postgresql.conf', "marketdata.outbox_retention = 0");
+$node->reload;
+ok($node->poll_query_until('md', 'SELECT count(*) = 0 FROM md.outbox'), 'retention deletes published rows');
+
+$node->stop;
+done_testing();

@@ -1,0 +1,281 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker/scheduler.c
+ *	  The scheduler: runs due polling jobs (design invariant 2).
+ *
+ * One round: claim the due jobs in a short transaction (a run row each,
+ * next_run_at moved on); with no transaction open, fetch every symbol of
+ * every claimed job concurrently through the providers (libcurl multi,
+ * each provider's max_concurrency, its circuit breaker and Retry-After, and
+ * our own budget of rate_limit_per_minute requests); then in a second
+ * transaction store the raw responses, feed the sink and finish the runs.
+ * A change to md.polling_jobs wakes the scheduler at commit (a trigger);
+ * otherwise it sleeps until the next job is due, at most a second.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "../extension/error_class.h"
+#include "../extension/fetch.h"
+#include "../extension/guc.h"
+#include "jobs.h"
+#include "worker.h"
+
+#define MAX_JOBS_PER_ROUND 1000
+#define RETENTION_EVERY_MS 60000
+
+/* our own request budget per provider: a token bucket */
+typedef struct Budget
+{
+	char	   *provider;
+	double		tokens;
+	TimestampTz refilled_at;
+} Budget;
+
+static List *budgets = NIL;		/* in TopMemoryContext */
+static MdWorkerSlot *slot = NULL;
+
+PGDLLEXPORT void md_scheduler_main(Datum main_arg);
+
+/*
+ * Take one request from the provider's budget of per_minute requests;
+ * false with the seconds to wait when it is spent.
+ */
+static bool
+take_token(const char *provider, int per_minute, int *wait_s)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	Budget	   *b = NULL;
+	ListCell   *lc;
+	double		rate = per_minute / 60.0e6;	/* tokens per microsecond */
+
+	foreach(lc, budgets)
+		if (strcmp(((Budget *) lfirst(lc))->provider, provider) == 0)
+			b = lfirst(lc);
+	if (b == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		b = palloc(sizeof(Budget));
+		b->provider = pstrdup(provider);
+		b->tokens = per_minute;
+		b->refilled_at = now;
+		budgets = lappend(budgets, b);
+		MemoryContextSwitchTo(old);
+	}
+	b->tokens = Min((double) per_minute, b->tokens + (now - b->refilled_at) * rate);
+	b->refilled_at = now;
+	if (b->tokens >= 1.0)
+	{
+		b->tokens -= 1.0;
+		return true;
+	}
+	*wait_s = (int) ceil((1.0 - b->tokens) / rate / 1.0e6);
+	return false;
+}
+
+/*
+ * Decide which fetches may go out now. Those that may not are classified
+ * here and moved after the others (owner, the job index of each fetch,
+ * moves with them); returns how many go out.
+ */
+static int
+admit(MdFetch *fetches, int *owner, int n, List *providers)
+{
+	int			admitted = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		MdFetch    *f = &fetches[i];
+		MdProviderInfo *p = md_provider_find(providers, f->provider, NULL);
+		int			wait_s = 0;
+
+		if (p == NULL || !p->enabled)
+		{
+			md_fetch_fail(f, MD_UNAVAILABLE, "provider %s is disabled", f->provider);
+			continue;
+		}
+		if (!take_token(p->name, p->rate_limit_per_minute, &wait_s))
+		{
+			md_fetch_fail(f, MD_RATE_LIMITED,
+						  "provider %s: our budget of %d requests a minute is spent",
+						  p->name, p->rate_limit_per_minute);
+			f->retry_after = wait_s;
+			continue;
+		}
+		if (i != admitted)
+		{
+			MdFetch		tmp = fetches[admitted];
+			int			tmp_owner = owner[admitted];
+
+			fetches[admitted] = *f;
+			owner[admitted] = owner[i];
+			fetches[i] = tmp;
+			owner[i] = tmp_owner;
+		}
+		admitted++;
+	}
+	return admitted;
+}
+
+/* The outcome of a job's run from its symbols' fetches. */
+static void
+finish_run(MdDueJob *job, int job_index, MdFetch *fetches, int *owner, int n)
+{
+	MdRunResult result = {0};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		MdFetch    *f = &fetches[i];
+		const char *word;
+		ListCell   *lc;
+		bool		seen = false;
+
+		if (owner[i] != job_index)
+			continue;
+		if (f->cls == MD_OK)
+		{
+			result.ok++;
+			continue;
+		}
+		result.failed++;
+		word = md_error_class_word(f->cls);
+		foreach(lc, result.error_classes)
+			seen |= strcmp((char *) lfirst(lc), word) == 0;
+		if (!seen)
+			result.error_classes = lappend(result.error_classes, (char *) word);
+		if (result.message == NULL)
+			result.message = psprintf("%s: %s", f->symbol, f->message);
+	}
+	md_jobs_finish_run(job, &result);
+}
+
+/* One round: claim due jobs, fetch without a transaction, store. */
+static int
+run_due_jobs(MemoryContext round)
+{
+	List	   *jobs;
+	List	   *providers;
+	MdFetch    *fetches;
+	int		   *owner;
+	int			n = 0;
+	int			admitted;
+	ListCell   *lc;
+
+	md_worker_begin("marketdata scheduler: claiming due jobs");
+	jobs = md_jobs_claim_due(MAX_JOBS_PER_ROUND, round);
+	{
+		MemoryContext old = MemoryContextSwitchTo(round);
+
+		providers = md_providers_load();
+		MemoryContextSwitchTo(old);
+	}
+	md_worker_commit();
+	if (jobs == NIL)
+		return 0;
+
+	md_worker_set_state(slot, "fetching");
+	{
+		MemoryContext old = MemoryContextSwitchTo(round);
+		int			total = 0;
+
+		foreach(lc, jobs)
+			total += ((MdDueJob *) lfirst(lc))->nsymbols;
+		fetches = palloc0(sizeof(MdFetch) * Max(total, 1));
+		owner = palloc(sizeof(int) * Max(total, 1));
+		foreach(lc, jobs)
+		{
+			MdDueJob   *job = lfirst(lc);
+			int			k;
+
+			for (k = 0; k < job->nsymbols; k++)
+			{
+				fetches[n].symbol = job->symbols[k];
+				fetches[n].provider = job->provider;
+				owner[n] = foreach_current_index(lc);
+				n++;
+			}
+		}
+		admitted = admit(fetches, owner, n, providers);
+		/* HTTP with no transaction open */
+		md_fetch_perform(fetches, admitted, providers);
+		MemoryContextSwitchTo(old);
+	}
+
+	md_worker_begin("marketdata scheduler: storing prices");
+	md_fetch_store(fetches, n);
+	foreach(lc, jobs)
+		finish_run(lfirst(lc), foreach_current_index(lc), fetches, owner, n);
+	md_worker_commit();
+	return n;
+}
+
+void
+md_scheduler_main(Datum main_arg)
+{
+	MemoryContext round;
+	bool		recovered = false;
+	TimestampTz last_retention = 0;
+
+	slot = md_worker_start("scheduler");
+	round = AllocSetContextCreate(TopMemoryContext, "marketdata scheduler round",
+								  ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		long		timeout = 1000;
+
+		if (!md_worker_extension_ready())
+		{
+			md_worker_set_state(slot, "waiting for CREATE EXTENSION");
+			recovered = false;
+			md_worker_wait(5000);
+			continue;
+		}
+		if (!recovered)
+		{
+			int			failed;
+
+			md_worker_begin("marketdata scheduler: failing interrupted runs");
+			failed = md_jobs_fail_interrupted_runs();
+			md_worker_commit();
+			if (failed > 0)
+				elog(LOG, "marketdata scheduler: %d interrupted runs marked failed", failed);
+			recovered = true;
+		}
+
+		{
+			int			fetched = run_due_jobs(round);
+			int64		due;
+			long		next;
+
+			MemoryContextReset(round);
+			md_worker_begin("marketdata scheduler: looking ahead");
+			due = md_jobs_due_count();
+			next = md_jobs_ms_to_next();
+			if (TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
+										   RETENTION_EVERY_MS))
+			{
+				md_jobs_apply_retention(md_job_run_retention);
+				last_retention = GetCurrentTimestamp();
+			}
+			md_worker_commit();
+			md_worker_loop_done(slot, fetched, due);
+			md_worker_set_state(slot, next < 0 ? "idle: no enabled job" : "waiting for the next job");
+			/* due jobs left over (a round takes at most so many) run at once */
+			if (due > 0)
+				timeout = 0;
+			else if (next >= 0)
+				timeout = Min(next, 1000);
+		}
+		md_worker_wait(timeout);
+	}
+}

@@ -1,0 +1,121 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker/worker.c
+ *	  Start-up, waiting and transactions shared by every per-database
+ *	  marketdata worker.
+ *
+ * A worker never holds a transaction across I/O: it claims work in one
+ * short transaction, commits, does the HTTP or Kafka I/O, and stores the
+ * results in the next one (md_worker_begin / md_worker_commit).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "storage/ipc.h"
+#include "storage/lock.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "worker.h"
+
+/* advisory lock space of the one-worker-per-kind-and-database guard */
+#define MD_WORKER_LOCK_FIELD1 0x6d64		/* "md" */
+
+static bool
+take_kind_lock(const char *kind)
+{
+	LOCKTAG		tag;
+	uint32		h = 0;
+	const char *p;
+
+	for (p = kind; *p; p++)
+		h = h * 31 + (unsigned char) *p;
+	/* a session-level advisory lock, as pg_try_advisory_lock(int, int) */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MD_WORKER_LOCK_FIELD1, h, 2);
+	return LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+MdWorkerSlot *
+md_worker_start(const char *kind)
+{
+	MdWorkerSlot *slot;
+	bool		unique;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
+	pgstat_report_appname(MyBgworkerEntry->bgw_type);
+
+	StartTransactionCommand();
+	unique = take_kind_lock(kind);
+	CommitTransactionCommand();
+	if (!unique)
+	{
+		elog(LOG, "marketdata %s: another one runs in database \"%s\"; exiting",
+			 kind, MyBgworkerEntry->bgw_extra);
+		proc_exit(0);
+	}
+	slot = md_worker_slot_acquire(kind);
+	elog(LOG, "marketdata %s started in database \"%s\"", kind,
+		 MyBgworkerEntry->bgw_extra);
+	return slot;
+}
+
+bool
+md_worker_extension_ready(void)
+{
+	bool		ready;
+
+	StartTransactionCommand();
+	ready = OidIsValid(get_extension_oid("marketdata", true)) && !creating_extension;
+	CommitTransactionCommand();
+	return ready;
+}
+
+void
+md_worker_wait(long timeout_ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 Max(timeout_ms, 0), PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+void
+md_worker_begin(const char *what)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, what);
+}
+
+void
+md_worker_commit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
