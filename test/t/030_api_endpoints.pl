@@ -64,8 +64,20 @@ MarketData::API::error_ok(call('GET', '/prices/latest', '/prices/latest?symbol=A
 	key => $key{reader}), 400, 'invalid_argument', 'latest: bad provider name 400');
 MarketData::API::error_ok(call('GET', '/prices/latest', '/prices/latest?symbol=AAPL&provider=nosuch',
 	key => $key{reader}), 400, 'invalid_argument', 'latest: unknown provider 400');
+# provider failures: every provider points at a closed local port (no
+# network); finnhub has no API key configured
+$node->safe_psql('md', "UPDATE md.providers SET base_url = 'http://127.0.0.1:1'");
+$r = call('GET', '/prices/latest', '/prices/latest?symbol=ZZZZ', key => $key{reader});
+MarketData::API::error_ok($r, 503, 'provider_unavailable', 'latest: providers unreachable 503 (MD104)');
+is($r->{headers}{'retry-after'}, 1, 'latest: 503 with Retry-After');
+MarketData::API::error_ok(call('GET', '/prices/latest', '/prices/latest?symbol=ZZZZ&provider=yahoo_finance',
+	key => $key{reader}), 503, 'provider_unavailable', 'latest: a named provider unreachable 503');
+$r = call('GET', '/prices/latest', '/prices/latest?symbol=ZZZZ&provider=finnhub', key => $key{reader});
+MarketData::API::error_ok($r, 502, 'provider_auth_failed', 'latest: provider without credentials 502 (MD103)');
+like($r->{json}{error}{message}, qr/no API key configured for provider finnhub/, 'latest: the message names the fix');
+$node->safe_psql('md', "UPDATE md.providers SET enabled = false");
 MarketData::API::error_ok(call('GET', '/prices/latest', '/prices/latest?symbol=ZZZZ', key => $key{reader}),
-	404, 'no_price', 'latest: no price 404');
+	404, 'no_price', 'latest: no price and no provider to ask: 404');
 
 # --- history and average ------------------------------------------------------
 $r = call('GET', '/prices/history', '/prices/history?symbol=AAPL&limit=2', key => $key{reader});
@@ -293,7 +305,6 @@ for my $path (keys %{ $doc->{paths} })
 }
 # statuses this file cannot cause; another test or a provider does
 my %elsewhere = (
-	'GET /prices/latest 502' => 'a provider failing (provider tests)',
 	'GET /health 503' => '033_api_shutdown.pl (draining)',
 );
 my @undocumented = grep { !$documented{$_} } sort keys %seen;
