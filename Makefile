@@ -3,6 +3,7 @@
 #   make            build marketdata.so
 #   make install    install the extension into PostgreSQL (root)
 #   make deps       install every Debian package the project needs
+#   make api        build the REST API (api/api.so, kodev)
 #   make run        build, install, start the local stack under .run/
 #   make stop       stop what make run started
 #   make test       run every test suite (pg_regress, isolation, TAP)
@@ -39,7 +40,7 @@ $(OBJS): $(wildcard extension/*.h worker/*.h)
 marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql
 	cat $^ > $@
 
-.PHONY: deps run stop test bench deps-hint
+.PHONY: deps run stop test bench deps-hint api
 
 # The Kafka test broker: librdkafka's mock cluster (test/kafka_broker.c).
 test/kafka_broker: test/kafka_broker.c
@@ -48,9 +49,14 @@ test/kafka_broker: test/kafka_broker.c
 deps:
 	./test/deps.sh
 
+# The Kore application: kodev builds api/api.so from api/src and api/assets.
+api:
+	cd api && kodev build
+
 run:
 	./test/deps.sh --if-missing
 	$(MAKE) install test/kafka_broker
+	$(MAKE) api
 	./test/run.sh start
 
 stop:
@@ -59,9 +65,11 @@ stop:
 test:
 	./test/deps.sh --if-missing
 	$(MAKE) install test/kafka_broker
+	$(MAKE) api
 	./test/run_tests.sh
 
 bench:
 	./test/deps.sh --if-missing
 	$(MAKE) install test/kafka_broker
+	$(MAKE) api
 	./bench/run.sh

@@ -434,3 +434,171 @@ CREATE VIEW md.provider_status AS
 		ORDER BY r.received_at DESC LIMIT 1) bad ON true;
 COMMENT ON VIEW md.provider_status IS
 	'health of each provider: state (ok, failing, circuit_open, rate_limited, disabled, unknown), last success and error, consecutive failures, p50/p99 latency of the last 256 requests; counters restart with the server, last success/error also come from md.raw_responses';
+
+-- REST API helpers ---------------------------------------------------------
+-- The Kore app (api/) asks these, one call per request, and sends their
+-- JSON as the answer's body: the shapes of the REST contract live here,
+-- next to the functions they wrap. Errors keep their SQLSTATEs; the API
+-- maps them to HTTP statuses (docs/errors.md).
+
+CREATE FUNCTION md._api_latest(symbol text, provider text, max_age interval)
+	RETURNS text
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT md._price_json(q.symbol, q.price, q.ts, q.provider)
+	FROM @extschema@.md_quote(_api_latest.symbol, _api_latest.provider,
+		_api_latest.max_age) q;
+END;
+COMMENT ON FUNCTION md._api_latest(text, text, interval) IS
+	'GET /prices/latest: md_quote() as the JSON answer (md._price_json, the same bytes the sink caches in Redis)';
+
+CREATE FUNCTION md._api_history(symbol text, "from" text, "to" text,
+	provider text, "limit" integer)
+	RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t_to timestamptz := coalesce("to"::timestamptz, now());
+	t_from timestamptz := coalesce("from"::timestamptz, t_to - interval '1 day');
+	n integer := coalesce("limit", 100);
+	found_rows bigint;
+	last_ts timestamptz;
+	next_from timestamptz;
+	points jsonb;
+BEGIN
+	IF n NOT BETWEEN 1 AND 1000 THEN
+		RAISE EXCEPTION 'limit must be between 1 and 1000, not %', n
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- one row more than asked tells whether there is a next page; the page
+	-- then ends before that row's time, so a page never splits a timestamp
+	-- (unless one timestamp alone has more than limit rows: then the rest
+	-- of that timestamp is skipped)
+	SELECT count(*), max(h.ts) INTO found_rows, last_ts
+		FROM @extschema@.md_history(symbol, t_from, t_to, provider, n + 1) h;
+	IF found_rows > n THEN
+		next_from := last_ts;
+		IF NOT EXISTS (SELECT 1 FROM @extschema@.md_history(symbol, t_from, t_to, provider, n) h
+					   WHERE h.ts < last_ts) THEN
+			next_from := last_ts + interval '1 microsecond';
+		END IF;
+	END IF;
+	SELECT coalesce(jsonb_agg(jsonb_build_object('timestamp', md._iso_utc(h.ts),
+			'price', h.price, 'source', h.source, 'volume', h.volume,
+			'currency', h.currency) ORDER BY h.ts, h.source), '[]'::jsonb)
+		INTO points
+		FROM @extschema@.md_history(symbol, t_from, t_to, provider, n) h
+		WHERE next_from IS NULL OR h.ts < next_from;
+	RETURN json_build_object('symbol', @extschema@._md_normalize_symbol(symbol),
+		'from', md._iso_utc(t_from), 'to', md._iso_utc(t_to),
+		'provider', provider, 'limit', n, 'points', points,
+		'next_from', md._iso_utc(next_from))::text;
+END
+$$;
+COMMENT ON FUNCTION md._api_history(text, text, text, text, integer) IS
+	'GET /prices/history: a page of md_history() (from defaults to to - 1 day, to to now, limit to 100); next_from starts the next page';
+
+CREATE FUNCTION md._api_average(symbol text, "window" integer) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT json_build_object('symbol', @extschema@._md_normalize_symbol(_api_average.symbol),
+		'window', coalesce(_api_average."window", 5),
+		'average', trim_scale(@extschema@.md_moving_average(_api_average.symbol,
+			coalesce(_api_average."window", 5))))::text;
+END;
+COMMENT ON FUNCTION md._api_average(text, integer) IS
+	'GET /prices/average: md_moving_average() as JSON {symbol, window, average}';
+
+CREATE FUNCTION md._api_job(job md.polling_jobs) RETURNS jsonb
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT jsonb_build_object('job_id', 'poll_' || (job).id,
+		'config', jsonb_build_object('symbols', to_jsonb((job).symbols),
+			'interval', (job)."interval", 'provider', (job).provider),
+		'enabled', (job).enabled,
+		'next_run_at', md._iso_utc((job).next_run_at),
+		'last_run_at', md._iso_utc((job).last_run_at),
+		'last_status', (job).last_status, 'last_error', (job).last_error,
+		'created_at', md._iso_utc((job).created_at));
+END;
+COMMENT ON FUNCTION md._api_job(md.polling_jobs) IS
+	'a polling job as the REST API shows it (job_id poll_<id>)';
+
+CREATE FUNCTION md._api_poll_create(symbols text[], "interval" integer, provider text)
+	RETURNS text
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	WITH job AS (
+		INSERT INTO md.polling_jobs (symbols, "interval", provider)
+		VALUES (_api_poll_create.symbols, _api_poll_create."interval",
+				_api_poll_create.provider)
+		RETURNING *)
+	SELECT (md._api_job(job) || '{"status":"accepted"}'::jsonb)::text FROM job;
+END;
+COMMENT ON FUNCTION md._api_poll_create(text[], integer, text) IS
+	'POST /prices/poll: schedules a polling job (as md_poll()) and returns it as JSON with status accepted';
+
+CREATE FUNCTION md._api_poll_get(id bigint) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT (md._api_job(j) || jsonb_build_object('status',
+			CASE WHEN j.enabled THEN 'active' ELSE 'disabled' END,
+			'runs', coalesce((SELECT jsonb_agg(jsonb_build_object(
+				'status', r.status, 'started_at', md._iso_utc(r.started_at),
+				'finished_at', md._iso_utc(r.finished_at),
+				'symbols_ok', r.symbols_ok, 'symbols_failed', r.symbols_failed,
+				'message', r.message) ORDER BY r.started_at DESC)
+				FROM (SELECT * FROM md.job_runs r0 WHERE r0.job_id = j.id
+					  ORDER BY r0.started_at DESC LIMIT 10) r), '[]'::jsonb)))::text
+	FROM md.polling_jobs j WHERE j.id = _api_poll_get.id;
+END;
+COMMENT ON FUNCTION md._api_poll_get(bigint) IS
+	'GET /prices/poll/{job_id}: the job and its last 10 runs as JSON, NULL when there is no such job';
+
+CREATE FUNCTION md._api_poll_delete(id bigint) RETURNS text
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	WITH job AS (DELETE FROM md.polling_jobs j WHERE j.id = _api_poll_delete.id
+				 RETURNING *)
+	SELECT (md._api_job(job) || '{"status":"stopped"}'::jsonb)::text FROM job;
+END;
+COMMENT ON FUNCTION md._api_poll_delete(bigint) IS
+	'DELETE /prices/poll/{job_id}: stops (deletes) the job; its JSON with status stopped, NULL when there was none';
+
+CREATE FUNCTION md._api_ready() RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	kafka jsonb;
+	providers jsonb;
+	has_status boolean := to_regclass('md.provider_status') IS NOT NULL;
+BEGIN
+	SELECT jsonb_build_object(
+		'status', CASE WHEN count(*) FILTER (WHERE w.worker ~ 'relay|consumer') > 0
+					   THEN 'ok' ELSE 'not_running' END,
+		'workers', coalesce(jsonb_agg(jsonb_build_object('worker', w.worker,
+			'state', w.state, 'started_at', md._iso_utc(w.started_at))), '[]'::jsonb))
+		INTO kafka FROM md.worker_status w;
+	IF has_status THEN
+		-- md.provider_status, when the providers' view exists
+		EXECUTE $q$SELECT coalesce(jsonb_agg(to_jsonb(s)), '[]')
+				 FROM md.provider_status s$q$ INTO providers;
+	ELSE
+		SELECT coalesce(jsonb_agg(jsonb_build_object('name', p.name,
+				'status', CASE WHEN p.enabled THEN 'enabled' ELSE 'disabled' END,
+				'priority', p.priority) ORDER BY p.priority), '[]'::jsonb)
+			INTO providers FROM md.providers p;
+	END IF;
+	RETURN jsonb_build_object('kafka', kafka, 'providers', providers)::text;
+END
+$$;
+COMMENT ON FUNCTION md._api_ready() IS
+	'GET /health/ready: Kafka workers (md.worker_status) and providers (md.provider_status when it exists, else md.providers) as JSON';

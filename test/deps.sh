@@ -8,7 +8,7 @@ packages=(
 	build-essential
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	libcurl4-openssl-dev libhiredis-dev librdkafka-dev libjwt-dev libssl-dev
-	redis-server kore kcat curl
+	redis-server kore kcat curl wrk haproxy openssl libjansson-dev
 	libipc-run-perl
 	libmicrohttpd-dev bc
 )

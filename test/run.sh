@@ -2,7 +2,9 @@
 # The local stack of "make run": a private PostgreSQL cluster under .run/,
 # on loopback, with the extension preloaded and created and its workers
 # running in the database "marketdata"; with KAFKA=1 also the Kafka test
-# broker (test/kafka_broker), which the relay then publishes to.
+# broker (test/kafka_broker), which the relay then publishes to;
+# a private Redis, the REST API (Kore) and HAProxy terminating HTTPS in
+# front of it.
 #   test/run.sh start | stop | status
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -16,6 +18,10 @@ db_user_can_read "$RUN" || STATE=$(private_dir run)
 PGDATA="$STATE/pgdata"
 PGPORT="${MD_PGPORT:-54320}"
 DB=marketdata
+REDIS_PORT="${MD_REDIS_PORT:-63790}"
+API_PORT="${MD_API_PORT:-8180}"
+HTTPS_PORT="${MD_API_HTTPS_PORT:-8543}"
+API_WORKERS="${MD_API_WORKERS:-2}"
 
 pg_running() {
 	[ -f "$PGDATA/postmaster.pid" ] && as_db_user pg_ctl -D "$PGDATA" status >/dev/null 2>&1
@@ -58,6 +64,94 @@ CONF
 		-c "ALTER EXTENSION marketdata UPDATE" 2>&1 | grep -v 'already' || true
 }
 
+start_redis() {
+	if [ -f "$RUN/redis.pid" ] && kill -0 "$(cat "$RUN/redis.pid")" 2>/dev/null; then
+		return
+	fi
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+		--dir "$RUN" --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$RUN/redis.log"
+	for _ in $(seq 1 100); do
+		redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return
+		sleep 0.05
+	done
+	echo "redis-server did not start (see .run/redis.log)" >&2
+	exit 1
+}
+
+# A new admin key at every start (keys are shown once; the old ones stay).
+create_key() {
+	API_KEY=$(as_db_user psql -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d "$DB" -tAc \
+		"SELECT md_create_api_key('make-run-' || to_char(clock_timestamp(), 'YYYYMMDDHH24MISSUS'), 'admin')")
+}
+
+stop_pidfile() {
+	local f="$1" name="$2" pid
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f")
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid"
+		for _ in $(seq 1 200); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		echo "stopped $name"
+	fi
+	rm -f "$f"
+}
+
+start_api() {
+	stop_pidfile "$RUN/api.pid" "the API"
+	mkdir -p "$RUN/api"
+	cat >"$RUN/api/kore.conf" <<CONF
+server api {
+	bind 127.0.0.1 $API_PORT
+	tls no
+}
+workers $API_WORKERS
+load $TOP/api/api.so
+include $TOP/api/conf/api.conf
+CONF
+	# kore itself must be $! (no subshell in between), so stop can signal it
+	pushd "$RUN/api" >/dev/null
+	MD_API_DATABASE_URL="host=127.0.0.1 port=$PGPORT dbname=$DB user=postgres" \
+		REDIS_URL="redis://127.0.0.1:$REDIS_PORT" MD_API_TRUSTED_PROXIES=127.0.0.2 \
+		nohup kore -f -n -r -c "$RUN/api/kore.conf" >"$RUN/api.log" 2>&1 &
+	echo $! >"$RUN/api.pid"
+	popd >/dev/null
+	for _ in $(seq 1 200); do
+		curl -fs "http://127.0.0.1:$API_PORT/health" >/dev/null 2>&1 && return
+		sleep 0.05
+	done
+	echo "the API did not start (see .run/api.log)" >&2
+	exit 1
+}
+
+# HTTPS: HAProxy in front of the API with a throwaway CA made here (never
+# committed). Kore 4.1's own TLS does not work with OpenSSL 3 (see
+# docs/configuration.md). HAProxy connects from 127.0.0.2, the one proxy
+# address the API believes X-Forwarded-For from.
+start_https() {
+	stop_pidfile "$RUN/haproxy.pid" "HAProxy"
+	"$TOP/test/tls_ca.sh" "$RUN/tls" >/dev/null
+	cat >"$RUN/haproxy.cfg" <<CFG
+global
+	pidfile $RUN/haproxy.pid
+	daemon
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+frontend https
+	bind 127.0.0.1:$HTTPS_PORT ssl crt $RUN/tls/server.pem
+	option forwardfor
+	default_backend api
+backend api
+	server api 127.0.0.1:$API_PORT source 127.0.0.2
+CFG
+	haproxy -f "$RUN/haproxy.cfg" </dev/null >>"$RUN/haproxy.log" 2>&1
+}
+
 KAFKA_BOOTSTRAP=""
 KAFKA_PIDFILE="$STATE/kafka_broker.pid"
 
@@ -94,6 +188,11 @@ export PGHOST=127.0.0.1
 export PGPORT=$PGPORT
 export PGDATABASE=$DB
 export PGUSER=postgres
+export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+export MD_API_URL=http://127.0.0.1:$API_PORT
+export MD_API_HTTPS_URL=https://localhost:$HTTPS_PORT
+export MD_API_CACERT=$RUN/tls/ca.pem
+export MD_API_KEY=$API_KEY
 ENV
 	if [ -n "$KAFKA_BOOTSTRAP" ]; then
 		echo "export KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP" >>"$RUN/env"
@@ -109,11 +208,19 @@ start)
 		stop_kafka >/dev/null
 	fi
 	start_postgres
+	start_redis
+	create_key
+	start_api
+	start_https
 	write_env
 	cat <<MSG
 
 marketdata is running (stop it with: make stop)
   PostgreSQL  postgresql://postgres@127.0.0.1:$PGPORT/$DB   (log: $STATE/postgres.log)
+  Redis       redis://127.0.0.1:$REDIS_PORT   (log: .run/redis.log)
+  REST API    http://127.0.0.1:$API_PORT   (log: .run/api.log)
+  HTTPS       https://localhost:$HTTPS_PORT   (CA: .run/tls/ca.pem)
+  API key     $API_KEY   (admin; also in .run/env as MD_API_KEY)
 MSG
 	if [ -n "$KAFKA_BOOTSTRAP" ]; then
 		echo "  Kafka       $KAFKA_BOOTSTRAP   (test broker; topic price-events; kcat -C -b $KAFKA_BOOTSTRAP -t price-events)"
@@ -124,9 +231,13 @@ Try it:
   . .run/env
   psql -c "SELECT md_ingest_price('AAPL', 'yahoo_finance', 187.42, now())"
   psql -c "SELECT md_price('AAPL')"
+  curl -H "X-API-Key: \$MD_API_KEY" "\$MD_API_URL/prices/latest?symbol=AAPL"
 MSG
 	;;
 stop)
+	stop_pidfile "$RUN/haproxy.pid" "HAProxy"
+	stop_pidfile "$RUN/api.pid" "the API"
+	stop_pidfile "$RUN/redis.pid" "Redis"
 	stop_kafka
 	if pg_running; then
 		as_db_user pg_ctl -D "$PGDATA" -w stop -m fast >/dev/null

@@ -1,0 +1,193 @@
+/*
+ * api/src/api.h
+ *	Shared declarations of the marketdata REST API (a Kore module).
+ *
+ * Words: a *ctx* is our per-request state (struct api_ctx); a *gate* is
+ * what every protected route passes first (authentication, role check,
+ * rate limit); a *flight* is one database call shared by all concurrent
+ * cache misses of one key (single flight).
+ */
+
+#ifndef MD_API_H
+#define MD_API_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <kore/kore.h>
+#include <kore/http.h>
+#include <kore/pgsql.h>
+
+#define API_DB_PRIMARY		"primary"
+#define API_DB_READ		"read"
+
+#define ROLE_NONE		0
+#define ROLE_READER		1
+#define ROLE_WRITER		2
+#define ROLE_ADMIN		3
+
+/* Routes, for metrics labels. */
+enum api_route {
+	ROUTE_LATEST = 0,
+	ROUTE_POLL,
+	ROUTE_POLL_JOB,
+	ROUTE_HISTORY,
+	ROUTE_AVERAGE,
+	ROUTE_HEALTH,
+	ROUTE_READY,
+	ROUTE_METRICS,
+	ROUTE_OPENAPI,
+	ROUTE_OTHER,
+	ROUTE_COUNT
+};
+
+/* Settings, read from the environment once (docs/configuration.md). */
+struct api_settings {
+	char		*db_url;
+	char		*db_read_url;
+	char		*redis_host;
+	int		 redis_port;
+	int		 cache_ttl;		/* s; 0: no caching */
+	int		 max_age;		/* s; md_price's max_age */
+	int		 key_cache_ttl;		/* s */
+	char		*jwt_secret;
+	size_t		 jwt_secret_len;
+	char		*jwt_role_claim;
+	int		 rl_window;		/* s */
+	int		 rl_ip;			/* requests per window per IP */
+	int		 rl_role[4];		/* per key, by role */
+	int		 rl_fail_open;
+	char		*trusted_proxies;	/* comma separated addresses */
+	int		 metrics_local;
+	size_t		 body_max;
+	int		 shutdown_timeout;	/* s */
+	int		 db_conn_max;
+};
+
+extern struct api_settings	api_cfg;
+
+/* The result of one database query: one value (row 0, column 0). */
+struct api_dbres {
+	int		 ok;
+	int		 isnull;
+	char		*value;
+	char		 sqlstate[6];
+	char		*message;
+	char		*detail;
+};
+
+/* Our per-request state. */
+struct api_ctx {
+	struct http_request	*req;		/* NULL once Kore freed it */
+	int			 route;
+	int			 step;
+	int			 pending;	/* async operations holding us */
+	u_int64_t		 start_us;
+
+	/* gate */
+	int			 gate;
+	int			 need_role;
+	int			 role;
+	char			 ident[80];	/* rate limit identity */
+	char			*api_key;
+	long long		 rl[5];		/* allowed limit remaining retry_ms reset_ms */
+	int			 rl_done;
+	int			 rl_error;
+
+	/* last Redis answer */
+	int			 redis_ok;
+	char			*redis_value;
+	size_t			 redis_len;
+	u_int64_t		 redis_us;
+
+	/* last database answer */
+	struct api_dbres	 db;
+	u_int64_t		 db_us;
+
+	/* route data */
+	char			 symbol[40];
+	char			 provider[72];
+	char			 cache_key[128];
+	char			*arg[6];
+	int			 cache_hit;
+	int			 cache_peeked;	/* the gate's script read the cache */
+	struct api_flight	*flight;
+	TAILQ_ENTRY(api_ctx)	 flight_list;
+	int			 in_flight_list;
+};
+
+/* ctx.c */
+struct api_ctx	*api_ctx_get(struct http_request *, int);
+void		 api_ctx_wait(struct api_ctx *);
+void		 api_ctx_done(struct api_ctx *);
+u_int64_t	 api_now_us(void);
+extern int	 api_ctx_live;
+
+/* gate: auth.c + ratelimit.c */
+#define API_GATE_PASSED	4
+int		 api_gate(struct api_ctx *, int);
+int		 api_auth(struct api_ctx *);
+int		 api_ratelimit_start(struct api_ctx *);
+void		 api_ratelimit_headers(struct api_ctx *);
+const char	*api_client_ip(struct http_request *, char *, size_t);
+int		 api_is_local(struct http_request *);
+void		 api_ratelimit_init(void);
+
+/* json_error.c */
+int		 api_error(struct http_request *, int, const char *,
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
+int		 api_db_error(struct api_ctx *);
+void		 api_json(struct http_request *, int, const void *, size_t);
+int		 api_method(struct http_request *, int);
+
+/* db.c */
+void		 api_db_init(void);
+void		 api_db_query(const char *, const char *, int, const char **,
+		    void (*)(struct api_dbres *, void *), void *);
+int		 api_db_start(struct api_ctx *, const char *, const char *,
+		    int, const char **);
+void		 api_dbres_clear(struct api_dbres *);
+extern int	 api_db_active;
+
+/* redis_kore.c */
+int		 api_redis_up(void);
+void		 api_redis_init(void);
+void		 api_redis_close(void);
+int		 api_redis_argv(void (*)(void *, void *), void *, int,
+		    const char **, const size_t *);
+int		 api_redis_get(struct api_ctx *, const char *);
+void		 api_redis_set(const char *, const char *, size_t, int);
+int		 api_redis_ping(struct api_ctx *);
+
+/* symbol.c */
+int		 api_symbol_normalize(const char *, char *, size_t);
+int		 api_provider_ok(const char *);
+
+/* metrics.c */
+void		 api_metrics_init(void);
+void		 api_metrics_worker_init(void);
+void		 api_metrics_request(int, int, u_int64_t);
+void		 api_metrics_count(int);
+void		 api_metrics_rusage(void);
+
+enum api_counter {
+	MC_CACHE_HIT = 0,
+	MC_CACHE_MISS,
+	MC_RATE_LIMITED,
+	MC_AUTH_FAILED,
+	MC_DB_ERROR,
+	MC_REDIS_ERROR,
+	MC_DB_QUERY_LATEST,
+	MC_FLIGHT_JOINED,
+	MC_RL_FAIL_OPEN,
+	MC_COUNT
+};
+
+/* shutdown.c */
+void		 api_shutdown_init(void);
+extern volatile sig_atomic_t	api_draining;
+
+/* prices.c */
+void		 api_flight_ctx_gone(struct api_ctx *);
+
+#endif

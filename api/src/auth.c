@@ -1,0 +1,262 @@
+/*
+ * api/src/auth.c
+ *	Who is calling: an API key (X-API-Key) or a JWT (Authorization:
+ *	Bearer), and the gate every protected route passes first.
+ *
+ * An *API key* is looked up with md_api_key_role() (only its SHA-256 is
+ * stored) and the answer, a role or "no such key", is cached in the worker
+ * for MD_API_KEY_CACHE_TTL seconds: a revoked key stops working within
+ * that time. A *JWT* is HS256 only (libjwt), with a required exp and the
+ * role in the claim MD_API_JWT_ROLE_CLAIM. Missing or bad credentials:
+ * 401; a valid caller without the role: 403.
+ */
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include <jwt.h>
+#include <openssl/sha.h>
+
+#include "api.h"
+
+#define KEY_CACHE_SIZE		1024
+#define KEY_LEN			52	/* mdk_ + 48 hex */
+
+#define GATE_START		0
+#define GATE_KEY_WAIT		1
+#define GATE_LIMIT		2
+#define GATE_LIMIT_WAIT		3
+#define GATE_PASSED		API_GATE_PASSED
+
+struct key_entry {
+	u_int8_t	digest[SHA256_DIGEST_LENGTH];
+	int		role;		/* -1: no such key */
+	u_int64_t	expires;	/* ms */
+};
+
+static struct key_entry	key_cache[KEY_CACHE_SIZE];
+
+static const char *role_names[] = { "none", "reader", "writer", "admin" };
+
+static int
+role_parse(const char *s)
+{
+	int	i;
+
+	for (i = ROLE_READER; i <= ROLE_ADMIN; i++) {
+		if (s != NULL && !strcmp(s, role_names[i]))
+			return (i);
+	}
+	return (ROLE_NONE);
+}
+
+static struct key_entry *
+key_slot(const char *key, u_int8_t *digest)
+{
+	u_int32_t	idx;
+
+	SHA256((const unsigned char *)key, strlen(key), digest);
+	memcpy(&idx, digest, sizeof(idx));
+	return (&key_cache[idx % KEY_CACHE_SIZE]);
+}
+
+static int
+key_format_ok(const char *key)
+{
+	size_t	i;
+
+	if (strlen(key) != KEY_LEN || strncmp(key, "mdk_", 4))
+		return (0);
+	for (i = 4; i < KEY_LEN; i++) {
+		if (!((key[i] >= '0' && key[i] <= '9') ||
+		    (key[i] >= 'a' && key[i] <= 'f')))
+			return (0);
+	}
+	return (1);
+}
+
+static int
+unauthorized(struct api_ctx *ctx, const char *msg)
+{
+	api_metrics_count(MC_AUTH_FAILED);
+	http_response_header(ctx->req, "www-authenticate",
+	    "Bearer realm=\"marketdata\", ApiKey header=\"X-API-Key\"");
+	api_error(ctx->req, 401, "unauthorized", "%s", msg);
+	return (HTTP_STATE_COMPLETE);
+}
+
+static void
+ident_from_digest(struct api_ctx *ctx, const u_int8_t *d)
+{
+	(void)snprintf(ctx->ident, sizeof(ctx->ident),
+	    "key:%02x%02x%02x%02x%02x%02x%02x%02x",
+	    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
+}
+
+static int
+auth_jwt(struct api_ctx *ctx, const char *token)
+{
+	jwt_t		*jwt = NULL;
+	const char	*role, *sub;
+	long		 exp;
+	int		 rc;
+
+	if (api_cfg.jwt_secret == NULL)
+		return (unauthorized(ctx, "bearer tokens are not enabled"));
+
+	if (jwt_decode(&jwt, token, (const unsigned char *)api_cfg.jwt_secret,
+	    (int)api_cfg.jwt_secret_len) != 0 || jwt == NULL)
+		return (unauthorized(ctx, "invalid token"));
+
+	/* HS256 only: never "none", never another algorithm */
+	if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+		jwt_free(jwt);
+		return (unauthorized(ctx, "token algorithm must be HS256"));
+	}
+
+	errno = 0;
+	exp = jwt_get_grant_int(jwt, "exp");
+	if (errno != 0) {
+		jwt_free(jwt);
+		return (unauthorized(ctx, "token has no exp"));
+	}
+	if (exp <= (long)time(NULL)) {
+		jwt_free(jwt);
+		return (unauthorized(ctx, "token expired"));
+	}
+
+	role = jwt_get_grant(jwt, api_cfg.jwt_role_claim);
+	ctx->role = role_parse(role);
+	sub = jwt_get_grant(jwt, "sub");
+	(void)snprintf(ctx->ident, sizeof(ctx->ident), "jwt:%.64s",
+	    sub != NULL ? sub : "-");
+	jwt_free(jwt);
+
+	rc = ctx->role == ROLE_NONE ?
+	    unauthorized(ctx, "token has no valid role") : HTTP_STATE_CONTINUE;
+	return (rc);
+}
+
+/* CONTINUE: ctx->role is known; RETRY: looking the key up; COMPLETE: 401. */
+int
+api_auth(struct api_ctx *ctx)
+{
+	struct http_request	*req = ctx->req;
+	struct key_entry	*e;
+	u_int8_t		 digest[SHA256_DIGEST_LENGTH];
+	const char		*key, *authz, *params[1];
+
+	if (http_request_header(req, "x-api-key", &key)) {
+		if (!key_format_ok(key))
+			return (unauthorized(ctx, "invalid API key"));
+		e = key_slot(key, digest);
+		ident_from_digest(ctx, digest);
+		if (!memcmp(e->digest, digest, sizeof(digest)) &&
+		    e->expires > kore_time_ms()) {
+			if (e->role < 0)
+				return (unauthorized(ctx, "invalid API key"));
+			ctx->role = e->role;
+			return (HTTP_STATE_CONTINUE);
+		}
+		ctx->api_key = kore_strdup(key);
+		params[0] = key;
+		ctx->gate = GATE_KEY_WAIT;
+		return (api_db_start(ctx, API_DB_PRIMARY,
+		    "SELECT md_api_key_role($1)", 1, params));
+	}
+
+	if (http_request_header(req, "authorization", &authz)) {
+		if (strncasecmp(authz, "Bearer ", 7))
+			return (unauthorized(ctx,
+			    "use Authorization: Bearer <JWT> or X-API-Key"));
+		return (auth_jwt(ctx, authz + 7));
+	}
+
+	return (unauthorized(ctx, "an API key (X-API-Key) or a bearer token "
+	    "is required"));
+}
+
+static int
+key_looked_up(struct api_ctx *ctx)
+{
+	struct key_entry	*e;
+	u_int8_t		 digest[SHA256_DIGEST_LENGTH];
+
+	if (!ctx->db.ok) {
+		(void)api_db_error(ctx);
+		return (HTTP_STATE_COMPLETE);
+	}
+	e = key_slot(ctx->api_key, digest);
+	memcpy(e->digest, digest, sizeof(digest));
+	e->role = ctx->db.isnull ? -1 : role_parse(ctx->db.value);
+	if (e->role == ROLE_NONE)
+		e->role = -1;
+	e->expires = kore_time_ms() + (u_int64_t)api_cfg.key_cache_ttl * 1000;
+	if (e->role < 0)
+		return (unauthorized(ctx, "invalid API key"));
+	ctx->role = e->role;
+	return (HTTP_STATE_CONTINUE);
+}
+
+/*
+ * The gate: authentication, the role, the rate limit. Returns
+ * HTTP_STATE_CONTINUE once passed, HTTP_STATE_RETRY while waiting and
+ * HTTP_STATE_COMPLETE when it answered the request (an error).
+ */
+int
+api_gate(struct api_ctx *ctx, int need_role)
+{
+	int	rc;
+
+	for (;;) {
+		switch (ctx->gate) {
+		case GATE_START:
+			rc = api_auth(ctx);
+			if (rc != HTTP_STATE_CONTINUE)
+				return (rc);
+			ctx->gate = GATE_LIMIT;
+			break;
+		case GATE_KEY_WAIT:
+			rc = key_looked_up(ctx);
+			if (rc != HTTP_STATE_CONTINUE)
+				return (rc);
+			ctx->gate = GATE_LIMIT;
+			break;
+		case GATE_LIMIT:
+			if (ctx->role < need_role) {
+				api_error(ctx->req, 403, "forbidden",
+				    "this needs the %s role, the caller is %s",
+				    role_names[need_role],
+				    role_names[ctx->role]);
+				return (HTTP_STATE_COMPLETE);
+			}
+			ctx->gate = GATE_LIMIT_WAIT;
+			if (api_ratelimit_start(ctx) == HTTP_STATE_RETRY)
+				return (HTTP_STATE_RETRY);
+			break;
+		case GATE_LIMIT_WAIT:
+			api_ratelimit_headers(ctx);
+			if (ctx->rl_error && !api_cfg.rl_fail_open) {
+				http_response_header(ctx->req, "retry-after",
+				    "1");
+				api_error(ctx->req, 503, "rate_limiter_unavailable",
+				    "the rate limiter is unavailable");
+				return (HTTP_STATE_COMPLETE);
+			}
+			if (ctx->rl_error) {
+				api_metrics_count(MC_RL_FAIL_OPEN);
+			} else if (!ctx->rl[0]) {
+				api_metrics_count(MC_RATE_LIMITED);
+				api_error(ctx->req, 429, "rate_limited",
+				    "too many requests, retry after %lld s",
+				    (ctx->rl[3] + 999) / 1000);
+				return (HTTP_STATE_COMPLETE);
+			}
+			ctx->gate = GATE_PASSED;
+			break;
+		case GATE_PASSED:
+			return (HTTP_STATE_CONTINUE);
+		}
+	}
+}

@@ -1,0 +1,98 @@
+/*
+ * api/src/ctx.c
+ *	Per-request state and its lifetime.
+ *
+ * An asynchronous operation (a Redis command, a database query, a share
+ * of a flight) holds the ctx: api_ctx_wait() puts the request to sleep
+ * and takes a hold before the operation starts, api_ctx_done() gives it
+ * back and wakes the request. When the client goes away first, Kore frees
+ * the request but not the ctx: the last hold frees it. So no callback ever
+ * touches a freed request.
+ */
+
+#include <time.h>
+
+#include "api.h"
+
+int	api_ctx_live;
+
+static void	ctx_onfree(struct http_request *);
+static void	ctx_free(struct api_ctx *);
+
+u_int64_t
+api_now_us(void)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((u_int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
+struct api_ctx *
+api_ctx_get(struct http_request *req, int route)
+{
+	struct api_ctx	*ctx;
+
+	if (req->hdlr_extra != NULL)
+		return (req->hdlr_extra);
+
+	ctx = kore_calloc(1, sizeof(*ctx));
+	ctx->req = req;
+	ctx->route = route;
+	ctx->start_us = api_now_us();
+	req->hdlr_extra = ctx;
+	/* the ctx may outlive the request: Kore must not free it */
+	req->flags |= HTTP_REQUEST_RETAIN_EXTRA;
+	req->onfree = ctx_onfree;
+	api_ctx_live++;
+
+	return (ctx);
+}
+
+void
+api_ctx_wait(struct api_ctx *ctx)
+{
+	ctx->pending++;
+	if (ctx->req != NULL)
+		http_request_sleep(ctx->req);
+}
+
+void
+api_ctx_done(struct api_ctx *ctx)
+{
+	ctx->pending--;
+	if (ctx->req != NULL)
+		http_request_wakeup(ctx->req);
+	else if (ctx->pending == 0)
+		ctx_free(ctx);
+}
+
+static void
+ctx_onfree(struct http_request *req)
+{
+	struct api_ctx	*ctx = req->hdlr_extra;
+
+	if (ctx == NULL)
+		return;
+	api_metrics_request(ctx->route, req->status,
+	    api_now_us() - ctx->start_us);
+	req->hdlr_extra = NULL;
+	ctx->req = NULL;
+	api_flight_ctx_gone(ctx);
+	if (ctx->pending == 0)
+		ctx_free(ctx);
+}
+
+static void
+ctx_free(struct api_ctx *ctx)
+{
+	int	i;
+
+	api_dbres_clear(&ctx->db);
+	kore_free(ctx->redis_value);
+	kore_free(ctx->api_key);
+	for (i = 0; i < 6; i++)
+		kore_free(ctx->arg[i]);
+	kore_free(ctx);
+	api_ctx_live--;
+}

@@ -1,0 +1,136 @@
+/*
+ * api/src/json_error.c
+ *	The one way errors leave the API: {"error":{"code","message"}} with
+ *	the right status, and the mapping of the database's SQLSTATEs to
+ *	HTTP statuses (docs/errors.md is the table this follows).
+ *
+ * JSON is written with jansson: Kore 4.1's kore_json_item_tobuf() does
+ * not escape strings, and messages carry user input ("invalid symbol
+ * \"x\"").
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api.h"
+
+struct sqlstate_map {
+	const char	*sqlstate;	/* 5 characters, or 2 for a class */
+	int		 status;
+	const char	*code;
+};
+
+/* First match wins: exact codes before classes. */
+static const struct sqlstate_map sqlstate_map[] = {
+	{ "MD001", 404, "no_price" },
+	{ "MD100", 404, "unknown_symbol" },
+	{ "MD101", 404, "no_data" },
+	{ "MD102", 503, "provider_rate_limited" },
+	{ "MD103", 502, "provider_auth_failed" },
+	{ "MD104", 503, "provider_unavailable" },
+	{ "MD105", 502, "provider_malformed" },
+	{ "23505", 409, "conflict" },
+	{ "42501", 403, "forbidden" },
+	{ "57014", 503, "database_timeout" },
+	{ "53300", 503, "database_unavailable" },
+	{ "57P", 503, "database_unavailable" },
+	{ "08", 503, "database_unavailable" },
+	{ "22", 400, "invalid_argument" },
+	{ NULL, 0, NULL }
+};
+
+void
+api_json(struct http_request *req, int status, const void *body, size_t len)
+{
+	http_response_header(req, "content-type", "application/json");
+	if (api_draining)
+		http_response_header(req, "connection", "close");
+	http_response(req, status, body, len);
+}
+
+int
+api_error(struct http_request *req, int status, const char *code,
+    const char *fmt, ...)
+{
+	json_t		*root;
+	char		 msg[512], *text;
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	root = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+	    msg);
+	text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+	if (text == NULL)
+		fatal("api_error: cannot build the error body");
+	api_json(req, status, text, strlen(text));
+	free(text);
+	json_decref(root);
+
+	return (KORE_RESULT_OK);
+}
+
+/* Answers the database error in ctx->db with the status its SQLSTATE maps to. */
+int
+api_db_error(struct api_ctx *ctx)
+{
+	const struct sqlstate_map	*m;
+	const char			*msg;
+	char				 retry[16];
+	int				 secs;
+
+	api_metrics_count(MC_DB_ERROR);
+	if (ctx->db.sqlstate[0] == '\0') {
+		/* no SQLSTATE: the connection failed, the server is gone */
+		kore_log(LOG_NOTICE, "database: %s",
+		    ctx->db.message ? ctx->db.message : "unknown error");
+		http_response_header(ctx->req, "retry-after", "1");
+		return (api_error(ctx->req, 503, "database_unavailable",
+		    "the database is unavailable"));
+	}
+
+	for (m = sqlstate_map; m->sqlstate != NULL; m++) {
+		if (!strncmp(ctx->db.sqlstate, m->sqlstate,
+		    strlen(m->sqlstate)))
+			break;
+	}
+
+	msg = ctx->db.message != NULL ? ctx->db.message : "database error";
+	if (m->sqlstate == NULL) {
+		kore_log(LOG_ERR, "database error %s: %s", ctx->db.sqlstate, msg);
+		return (api_error(ctx->req, 500, "internal",
+		    "internal error (SQLSTATE %s)", ctx->db.sqlstate));
+	}
+
+	if (!strcmp(m->sqlstate, "MD102")) {
+		/* DETAIL is "Retry after N s." */
+		secs = 60;
+		if (ctx->db.detail != NULL)
+			(void)sscanf(ctx->db.detail, "Retry after %d s", &secs);
+		if (secs < 1)
+			secs = 1;
+		(void)snprintf(retry, sizeof(retry), "%d", secs);
+		http_response_header(ctx->req, "retry-after", retry);
+	} else if (m->status == 503) {
+		http_response_header(ctx->req, "retry-after", "1");
+	}
+
+	return (api_error(ctx->req, m->status, m->code, "%s", msg));
+}
+
+/* 405 unless the request's method is one of the allowed ones. */
+int
+api_method(struct http_request *req, int allowed)
+{
+	if (req->method & allowed)
+		return (KORE_RESULT_OK);
+	api_error(req, 405, "method_not_allowed", "method %s not allowed on %s",
+	    http_method_text(req->method), req->path);
+	return (KORE_RESULT_ERROR);
+}

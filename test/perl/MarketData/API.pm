@@ -1,0 +1,169 @@
+# MarketData::API: the Kore REST API (api/api.so) started for a test against
+# a PostgreSQL::Test::Cluster node and a MarketData::Redis, on a free
+# loopback port, with HTTP helpers. Stopped when the test ends.
+package MarketData::API;
+
+use strict;
+use warnings;
+use HTTP::Tiny;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(usleep time);
+
+my @running;
+our $TOP = $ENV{MD_TOP} // '.';
+
+# new(node => $node, db => 'md', redis => $redis, workers => 1, env => {...})
+sub new
+{
+	my ($class, %args) = @_;
+	my $self = bless {
+		node => $args{node}, db => $args{db} // 'md', redis => $args{redis},
+		workers => $args{workers} // 1, env => $args{env} // {},
+		port => PostgreSQL::Test::Cluster::get_free_port(),
+	}, $class;
+	$self->{dir} = PostgreSQL::Test::Utils::tempdir('api');
+	$self->{http} = HTTP::Tiny->new(timeout => 30, keep_alive => 0);
+	$self->start;
+	push @running, $self;
+	return $self;
+}
+
+sub port { return shift->{port}; }
+sub url { my $self = shift; return "http://127.0.0.1:$self->{port}"; }
+sub log_file { return shift->{dir} . '/kore.log'; }
+
+sub start
+{
+	my $self = shift;
+	my $conf = "$self->{dir}/kore.conf";
+	open(my $fh, '>', $conf) or die "$conf: $!";
+	print $fh <<"CONF";
+server api {
+	bind 127.0.0.1 $self->{port}
+	tls no
+}
+workers $self->{workers}
+worker_set_affinity 0
+pidfile $self->{dir}/kore.pid
+load $TOP/api/api.so
+include $TOP/api/conf/api.conf
+CONF
+	close $fh;
+
+	my %env = (
+		MD_API_DATABASE_URL => $self->{node}->connstr($self->{db}),
+		REDIS_URL => $self->{redis} ? $self->{redis}->url : 'redis://127.0.0.1:1',
+		%{ $self->{env} });
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		chdir $self->{dir};
+		$ENV{$_} = $env{$_} for keys %env;
+		open(STDOUT, '>>', "$self->{dir}/kore.log");
+		open(STDERR, '>&', \*STDOUT);
+		exec('kore', '-f', '-n', '-r', '-c', $conf) or die "exec kore: $!";
+	}
+	$self->{pid} = $pid;
+	my $deadline = time() + 30;
+	while (time() < $deadline)
+	{
+		my $r = $self->{http}->get($self->url . '/health');
+		return 1 if $r->{status} == 200;
+		die "kore exited at start: " . slurp_file($self->log_file)
+		  if waitpid($pid, 1) == $pid;
+		usleep(20_000);
+	}
+	die "the API did not answer /health";
+}
+
+# stop($signal): signal the parent and wait until it exits; its exit status
+sub stop
+{
+	my ($self, $sig) = @_;
+	return unless $self->{pid};
+	kill($sig // 'TERM', $self->{pid});
+	waitpid($self->{pid}, 0);
+	my $rc = $?;
+	delete $self->{pid};
+	return $rc;
+}
+
+sub signal { my ($self, $sig) = @_; die "no API process" unless $self->{pid}; kill($sig, $self->{pid}); }
+sub pid { return shift->{pid}; }
+
+# request($method, $path, key => ..., bearer => ..., body => ..., headers => {})
+# returns the HTTP::Tiny response with ->{json} decoded when possible
+sub request
+{
+	my ($self, $method, $path, %o) = @_;
+	my %h = %{ $o{headers} // {} };
+	$h{'X-API-Key'} = $o{key} if defined $o{key};
+	$h{'Authorization'} = "Bearer $o{bearer}" if defined $o{bearer};
+	my %opt = (headers => \%h);
+	if (defined $o{body})
+	{
+		$opt{content} = ref $o{body} ? encode_json($o{body}) : $o{body};
+		$h{'Content-Type'} //= 'application/json';
+	}
+	my $r = $self->{http}->request($method, $self->url . $path, \%opt);
+	$r->{json} = eval { decode_json($r->{content}) } if length($r->{content} // '');
+	return $r;
+}
+
+sub get { my ($self, $path, %o) = @_; return $self->request('GET', $path, %o); }
+sub post { my ($self, $path, %o) = @_; return $self->request('POST', $path, %o); }
+sub delete { my ($self, $path, %o) = @_; return $self->request('DELETE', $path, %o); }
+
+# metric($name_with_labels): the value of one line of /metrics (0 if absent)
+sub metric
+{
+	my ($self, $name) = @_;
+	my $r = $self->get('/metrics');
+	for my $line (split /\n/, $r->{content})
+	{
+		return $1 if index($line, "$name ") == 0 && $line =~ / (\S+)$/;
+	}
+	return 0;
+}
+
+# is_error_shape($res, $status, $code): the one error shape
+sub error_ok
+{
+	my ($res, $status, $code, $name) = @_;
+	my $ok = $res->{status} == $status && ref $res->{json} eq 'HASH'
+	  && ref $res->{json}{error} eq 'HASH'
+	  && defined $res->{json}{error}{message}
+	  && (!defined $code || ($res->{json}{error}{code} // '') eq $code);
+	Test::More::ok($ok, $name)
+	  or Test::More::diag("got $res->{status}: " . ($res->{content} // ''));
+	return $ok;
+}
+
+# node_with_extension(): a started node with the extension, database md,
+# and track_functions so tests can count database calls
+sub node_with_extension
+{
+	my ($name) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'marketdata'
+track_functions = 'all'
+max_connections = 60
+});
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE DATABASE md');
+	$node->safe_psql('md', 'CREATE EXTENSION marketdata');
+	return $node;
+}
+
+END
+{
+	local $?;
+	$_->stop('TERM') for @running;
+}
+
+1;
