@@ -30,6 +30,7 @@
 #include "errors.h"
 #include "fetch.h"
 #include "health.h"
+#include "kept_responses.h"
 #include "secrets.h"
 #include "sink.h"
 #include "spi_util.h"
@@ -50,7 +51,8 @@
 	"  pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::text[])," \
 	"  pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::int4[])," \
 	"  pg_catalog.unnest($6::float8[]), pg_catalog.unnest($7::text[])," \
-	"  pg_catalog.unnest($8::text[]))"
+	"  pg_catalog.unnest($8::text[]))" \
+	" ON CONFLICT (id) DO NOTHING"
 
 static SPIPlanPtr providers_plan = NULL;
 static SPIPlanPtr raw_ids_plan = NULL;
@@ -189,35 +191,14 @@ store_raw_responses(MdFetch *fetches, int n)
 	MdFetch   **kept = palloc(sizeof(MdFetch *) * n);
 	int			nkept = 0;
 	int			i;
-	Datum		args[8];
+	Datum		args[1];
 	Oid			id_types[1] = {INT4OID};
-	Oid			types[8] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	INT4ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum	   *ids;
-	Datum	   *statuses;
-	bool	   *status_nulls;
-	Datum	   *latencies;
-	char	  **providers;
-	char	  **symbols;
-	char	  **urls;
-	char	  **classes;
-	char	  **bodies;
 
 	for (i = 0; i < n; i++)
 		if (fetches[i].responded)
 			kept[nkept++] = &fetches[i];
 	if (nkept == 0)
 		return;
-
-	ids = palloc(sizeof(Datum) * nkept);
-	statuses = palloc(sizeof(Datum) * nkept);
-	status_nulls = palloc(sizeof(bool) * nkept);
-	latencies = palloc(sizeof(Datum) * nkept);
-	providers = palloc(sizeof(char *) * nkept);
-	symbols = palloc(sizeof(char *) * nkept);
-	urls = palloc(sizeof(char *) * nkept);
-	classes = palloc(sizeof(char *) * nkept);
-	bodies = palloc(sizeof(char *) * nkept);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -229,11 +210,36 @@ store_raw_responses(MdFetch *fetches, int n)
 			 SPI_processed, nkept);
 	for (i = 0; i < nkept; i++)
 	{
-		MdFetch    *f = kept[i];
 		bool		isnull;
 
-		f->raw_response_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-														 SPI_tuptable->tupdesc, 1, &isnull));
+		kept[i]->raw_response_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	md_raw_responses_insert(kept, nkept);
+	SPI_finish();
+}
+
+void
+md_raw_responses_insert(MdFetch **kept, int nkept)
+{
+	Datum		args[8];
+	Oid			types[8] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	INT4ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum	   *ids = palloc(sizeof(Datum) * nkept);
+	Datum	   *statuses = palloc(sizeof(Datum) * nkept);
+	bool	   *status_nulls = palloc(sizeof(bool) * nkept);
+	Datum	   *latencies = palloc(sizeof(Datum) * nkept);
+	char	  **providers = palloc(sizeof(char *) * nkept);
+	char	  **symbols = palloc(sizeof(char *) * nkept);
+	char	  **urls = palloc(sizeof(char *) * nkept);
+	char	  **classes = palloc(sizeof(char *) * nkept);
+	char	  **bodies = palloc(sizeof(char *) * nkept);
+	int			i;
+
+	for (i = 0; i < nkept; i++)
+	{
+		MdFetch    *f = kept[i];
+
 		ids[i] = Int64GetDatum(f->raw_response_id);
 		providers[i] = f->provider;
 		symbols[i] = f->symbol;
@@ -252,6 +258,8 @@ store_raw_responses(MdFetch *fetches, int n)
 	args[5] = PointerGetDatum(md_datum_array(latencies, NULL, nkept, FLOAT8OID));
 	args[6] = PointerGetDatum(md_text_array(classes, nkept));
 	args[7] = PointerGetDatum(md_text_array(bodies, nkept));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	md_spi_run(md_spi_plan(&raw_insert_plan, RAW_INSERT_SQL, 8, types),
 			   args, NULL, false, 0, SPI_OK_INSERT, "storing raw responses");
 	SPI_finish();
@@ -474,6 +482,8 @@ md_fetch_raise(MdFetchResult *result, const char *symbol)
 	}
 	if (ntried == 0)
 		elog(ERROR, "no fetch of \"%s\" to report", symbol);
+	/* the error rolls back their md.raw_responses rows: keep them aside */
+	md_kept_responses_keep(tried, ntried);
 
 	if (same && tried[0]->cls == MD_RATE_LIMITED)
 		ereport(ERROR,

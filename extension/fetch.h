@@ -45,6 +45,9 @@ extern void md_fetch_batch(MdFetch *fetches, int n, List *providers);
 extern void md_fetch_perform(MdFetch *fetches, int n, List *providers);
 extern void md_fetch_store(MdFetch *fetches, int n);
 
+/* insert responses whose raw_response_id is set (an existing id is skipped) */
+extern void md_raw_responses_insert(MdFetch **kept, int n);
+
 typedef struct MdFetchResult
 {
 	int			nattempts;		/* every fetch made, in order */

@@ -13,6 +13,7 @@
 
 #include "guc.h"
 #include "health.h"
+#include "kept_responses.h"
 #include "../worker/worker.h"
 
 PG_MODULE_MAGIC;
@@ -30,5 +31,6 @@ _PG_init(void)
 		return;
 	md_worker_state_request();
 	md_health_init();
+	md_kept_responses_init();
 	md_launcher_register();
 }

@@ -25,6 +25,7 @@
 #include "../extension/error_class.h"
 #include "../extension/fetch.h"
 #include "../extension/guc.h"
+#include "../extension/kept_responses.h"
 #include "jobs.h"
 #include "worker.h"
 
@@ -259,6 +260,8 @@ md_scheduler_main(Datum main_arg)
 
 			MemoryContextReset(round);
 			md_worker_begin("marketdata scheduler: looking ahead");
+			/* responses of failed md_price calls elsewhere, kept for us */
+			fetched += md_kept_responses_store();
 			due = md_jobs_due_count();
 			next = md_jobs_ms_to_next();
 			if (TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
