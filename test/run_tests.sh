@@ -5,6 +5,9 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
+# programs the tests start, built before the tree may be copied below
+make -s -C "$TOP/test/fake_provider" || { echo "could not build the fake provider"; exit 1; }
+
 OUT="$TOP/tmp_check"
 SRC="$TOP"
 if ! db_user_can_read "$TOP/sql"; then
@@ -72,7 +75,6 @@ regress_suite isolation "$PGXS_DIR/src/test/isolation/pg_isolation_regress" "$SR
 
 # 3. TAP: real servers and processes (the fake provider is built first)
 suite "TAP"
-make -s -C "$TOP/test/fake_provider" || { echo "could not build the fake provider"; failed=$((failed + 1)); }
 db_user_dir "$OUT/tap"
 (cd "$SRC" && as_db_user env TESTDIR="$OUT/tap" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 	MD_TOP="$SRC" prove --verbose -I "$PGXS_DIR/src/test/perl" -I "$SRC/test/perl" test/t/*.pl) \
