@@ -34,6 +34,7 @@
 
 #include "../extension/guc.h"
 #include "../extension/spi_util.h"
+#include "kafka_conf.h"
 #include "worker.h"
 
 #define CLAIM_SQL \
@@ -110,26 +111,6 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 }
 
 static void
-on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	elog(level <= 3 ? LOG : DEBUG1, "marketdata relay: kafka %s: %s", fac, buf);
-}
-
-static void
-set_conf(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-	char		errstr[256];
-
-	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-	{
-		rd_kafka_conf_destroy(conf);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid Kafka setting %s: %s", name, errstr)));
-	}
-}
-
-static void
 destroy_producer(void)
 {
 	if (producer == NULL)
@@ -154,30 +135,16 @@ destroy_at_exit(int code, Datum arg)
 static void
 create_producer(void)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char		errstr[512];
+	rd_kafka_conf_t *conf = md_kafka_conf_new("marketdata-relay");
 
-	set_conf(conf, "bootstrap.servers", md_kafka_bootstrap_servers);
-	set_conf(conf, "client.id", "marketdata-relay");
-	set_conf(conf, "enable.idempotence", "true");
-	set_conf(conf, "acks", "all");
-	set_conf(conf, "message.timeout.ms", "0");
-	set_conf(conf, "linger.ms", "5");
-	set_conf(conf, "partitioner", "murmur2_random");
-	set_conf(conf, "reconnect.backoff.ms", "100");
-	set_conf(conf, "reconnect.backoff.max.ms", "2000");
-	set_conf(conf, "log.queue", "true");
+	md_kafka_conf_set(conf, "enable.idempotence", "true");
+	md_kafka_conf_set(conf, "acks", "all");
+	md_kafka_conf_set(conf, "message.timeout.ms", "0");
+	md_kafka_conf_set(conf, "linger.ms", "5");
+	md_kafka_conf_set(conf, "partitioner", "murmur2_random");
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_error_cb(conf, on_error);
-	rd_kafka_conf_set_log_cb(conf, on_log);
-
-	producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-	if (producer == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("could not create the Kafka producer: %s", errstr)));
-	/* logs from librdkafka's threads wait for rd_kafka_poll() */
-	rd_kafka_set_log_queue(producer, NULL);
+	producer = md_kafka_new(RD_KAFKA_PRODUCER, conf);
 
 	if (producer_servers)
 		pfree(producer_servers);

@@ -36,6 +36,7 @@
 #include "../extension/guc.h"
 #include "../extension/spi_util.h"
 #include "subscription.h"
+#include "kafka_conf.h"
 #include "worker.h"
 
 #define SUBSCRIPTIONS_SQL \
@@ -88,27 +89,6 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 }
 
 static void
-on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	/* errors come through on_error too: a log line each is enough */
-	elog(level <= 2 ? LOG : DEBUG1, "marketdata consumer: kafka %s: %s", fac, buf);
-}
-
-static void
-set_conf(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-	char		errstr[256];
-
-	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-	{
-		rd_kafka_conf_destroy(conf);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid Kafka setting %s: %s", name, errstr)));
-	}
-}
-
-static void
 ensure_pipe(void)
 {
 	if (wake_pipe[0] >= 0)
@@ -138,36 +118,25 @@ md_subscriptions_clear_wait_fd(void)
 static void
 create_handle(MdSubscription *sub)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char		errstr[512];
+	rd_kafka_conf_t *conf;
 
 	ensure_pipe();
-	set_conf(conf, "bootstrap.servers", md_kafka_bootstrap_servers);
-	set_conf(conf, "client.id", "marketdata-consumer");
-	set_conf(conf, "group.id", sub->group_id);
+	conf = md_kafka_conf_new("marketdata-consumer");
+	md_kafka_conf_set(conf, "group.id", sub->group_id);
 	/* offsets live in md.kafka_offsets; Kafka only hears of them afterwards */
-	set_conf(conf, "enable.auto.commit", "false");
-	set_conf(conf, "enable.auto.offset.store", "false");
+	md_kafka_conf_set(conf, "enable.auto.commit", "false");
+	md_kafka_conf_set(conf, "enable.auto.offset.store", "false");
 	/* a stored offset gone by retention: go on from the oldest message kept */
-	set_conf(conf, "auto.offset.reset", "earliest");
-	set_conf(conf, "enable.partition.eof", "false");
+	md_kafka_conf_set(conf, "auto.offset.reset", "earliest");
+	md_kafka_conf_set(conf, "enable.partition.eof", "false");
 	/* a subscription to a missing topic waits for it, it never creates it */
-	set_conf(conf, "allow.auto.create.topics", "false");
-	set_conf(conf, "fetch.wait.max.ms", "100");
-	set_conf(conf, "reconnect.backoff.ms", "100");
-	set_conf(conf, "reconnect.backoff.max.ms", "2000");
-	set_conf(conf, "log.queue", "true");
+	md_kafka_conf_set(conf, "allow.auto.create.topics", "false");
+	md_kafka_conf_set(conf, "fetch.wait.max.ms", "100");
 	rd_kafka_conf_set_error_cb(conf, on_error);
-	rd_kafka_conf_set_log_cb(conf, on_log);
 	rd_kafka_conf_set_opaque(conf, sub);
+	sub->rk = md_kafka_new(RD_KAFKA_CONSUMER, conf);
 
-	sub->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-	if (sub->rk == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("could not create the Kafka consumer: %s", errstr)));
 	/* logs, errors and messages all arrive on the consumer queue */
-	rd_kafka_set_log_queue(sub->rk, NULL);
 	rd_kafka_poll_set_consumer(sub->rk);
 	sub->queue = rd_kafka_queue_get_consumer(sub->rk);
 	rd_kafka_queue_io_event_enable(sub->queue, wake_pipe[1], "m", 1);
