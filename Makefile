@@ -63,5 +63,5 @@ test:
 
 bench:
 	./test/deps.sh --if-missing
-	$(MAKE) install
+	$(MAKE) install test/kafka_broker
 	./bench/run.sh

@@ -26,7 +26,7 @@ int			md_job_run_retention = 7 * 86400;
 char	   *md_kafka_bootstrap_servers = NULL;
 char	   *md_kafka_topic = NULL;
 int			md_outbox_retention = 3600;
-int			md_relay_batch_size = 1000;
+int			md_relay_batch_size = 10000;
 char	   *md_redis_url = NULL;
 int			md_redis_ttl = 300;
 int			md_redis_timeout = 100;
@@ -220,7 +220,7 @@ md_define_gucs(void)
 							"Most outbox rows the relay has in flight to Kafka.",
 							NULL,
 							&md_relay_batch_size,
-							1000,
+							10000,
 							1,
 							100000,
 							PGC_SIGHUP,
