@@ -13,7 +13,7 @@
 #   BENCH_BATCH_ROWS=1000  rows per batch
 #   BENCH_SYMBOLS=250    symbols the rows are spread over
 set -euo pipefail
-. "$(dirname "$0")/../test/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 DURATION=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -29,48 +29,6 @@ REPORT="$RESULTS/latest.md"
 DB=bench
 LOAD_BEFORE=$(cut -d" " -f1-3 /proc/loadavg)
 
-# a port nobody listens on (connecting is refused), picked at random
-free_port() {
-	local p i
-	for i in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	echo "bench: no free port found" >&2
-	return 1
-}
-
-stop_cluster() {
-	if [ -f "$PGDATA/postmaster.pid" ]; then
-		as_db_user pg_ctl -D "$PGDATA" -w stop -m fast >/dev/null || true
-	fi
-}
-
-start_cluster() {
-	db_user_dir "$RESULTS"
-	db_user_dir "$PGDATA" fresh
-	db_user_dir "$WORK" fresh
-	as_db_user initdb -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
-		>"$WORK/initdb.log"
-	PGPORT=$(free_port)
-	cat >>"$PGDATA/postgresql.conf" <<CONF
-# marketdata benchmarks (bench/run.sh): loopback only, no Unix socket
-listen_addresses = '127.0.0.1'
-port = $PGPORT
-unix_socket_directories = ''
-shared_preload_libraries = 'marketdata'
-CONF
-	trap stop_cluster EXIT
-	as_db_user pg_ctl -D "$PGDATA" -l "$WORK/postgres.log" -w start >/dev/null
-}
-
-psql_db() {
-	as_db_user psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d "$DB" "$@"
-}
-
 # pgbench_tps SCRIPT: transactions/s of SCRIPT (a file in bench/)
 pgbench_tps() {
 	cp "$TOP/bench/$1" "$WORK/$1"
@@ -84,16 +42,8 @@ pgbench_tps() {
 		"$WORK/pgbench-$1-$2.log"
 }
 
-# median of the numbers on stdin: the machine is shared and noisy, and
-# noise only ever slows a run down, so the median is steadier than the mean
-median() {
-	sort -g | awk '{ v[NR] = $1 } END { printf "%.0f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'
-}
-
+db_user_dir "$RESULTS"
+db_user_dir "$WORK" fresh
 start_cluster
 as_db_user psql -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c "CREATE DATABASE $DB"
 psql_db -c "CREATE EXTENSION marketdata"

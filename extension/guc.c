@@ -26,7 +26,7 @@ int			md_job_run_retention = 7 * 86400;
 char	   *md_kafka_bootstrap_servers = NULL;
 char	   *md_kafka_topic = NULL;
 int			md_outbox_retention = 3600;
-int			md_relay_batch_size = 1000;
+int			md_relay_batch_size = 10000;
 int			md_consumer_batch_size = 20000;
 int			md_consumer_batch_ms = 100;
 int			md_consumer_max_message_size = 65536;
@@ -223,7 +223,7 @@ md_define_gucs(void)
 							"Most outbox rows the relay has in flight to Kafka.",
 							NULL,
 							&md_relay_batch_size,
-							1000,
+							10000,
 							1,
 							100000,
 							PGC_SIGHUP,

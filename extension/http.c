@@ -340,6 +340,24 @@ md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
 		return;
 	get_multi();
 
+	/*
+	 * Keep every connection this run may open for the next run. libcurl's
+	 * default cache holds 4 per easy handle still added, so as a run drains
+	 * it closed all but a few, and each run opened (and the provider
+	 * accepted) its connections anew.
+	 */
+	{
+		long		keep = 0;
+		CURLMcode	mrc;
+
+		for (i = 0; i < ngroups; i++)
+			keep += Max(group_limits[i], 0);
+		mrc = curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, Max(keep, 1L));
+		if (mrc != CURLM_OK)
+			elog(ERROR, "curl_multi_setopt(CURLMOPT_MAXCONNECTS) failed: %s",
+				 curl_multi_strerror(mrc));
+	}
+
 	run = palloc0(sizeof(Run));
 	run->transfers = palloc0(sizeof(Transfer) * nrequests);
 	run->ntransfers = nrequests;

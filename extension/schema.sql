@@ -31,7 +31,7 @@ CREATE TABLE md.providers (
 	enabled		boolean NOT NULL DEFAULT true,
 	failover	boolean NOT NULL DEFAULT true,
 	rate_limit_per_minute integer NOT NULL DEFAULT 60
-				CHECK (rate_limit_per_minute BETWEEN 1 AND 100000),
+				CHECK (rate_limit_per_minute BETWEEN 1 AND 1000000),
 	max_concurrency integer NOT NULL DEFAULT 8
 				CHECK (max_concurrency BETWEEN 1 AND 1024),
 	created_at	timestamptz NOT NULL DEFAULT now()
