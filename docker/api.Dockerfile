@@ -11,7 +11,7 @@ FROM debian:12 AS build
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends \
-	build-essential kore libhiredis-dev libjwt-dev libjansson-dev libssl-dev libpq-dev \
+	build-essential kore libhiredis-dev libjwt-dev libjansson-dev libssl-dev libpq-dev openssl \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src/api
 COPY api/ ./

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 TOP=$PWD
 
 DFU_VERSION=0.16.3
-TOOLS="${MD_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/marketdata-tools}"
+TOOLS="${MD_TOOLS_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/marketdata-tools}"
 passed=0
 failed=0
 
