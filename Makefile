@@ -8,6 +8,7 @@
 #   make stop       stop what make run started
 #   make test       run every test suite (pg_regress, isolation, TAP)
 #   make bench      run the benchmarks under bench/
+#   make docker-check  validate docker/ (compose file, Dockerfiles) without a Docker engine
 
 EXTENSION = marketdata
 EXTVERSION = 0.1.0
@@ -40,7 +41,7 @@ $(OBJS): $(wildcard extension/*.h worker/*.h)
 marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql
 	cat $^ > $@
 
-.PHONY: deps run stop test bench deps-hint api
+.PHONY: deps run stop test bench deps-hint api docker-check
 
 # The Kafka test broker: librdkafka's mock cluster (test/kafka_broker.c).
 test/kafka_broker: test/kafka_broker.c
@@ -73,3 +74,9 @@ bench:
 	$(MAKE) install test/kafka_broker
 	$(MAKE) api
 	./bench/run.sh
+
+# docker/: docker-compose config, the stack's shape, Dockerfile lint (no
+# Docker engine needed; docker/check.sh)
+docker-check:
+	./test/deps.sh --if-missing
+	./docker/check.sh

@@ -11,12 +11,16 @@ packages=(
 	redis-server kore kcat curl wrk haproxy openssl libjansson-dev
 	libipc-run-perl
 	libmicrohttpd-dev bc
+	docker-compose python3-yaml
 )
 
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# make docker-check installs its Dockerfile linter with npm: Debian's npm
+# unless some npm (a Node.js install of its own) is there already
+command -v npm >/dev/null || missing+=(npm)
 
 if [ "${1:-}" = "--if-missing" ] && [ ${#missing[@]} -eq 0 ]; then
 	exit 0

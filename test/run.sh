@@ -84,17 +84,31 @@ create_key() {
 		"SELECT md_create_api_key('make-run-' || to_char(clock_timestamp(), 'YYYYMMDDHH24MISSUS'), 'admin')")
 }
 
+# alive PID: the process exists and has not exited (a daemon's exited
+# process stays a zombie until init reaps it, which may take a while)
+alive() {
+	local state
+	state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	case "$state" in Z*) return 1 ;; esac
+}
+
 stop_pidfile() {
 	local f="$1" name="$2" pid
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f")
-	if kill -0 "$pid" 2>/dev/null; then
+	if alive "$pid"; then
 		kill -TERM "$pid"
 		for _ in $(seq 1 200); do
-			kill -0 "$pid" 2>/dev/null || break
+			alive "$pid" || break
 			sleep 0.05
 		done
-		echo "stopped $name"
+		if alive "$pid"; then
+			# 10 s after SIGTERM: nothing of ours may stay behind
+			kill -KILL "$pid" 2>/dev/null || true
+			echo "killed $name (pid $pid): it did not stop within 10 s" >&2
+		else
+			echo "stopped $name"
+		fi
 	fi
 	rm -f "$f"
 }
@@ -175,10 +189,15 @@ start_kafka() {
 
 stop_kafka() {
 	if kafka_running; then
-		kill "$(cat "$KAFKA_PIDFILE")"
-		echo "stopped the Kafka test broker"
+		stop_pidfile "$KAFKA_PIDFILE" "the Kafka test broker"
 	fi
 	rm -f "$KAFKA_PIDFILE"
+}
+
+# online: whether Yahoo Finance's name resolves within a second (no request
+# is made; a resolver that answers but a firewall that blocks is not seen)
+online() {
+	timeout 1 getent hosts query1.finance.yahoo.com >/dev/null 2>&1
 }
 
 write_env() {
@@ -225,13 +244,24 @@ MSG
 	if [ -n "$KAFKA_BOOTSTRAP" ]; then
 		echo "  Kafka       $KAFKA_BOOTSTRAP   (test broker; topic price-events; kcat -C -b $KAFKA_BOOTSTRAP -t price-events)"
 	fi
+	# online: poll Yahoo Finance (no key needed); offline: the sandbox
+	symbols='{AAPL,MSFT}'
+	if online; then
+		provider=yahoo_finance
+	else
+		provider=sandbox
+		echo
+		echo "(offline: query1.finance.yahoo.com does not resolve, so the examples use the sandbox provider)"
+	fi
 	cat <<MSG
 
-Try it:
+Try this:
   . .run/env
-  psql -c "SELECT md_ingest_price('AAPL', 'yahoo_finance', 187.42, now())"
-  psql -c "SELECT md_price('AAPL')"
-  curl -H "X-API-Key: \$MD_API_KEY" "\$MD_API_URL/prices/latest?symbol=AAPL"
+  psql -c "INSERT INTO md.polling_jobs (symbols, interval, provider) VALUES ('$symbols', 10, '$provider')"
+  psql -c "SELECT symbol, provider, price, ts, fetched_at FROM md.latest_prices"     # within a second or two
+  curl -s -H "X-API-Key: \$MD_API_KEY" "\$MD_API_URL/prices/latest?symbol=AAPL&provider=$provider"
+  curl -s --cacert "\$MD_API_CACERT" "\$MD_API_HTTPS_URL/health/ready"
+  psql -c "DELETE FROM md.polling_jobs"                                              # stops polling
 MSG
 	;;
 stop)
