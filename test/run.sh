@@ -62,6 +62,25 @@ CONF
 		as_db_user "${psql[@]}" -d postgres -c "CREATE DATABASE $DB"
 	as_db_user "${psql[@]}" -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS marketdata" \
 		-c "ALTER EXTENSION marketdata UPDATE" 2>&1 | grep -v 'already' || true
+	check_extension_script
+}
+
+# The install script of an unreleased version can change while its version
+# number does not: then the database keeps the objects of the old script.
+# Remember the script the database was made with and say when it differs.
+check_extension_script() {
+	local script sum
+	script="$("$PG_CONFIG" --sharedir)/extension/marketdata--$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$TOP/marketdata.control").sql"
+	sum=$(sha256sum "$script" | cut -d' ' -f1)
+	if [ ! -f "$STATE/extension.sha256" ]; then
+		echo "$sum" >"$STATE/extension.sha256"
+	elif [ "$(cat "$STATE/extension.sha256")" != "$sum" ]; then
+		cat >&2 <<WARN
+warning: the extension's install script changed since the database "$DB" was created,
+         with the same version number: its SQL objects are the old ones.
+         To start afresh (this drops the local data): make stop; rm -rf $STATE; make run
+WARN
+	fi
 }
 
 start_redis() {
