@@ -168,3 +168,30 @@ md_fetch_set_price(MdFetch *f, Numeric price, const char *currency)
 		}
 	}
 }
+
+bool
+md_fetch_status_ok(MdFetch *f, MdHttpRequest *req, void *root,
+				   const char *problem, const char *said)
+{
+	const MdProvider *impl = md_provider_lookup(f->provider);
+
+	if (req->status == 401 || req->status == 403)
+	{
+		md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused %s: %s", f->provider,
+					  impl != NULL && impl->needs_key ? "our API key" : "the request",
+					  said ? said : psprintf("HTTP status %ld", req->status));
+		return false;
+	}
+	if (req->status != 200)
+	{
+		md_fetch_fail(f, MD_UNAVAILABLE, "provider %s unavailable: HTTP status %ld%s%s",
+					  f->provider, req->status, said ? ": " : "", said ? said : "");
+		return false;
+	}
+	if (root == NULL)
+	{
+		md_fetch_malformed(f, problem);
+		return false;
+	}
+	return true;
+}

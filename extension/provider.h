@@ -89,6 +89,16 @@ extern void md_fetch_malformed(MdFetch *f, const char *problem);
  */
 extern bool md_fetch_transport_failed(MdFetch *f, MdHttpRequest *req);
 
+/*
+ * The end of every provider's status ladder, after its own special cases
+ * (429, 404, ...): 401 and 403 are a refusal (auth_failed), any other
+ * status but 200 is unavailable, and a 200 body must be JSON (root, or
+ * malformed with the parser's problem). said is the provider's own error
+ * text, or NULL. Returns false when the fetch is classified.
+ */
+extern bool md_fetch_status_ok(MdFetch *f, MdHttpRequest *req, void *root,
+							   const char *problem, const char *said);
+
 /* a provider's error text, shortened for a message */
 extern char *md_provider_said(const char *text);
 

@@ -85,24 +85,9 @@ alphavantage_parse(MdFetch *f, MdHttpRequest *req)
 		md_fetch_rate_limited(f, req->retry_after, NULL);
 		return;
 	}
-	if (req->status == 401 || req->status == 403)
-	{
-		md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused our API key: HTTP status %ld",
-					  f->provider, req->status);
-		return;
-	}
-	if (req->status != 200)
-	{
-		md_fetch_fail(f, MD_UNAVAILABLE, "provider %s unavailable: HTTP status %ld",
-					  f->provider, req->status);
-		return;
-	}
 	root = md_json_parse(req->body, req->body_len, &problem);
-	if (root == NULL)
-	{
-		md_fetch_malformed(f, problem);
+	if (!md_fetch_status_ok(f, req, root, problem, NULL))
 		return;
-	}
 
 	if ((said = md_json_string(md_json_get(root, "Error Message", NULL))) != NULL)
 	{

@@ -50,23 +50,8 @@ finnhub_parse(MdFetch *f, MdHttpRequest *req)
 		md_fetch_rate_limited(f, req->retry_after, said);
 		return;
 	}
-	if (req->status == 401 || req->status == 403)
-	{
-		md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused our API key: %s",
-					  f->provider, said ? said : psprintf("HTTP status %ld", req->status));
+	if (!md_fetch_status_ok(f, req, root, problem, said))
 		return;
-	}
-	if (req->status != 200)
-	{
-		md_fetch_fail(f, MD_UNAVAILABLE, "provider %s unavailable: HTTP status %ld%s%s",
-					  f->provider, req->status, said ? ": " : "", said ? said : "");
-		return;
-	}
-	if (root == NULL)
-	{
-		md_fetch_malformed(f, problem);
-		return;
-	}
 	if (said != NULL)
 	{
 		md_fetch_malformed(f, psprintf("error with HTTP status 200: %s", said));

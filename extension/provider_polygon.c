@@ -56,11 +56,11 @@ polygon_parse(MdFetch *f, MdHttpRequest *req)
 		md_fetch_rate_limited(f, req->retry_after, said);
 		return;
 	}
-	if (req->status == 401 || req->status == 403 ||
-		(req->status == 400 && said != NULL && strstr(said, "API Key") != NULL))
+	/* a missing key has been seen as "400 ERR" too */
+	if (req->status == 400 && said != NULL && strstr(said, "API Key") != NULL)
 	{
 		md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused our API key: %s",
-					  f->provider, said ? said : psprintf("HTTP status %ld", req->status));
+					  f->provider, said);
 		return;
 	}
 	if (req->status == 404)
@@ -68,17 +68,8 @@ polygon_parse(MdFetch *f, MdHttpRequest *req)
 		md_fetch_unknown_symbol(f);
 		return;
 	}
-	if (req->status != 200)
-	{
-		md_fetch_fail(f, MD_UNAVAILABLE, "provider %s unavailable: HTTP status %ld%s%s",
-					  f->provider, req->status, said ? ": " : "", said ? said : "");
+	if (!md_fetch_status_ok(f, req, root, problem, said))
 		return;
-	}
-	if (root == NULL)
-	{
-		md_fetch_malformed(f, problem);
-		return;
-	}
 
 	results = md_json_get(root, "results", NULL);
 	if (results == NULL || results->type == jbvNull || md_json_empty(results))

@@ -47,25 +47,9 @@ yahoo_parse(MdFetch *f, MdHttpRequest *req)
 		md_fetch_unknown_symbol(f);
 		return;
 	}
-	if (req->status == 401 || req->status == 403)
-	{
-		md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused the request: HTTP status %ld",
-					  f->provider, req->status);
-		return;
-	}
-	if (req->status != 200)
-	{
-		md_fetch_fail(f, MD_UNAVAILABLE, "provider %s unavailable: HTTP status %ld",
-					  f->provider, req->status);
-		return;
-	}
-
 	root = md_json_parse(req->body, req->body_len, &problem);
-	if (root == NULL)
-	{
-		md_fetch_malformed(f, problem);
+	if (!md_fetch_status_ok(f, req, root, problem, NULL))
 		return;
-	}
 	error = md_json_get(root, "chart", "error", NULL);
 	if (error != NULL && error->type != jbvNull)
 	{
