@@ -34,9 +34,6 @@ api_health(struct http_request *req)
 	(void)api_ctx_get(req, ROUTE_HEALTH);
 	if (!api_method(req, HTTP_METHOD_GET))
 		return (KORE_RESULT_OK);
-	if (api_draining)
-		return (api_error(req, 503, "shutting_down",
-		    "the server is shutting down"));
 	api_json(req, 200, body, sizeof(body) - 1);
 	return (KORE_RESULT_OK);
 }
@@ -110,9 +107,6 @@ api_ready(struct http_request *req)
 	case 0:
 		if (!api_method(req, HTTP_METHOD_GET))
 			return (KORE_RESULT_OK);
-		if (api_draining)
-			return (api_error(req, 503, "shutting_down",
-			    "the server is shutting down"));
 		ctx->step = 1;
 		if (api_redis_ping(ctx))
 			return (KORE_RESULT_RETRY);

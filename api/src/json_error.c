@@ -124,10 +124,18 @@ api_db_error(struct api_ctx *ctx)
 	return (api_error(ctx->req, m->status, m->code, "%s", msg));
 }
 
-/* 405 unless the request's method is one of the allowed ones. */
+/*
+ * Whether to take a new request: 503 while shutting down, 405 unless its
+ * method is one of the allowed ones.
+ */
 int
 api_method(struct http_request *req, int allowed)
 {
+	if (api_draining) {
+		api_error(req, 503, "shutting_down",
+		    "the server is shutting down");
+		return (KORE_RESULT_ERROR);
+	}
 	if (req->method & allowed)
 		return (KORE_RESULT_OK);
 	api_error(req, 405, "method_not_allowed", "method %s not allowed on %s",

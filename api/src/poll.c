@@ -196,9 +196,6 @@ api_poll_create(struct http_request *req)
 	struct api_ctx	*ctx = api_ctx_get(req, ROUTE_POLL);
 
 	if (ctx->step == 0) {
-		if (api_draining)
-			return (api_error(req, 503, "shutting_down",
-			    "the server is shutting down"));
 		if (!api_method(req, HTTP_METHOD_POST))
 			return (KORE_RESULT_OK);
 		/* who asks comes before what is asked */
@@ -227,9 +224,6 @@ api_poll_job(struct http_request *req)
 	const char	*id, *p;
 
 	if (ctx->step == 0) {
-		if (api_draining)
-			return (api_error(req, 503, "shutting_down",
-			    "the server is shutting down"));
 		if (!api_method(req, HTTP_METHOD_GET | HTTP_METHOD_DELETE))
 			return (KORE_RESULT_OK);
 		id = req->path + strlen("/prices/poll/");

@@ -138,9 +138,6 @@ api_prices_latest(struct http_request *req)
 	for (;;) {
 		switch (ctx->step) {
 		case LATEST_START:
-			if (api_draining)
-				return (api_error(req, 503, "shutting_down",
-				    "the server is shutting down"));
 			if (!api_method(req, HTTP_METHOD_GET))
 				return (KORE_RESULT_OK);
 			http_populate_qs(req);
@@ -288,9 +285,6 @@ api_prices_history(struct http_request *req)
 	int		 i;
 
 	if (ctx->step == 0) {
-		if (api_draining)
-			return (api_error(req, 503, "shutting_down",
-			    "the server is shutting down"));
 		if (!api_method(req, HTTP_METHOD_GET))
 			return (KORE_RESULT_OK);
 		http_populate_qs(req);
@@ -313,9 +307,6 @@ api_prices_average(struct http_request *req)
 	struct api_ctx	*ctx = api_ctx_get(req, ROUTE_AVERAGE);
 
 	if (ctx->step == 0) {
-		if (api_draining)
-			return (api_error(req, 503, "shutting_down",
-			    "the server is shutting down"));
 		if (!api_method(req, HTTP_METHOD_GET))
 			return (KORE_RESULT_OK);
 		http_populate_qs(req);
