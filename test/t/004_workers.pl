@@ -62,11 +62,7 @@ ok($standby->poll_query_until('md',
 # kill -9 of a worker: the postmaster restarts everything, the workers return
 my $pid = $standby->safe_psql('md',
 	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'marketdata relay' AND datname = 'md'");
-my $log_offset = -s $standby->logfile;
-kill 'KILL', $pid;
-# the postmaster restarts everything: wait for it, or a query races the restart
-$standby->wait_for_log(qr/all server processes terminated; reinitializing/, $log_offset);
-$standby->wait_for_log(qr/database system is ready to accept connections/, $log_offset);
+kill9_and_wait_restart($standby, $pid);
 ok($standby->poll_query_until('md',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'marketdata relay' AND datname = 'md' AND pid <> $pid"),
 	'a killed relay is back after the crash restart');

@@ -88,11 +88,7 @@ $node->safe_psql('md',
 ok($node->poll_query_until('md', "SELECT count(*) = 1 FROM md.job_runs WHERE status = 'running'"),
 	'a run is in progress');
 my $pid = $node->safe_psql('md', "SELECT pid FROM md.worker_status WHERE worker = 'scheduler'");
-my $log_offset = -s $node->logfile;
-kill 'KILL', $pid;
-# the postmaster restarts everything: wait for it, or a query races the restart
-$node->wait_for_log(qr/all server processes terminated; reinitializing/, $log_offset);
-$node->wait_for_log(qr/database system is ready to accept connections/, $log_offset);
+kill9_and_wait_restart($node, $pid);
 ok($node->poll_query_until('md',
 		"SELECT count(*) > 0 FROM md.job_runs WHERE message LIKE 'interrupted%' AND status = 'failed'"),
 	'after the crash restart the interrupted run is marked failed');

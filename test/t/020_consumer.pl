@@ -138,11 +138,7 @@ sub consumer_pid
 produce('price-events', [ @events[ 0 .. 2999 ] ]);
 ok(wait_until(sub { consumed() > 0 }, 30), 'consumption started');
 my $pid = consumer_pid();
-my $log_offset = -s $node->logfile;
-kill 'KILL', $pid;
-# the postmaster restarts everything: wait for it, or a query races the restart
-$node->wait_for_log(qr/all server processes terminated; reinitializing/, $log_offset);
-$node->wait_for_log(qr/database system is ready to accept connections/, $log_offset);
+kill9_and_wait_restart($node, $pid);
 ok($node->poll_query_until('md',
 		"SELECT count(*) = 1 FROM md.worker_status WHERE worker = 'consumer' AND pid <> $pid"),
 	'consumer back after kill -9 (crash restart)');

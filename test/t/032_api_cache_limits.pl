@@ -14,6 +14,7 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 use MarketData::API;
 use MarketData::Redis;
+use MarketData::Services qw(wait_for);
 
 my $node = MarketData::API::node_with_extension('main');
 my $redis = MarketData::Redis->new;
@@ -22,18 +23,6 @@ my $key2 = $node->safe_psql('md', "SELECT md_create_api_key('r2', 'reader')");
 $node->safe_psql('md', q{SELECT md_ingest_price(s, 'yahoo_finance', 100 + i, now())
 	FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM', 'ORCL', 'SAP']) WITH ORDINALITY AS t(s, i)});
 
-sub wait_for
-{
-	my ($what, $cond) = @_;
-	my $deadline = time() + 15;
-	while (time() < $deadline)
-	{
-		return 1 if $cond->();
-		usleep(20_000);
-	}
-	diag("timed out waiting for $what");
-	return 0;
-}
 
 # --- rate limit: per IP 5 per window, two workers ------------------------------
 my $api = MarketData::API->new(node => $node, redis => $redis, workers => 2,

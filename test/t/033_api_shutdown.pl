@@ -11,24 +11,13 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 use MarketData::API;
 use MarketData::Redis;
+use MarketData::Services qw(wait_for);
 
 my $node = MarketData::API::node_with_extension('main');
 my $redis = MarketData::Redis->new;
 my $key = $node->safe_psql('md', "SELECT md_create_api_key('w', 'writer')");
 $node->safe_psql('md', "SELECT md_ingest_price('AAPL', 'yahoo_finance', 187.42, now())");
 
-sub wait_for
-{
-	my ($what, $cond) = @_;
-	my $deadline = time() + 15;
-	while (time() < $deadline)
-	{
-		return 1 if $cond->();
-		usleep(20_000);
-	}
-	diag("timed out waiting for $what");
-	return 0;
-}
 
 for my $sig ('TERM', 'QUIT')
 {

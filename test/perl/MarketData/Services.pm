@@ -14,7 +14,8 @@ use Time::HiRes qw(usleep);
 use Exporter 'import';
 
 our @EXPORT = qw(start_kafka_broker kafka_down kafka_up kafka_consume
-  start_redis stop_redis redis_cli wait_until top_dir);
+  start_redis stop_redis redis_cli wait_until top_dir kill9_and_wait_restart);
+our @EXPORT_OK = qw(wait_for);
 
 my @children;
 
@@ -40,6 +41,26 @@ sub wait_until
 		usleep(50_000);
 	}
 	return $cond->();
+}
+
+# wait_for(what, sub { ... }, timeout_s): wait_until, saying what timed out
+sub wait_for
+{
+	my ($what, $cond, $timeout) = @_;
+	return 1 if wait_until($cond, $timeout // 15);
+	Test::More::diag("timed out waiting for $what");
+	return 0;
+}
+
+# kill9_and_wait_restart(node, pid): kill -9 a server process and wait for
+# the postmaster's crash restart, so that no query races it
+sub kill9_and_wait_restart
+{
+	my ($node, $pid) = @_;
+	my $offset = -s $node->logfile;
+	kill 'KILL', $pid;
+	$node->wait_for_log(qr/all server processes terminated; reinitializing/, $offset);
+	$node->wait_for_log(qr/database system is ready to accept connections/, $offset);
 }
 
 # start_kafka_broker(topics...): returns { pid, bootstrap }
