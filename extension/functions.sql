@@ -43,10 +43,11 @@ COMMENT ON FUNCTION md._price_json(text, numeric, timestamptz, text) IS
 
 CREATE FUNCTION md._price_event(symbol text, provider text, price numeric, ts timestamptz,
 	raw_response_id bigint)
-	RETURNS jsonb
+	RETURNS json
 	LANGUAGE sql STABLE PARALLEL SAFE
-	RETURN jsonb_build_object('symbol', symbol, 'price', price, 'timestamp', md._iso_utc(ts),
-							  'source', provider, 'raw_response_id', raw_response_id::text);
+	-- json, not jsonb: the relay sends the stored text as it is
+	RETURN json_build_object('symbol', symbol, 'price', price, 'timestamp', md._iso_utc(ts),
+							 'source', provider, 'raw_response_id', raw_response_id::text);
 COMMENT ON FUNCTION md._price_event(text, text, numeric, timestamptz, bigint) IS
 	'the Kafka price event of a price (topic price-events)';
 
@@ -345,6 +346,57 @@ COMMENT ON FUNCTION md._provider_health() IS
 	'provider health of this database kept in shared memory since the server started (empty unless marketdata is preloaded)';
 
 -- Operators' views ---------------------------------------------------------
+
+-- The relay's published snapshot (the newest row of md.outbox_published);
+-- nothing is published before the relay's first delivery report.
+CREATE FUNCTION md._outbox_published_snapshot() RETURNS pg_snapshot
+	LANGUAGE sql STABLE PARALLEL SAFE
+	RETURN coalesce((SELECT snapshot FROM md.outbox_published ORDER BY id DESC LIMIT 1),
+					'1:1:'::pg_snapshot);
+COMMENT ON FUNCTION md._outbox_published_snapshot() IS
+	'outbox rows of transactions visible in this snapshot are published';
+
+-- Called by the relay before it publishes: the published snapshot, after
+-- taking over an outbox restored from another cluster, whose xids mean
+-- nothing here. What that cluster had published is dropped; every other
+-- row gets this transaction's xid, so it goes out once, in id order.
+CREATE FUNCTION md._outbox_adopt() RETURNS pg_snapshot
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	here bigint := (SELECT system_identifier FROM pg_control_system());
+	-- taken before this transaction has an xid, so its own rows are not
+	-- visible in it
+	fresh pg_snapshot := pg_current_snapshot();
+	p record;
+BEGIN
+	SELECT snapshot, system_identifier, at INTO p
+		FROM md.outbox_published ORDER BY id DESC LIMIT 1;
+	IF NOT FOUND THEN
+		RETURN '1:1:'::pg_snapshot;
+	ELSIF p.system_identifier = here THEN
+		RETURN p.snapshot;
+	END IF;
+	RAISE LOG 'marketdata relay: outbox restored from another cluster (system identifier %), taking it over',
+		p.system_identifier;
+	DELETE FROM md.outbox WHERE created_at <= p.at AND pg_visible_in_snapshot(xact, p.snapshot);
+	UPDATE md.outbox SET xact = pg_current_xact_id();
+	INSERT INTO md.outbox_published (snapshot, system_identifier) VALUES (fresh, here);
+	RETURN fresh;
+END
+$$;
+REVOKE ALL ON FUNCTION md._outbox_adopt() FROM PUBLIC;
+COMMENT ON FUNCTION md._outbox_adopt() IS
+	'the relay''s start: the published snapshot, taking over an outbox restored from another cluster';
+
+CREATE VIEW md.outbox_pending AS
+	SELECT o.id, o.xact, o.symbol, o.payload, o.created_at
+	FROM md.outbox o, md._outbox_published_snapshot() p(snapshot)
+	WHERE o.xact >= pg_snapshot_xmin(p.snapshot)
+	  AND NOT pg_visible_in_snapshot(o.xact, p.snapshot);
+COMMENT ON VIEW md.outbox_pending IS
+	'price events not yet published to Kafka (the relay''s backlog)';
 
 CREATE FUNCTION md._worker_status(
 	OUT pid integer, OUT dboid oid, OUT worker text, OUT state text,

@@ -146,16 +146,31 @@ COMMENT ON TABLE md.symbol_averages IS
 
 CREATE TABLE md.outbox (
 	id			bigserial PRIMARY KEY,
+	-- the writing transaction: the relay publishes by snapshots of these
+	xact		xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
 	symbol		text NOT NULL,
-	payload		jsonb NOT NULL,
-	created_at	timestamptz NOT NULL DEFAULT now(),
-	published_at timestamptz,
-	attempts	integer NOT NULL DEFAULT 0,
-	last_error	text
+	payload		json NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX outbox_pending_idx ON md.outbox (id) WHERE published_at IS NULL;
+CREATE INDEX outbox_xact_idx ON md.outbox (xact, id);
+CREATE INDEX outbox_created_at_idx ON md.outbox USING brin (created_at);
 COMMENT ON TABLE md.outbox IS
-	'price events waiting to be published to Kafka (transactional outbox); marked published from delivery reports';
+	'price events waiting to be published to Kafka (transactional outbox); published are the rows whose xact is visible in md.outbox_published.snapshot';
+
+-- How far the relay has published: every outbox row whose transaction is
+-- visible in the newest row's snapshot has had its delivery report. One
+-- INSERT per batch of delivery reports instead of an UPDATE per event;
+-- append-only, so that a dump restores it without a conflict.
+CREATE TABLE md.outbox_published (
+	id			bigserial PRIMARY KEY,
+	snapshot	pg_snapshot NOT NULL,
+	-- the cluster the xids belong to: after a restore into another cluster
+	-- the relay takes the outbox's rows afresh (md._outbox_adopt)
+	system_identifier bigint NOT NULL,
+	at			timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+COMMENT ON TABLE md.outbox_published IS
+	'the relay''s progress: outbox rows of transactions visible in the newest snapshot are published';
 
 CREATE TABLE md.kafka_subscriptions (
 	id			bigserial PRIMARY KEY,
@@ -233,6 +248,8 @@ SELECT pg_catalog.pg_extension_config_dump('md.latest_prices', '');
 SELECT pg_catalog.pg_extension_config_dump('md.symbol_averages', '');
 SELECT pg_catalog.pg_extension_config_dump('md.outbox', '');
 SELECT pg_catalog.pg_extension_config_dump('md.outbox_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.outbox_published', '');
+SELECT pg_catalog.pg_extension_config_dump('md.outbox_published_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('md.kafka_offsets', '');
 SELECT pg_catalog.pg_extension_config_dump('md.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('md.dead_letters_id_seq', '');

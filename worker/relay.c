@@ -4,15 +4,23 @@
  *	  The outbox relay: publishes md.outbox to Kafka (design invariant 3).
  *
  * The sink writes a price event into md.outbox in the same transaction as
- * the price. The relay sends pending rows in id order with an idempotent
- * producer (acks=all), keyed by symbol so one symbol's events stay in one
- * partition and in order, and marks a row published only when its delivery
- * report says Kafka has it. Kafka down: messages wait inside librdkafka (at
- * most marketdata.relay_batch_size of them), the outbox grows, nothing is
- * lost; librdkafka reconnects and the backlog drains. Messages never time
- * out (message.timeout.ms = 0), so a failed delivery report means a fatal
- * producer error: the relay then drops the producer and sends every
- * unpublished row again from a new one, still in order.
+ * the price, with that transaction's id (xact). The relay publishes by
+ * *ticks*, as PgQ does: a tick is the rows of the transactions visible in
+ * a new snapshot and not in the previous tick's, sent in (xact, id) order
+ * with an idempotent producer (acks=all), keyed by symbol so one symbol's
+ * events stay in one partition and in order. Once every row of a tick and
+ * of all ticks before it has its delivery report, one INSERT into
+ * md.outbox_published records the tick's snapshot: a row is published
+ * when its transaction is visible there. Marking costs one row per batch,
+ * not an UPDATE per event, and a transaction committing late (its id lower
+ * than rows already sent) simply falls into the next tick.
+ *
+ * Kafka down: messages wait inside librdkafka (at most
+ * marketdata.relay_batch_size of them), the outbox grows, nothing is lost;
+ * librdkafka reconnects and the backlog drains. Messages never time out
+ * (message.timeout.ms = 0), so a failed delivery report means a fatal
+ * producer error: the relay then drops the producer and sends everything
+ * after the recorded snapshot again from a new one, still in order.
  *
  * librdkafka runs threads of its own; its logs, errors and delivery reports
  * are all served by rd_kafka_poll() in this process's thread, so no
@@ -27,70 +35,114 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "storage/ipc.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/xid8.h"
 
 #include "../extension/guc.h"
 #include "../extension/spi_util.h"
 #include "kafka_conf.h"
 #include "worker.h"
 
-#define CLAIM_SQL \
-	"SELECT id, symbol, payload::text FROM md.outbox" \
-	" WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT $2"
+#define ADOPT_SQL "SELECT md._outbox_adopt()::text"
+/* a new snapshot, and where its tick starts: the oldest transaction that
+ * was running at the previous tick and has ended since, else the previous
+ * tick's xmax */
+#define TICK_SQL \
+	"SELECT s::text, coalesce(" \
+	"  (SELECT min(x) FROM pg_catalog.pg_snapshot_xip($1::pg_snapshot) x" \
+	"   WHERE pg_catalog.pg_visible_in_snapshot(x, s))," \
+	"  pg_catalog.pg_snapshot_xmax($1::pg_snapshot))" \
+	" FROM pg_catalog.pg_current_snapshot() s"
+#define ROWS_SQL \
+	"SELECT xact, id, symbol, payload FROM md.outbox" \
+	" WHERE (xact, id) > ($1, $2)" \
+	"   AND xact < pg_catalog.pg_snapshot_xmax($3::pg_snapshot)" \
+	"   AND pg_catalog.pg_visible_in_snapshot(xact, $3::pg_snapshot)" \
+	"   AND NOT pg_catalog.pg_visible_in_snapshot(xact, $4::pg_snapshot)" \
+	" ORDER BY xact, id LIMIT $5"
+#define RECORD_SQL \
+	"INSERT INTO md.outbox_published (snapshot, system_identifier)" \
+	" SELECT $1::pg_snapshot, system_identifier FROM pg_catalog.pg_control_system()"
 #define BACKLOG_SQL \
-	"SELECT count(*) FROM md.outbox WHERE published_at IS NULL"
-#define MARK_SQL \
-	"UPDATE md.outbox SET published_at = now(), attempts = attempts + 1" \
-	" WHERE id = ANY($1)"
+	"SELECT count(*) FROM md.outbox" \
+	" WHERE xact >= pg_catalog.pg_snapshot_xmin($1::pg_snapshot)" \
+	"   AND NOT pg_catalog.pg_visible_in_snapshot(xact, $1::pg_snapshot)"
 #define RETENTION_SQL \
 	"DELETE FROM md.outbox" \
-	" WHERE published_at < now() - $1 * interval '1 second'"
+	" WHERE created_at < now() - $1 * interval '1 second'" \
+	"   AND pg_catalog.pg_visible_in_snapshot(xact, $2::pg_snapshot)"
+#define PROGRESS_RETENTION_SQL \
+	"DELETE FROM md.outbox_published" \
+	" WHERE id < (SELECT max(id) FROM md.outbox_published)"
 
 #define RETENTION_EVERY_MS 10000
-/* delivery reports marked at the latest once this many are waiting */
-#define MARK_AT_LEAST 20000
 #define BACKLOG_EVERY_MS 1000
+/* ticks in flight at once; a full ring waits for delivery reports */
+#define MAX_TICKS 256
+
+typedef struct Tick
+{
+	char	   *snapshot;		/* in TopMemoryContext */
+	int64		outstanding;	/* sent, no delivery report yet */
+	int64		rows;
+	bool		read_done;		/* every row of the tick handed over */
+} Tick;
 
 static rd_kafka_t *producer = NULL;
 static char *producer_servers = NULL;	/* the configuration it was made with */
 static char *producer_topic = NULL;
-
-static int64 last_sent_id = 0;	/* highest outbox id handed to librdkafka */
-static int	in_flight = 0;		/* sent, no delivery report yet */
 static bool reset_wanted = false;	/* a fatal producer error happened */
 
-/* delivery reports gathered by the poll, stored by the next transaction */
-static int64 *delivered = NULL;
-static int	ndelivered = 0;
-static int	delivered_cap = 0;
+/* ticks[seq % MAX_TICKS] for tick_head <= seq < tick_tail */
+static Tick ticks[MAX_TICKS];
+static uint64 tick_head = 0;
+static uint64 tick_tail = 0;
+static int64 in_flight = 0;		/* sum of the ticks' outstanding */
+static int64 delivered = 0;		/* delivery reports since the last loop */
+
+static char *published = NULL;	/* the recorded snapshot, NULL before adopt */
+static char *read_upto = NULL;	/* the newest tick's snapshot */
+/* where the newest tick, while not read to its end, goes on */
+static uint64 cursor_xact = 0;
+static int64 cursor_id = 0;
+static char *tick_prev = NULL;	/* the snapshot before the newest tick */
 
 static MdWorkerSlot *slot = NULL;
 
-static SPIPlanPtr claim_plan = NULL;
+static SPIPlanPtr adopt_plan = NULL;
+static SPIPlanPtr tick_plan = NULL;
+static SPIPlanPtr rows_plan = NULL;
+static SPIPlanPtr record_plan = NULL;
 static SPIPlanPtr backlog_plan = NULL;
-static SPIPlanPtr mark_plan = NULL;
 static SPIPlanPtr retention_plan = NULL;
+static SPIPlanPtr progress_plan = NULL;
 
 PGDLLEXPORT void md_relay_main(Datum main_arg);
+
+static char *
+keep(char *old, const char *text)
+{
+	if (old != NULL)
+		pfree(old);
+	return text == NULL ? NULL : MemoryContextStrdup(TopMemoryContext, text);
+}
 
 /* librdkafka callbacks: they run inside rd_kafka_poll(), in our thread */
 
 static void
 on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
-	in_flight--;
-	if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+	uint64		seq = (uint64) (uintptr_t) msg->_private;
+
+	if (seq >= tick_head && seq < tick_tail)
 	{
-		if (ndelivered == delivered_cap)
-		{
-			delivered_cap = Max(delivered_cap * 2, 1024);
-			delivered = repalloc_huge(delivered, sizeof(int64) * delivered_cap);
-		}
-		delivered[ndelivered++] = (int64) (intptr_t) msg->_private;
+		ticks[seq % MAX_TICKS].outstanding--;
+		in_flight--;
 	}
+	if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		delivered++;
 	else
 	{
 		md_worker_set_error(slot, rd_kafka_err2str(msg->err));
@@ -112,6 +164,17 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	}
 }
 
+/* Forget every tick in flight: reading starts again from the record. */
+static void
+forget_ticks(void)
+{
+	for (; tick_head < tick_tail; tick_head++)
+		ticks[tick_head % MAX_TICKS].snapshot =
+			keep(ticks[tick_head % MAX_TICKS].snapshot, NULL);
+	in_flight = 0;
+	read_upto = keep(read_upto, published);
+}
+
 static void
 destroy_producer(void)
 {
@@ -122,9 +185,9 @@ destroy_producer(void)
 	rd_kafka_poll(producer, 0);
 	rd_kafka_destroy(producer);
 	producer = NULL;
-	in_flight = 0;
-	last_sent_id = 0;
-	ndelivered = 0;
+	forget_ticks();
+	published = keep(published, NULL);
+	read_upto = keep(read_upto, NULL);
 	reset_wanted = false;
 }
 
@@ -151,14 +214,8 @@ create_producer(void)
 	rd_kafka_conf_set_error_cb(conf, on_error);
 	producer = md_kafka_new(RD_KAFKA_PRODUCER, conf);
 
-	if (producer_servers)
-		pfree(producer_servers);
-	if (producer_topic)
-		pfree(producer_topic);
-	producer_servers = MemoryContextStrdup(TopMemoryContext, md_kafka_bootstrap_servers);
-	producer_topic = MemoryContextStrdup(TopMemoryContext, md_kafka_topic);
-	last_sent_id = 0;
-	in_flight = 0;
+	producer_servers = keep(producer_servers, md_kafka_bootstrap_servers);
+	producer_topic = keep(producer_topic, md_kafka_topic);
 }
 
 /* A producer for the current settings, or none when Kafka is not configured. */
@@ -177,95 +234,189 @@ ensure_producer(void)
 	return producer != NULL;
 }
 
-/* Store the delivery reports gathered so far; returns how many. */
-static int
-mark_delivered(void)
+/* The recorded snapshot, once per producer: reading starts from it. */
+static void
+adopt(void)
 {
-	Datum	   *ids;
-	Datum		args[1];
-	Oid			argtypes[1] = {INT8ARRAYOID};
-	int			i;
-
-	int			n = ndelivered;
-
-	if (ndelivered == 0)
-		return 0;
-	md_worker_begin("marketdata relay: marking published events");
-	ids = palloc(sizeof(Datum) * ndelivered);
-	for (i = 0; i < ndelivered; i++)
-		ids[i] = Int64GetDatum(delivered[i]);
-	args[0] = PointerGetDatum(construct_array(ids, ndelivered, INT8OID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	md_spi_run(md_spi_plan(&mark_plan, MARK_SQL, 1, argtypes), args, NULL,
-			   false, 0, SPI_OK_UPDATE, "marking outbox rows published");
+	md_worker_begin("marketdata relay: reading the published snapshot");
+	md_spi_run(md_spi_plan(&adopt_plan, ADOPT_SQL, 0, NULL), NULL, NULL,
+			   false, 1, SPI_OK_SELECT, "adopting the outbox");
+	published = keep(published, SPI_getvalue(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1));
 	md_worker_commit();
-	ndelivered = 0;
-	return n;
+	read_upto = keep(read_upto, published);
+}
+
+/* Open a new tick after read_upto; false when the ring is full. */
+static bool
+start_tick(void)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	Tick	   *t;
+
+	if (tick_tail - tick_head >= MAX_TICKS)
+		return false;
+	args[0] = CStringGetTextDatum(read_upto);
+	md_spi_run(md_spi_plan(&tick_plan, TICK_SQL, 1, argtypes), args, NULL,
+			   true, 1, SPI_OK_SELECT, "taking a snapshot of the outbox");
+	t = &ticks[tick_tail % MAX_TICKS];
+	t->snapshot = keep(t->snapshot, SPI_getvalue(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 1));
+	t->outstanding = 0;
+	t->rows = 0;
+	t->read_done = false;
+	cursor_xact = U64FromFullTransactionId(
+		DatumGetFullTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 2, &isnull)));
+	cursor_id = 0;
+	tick_prev = keep(tick_prev, read_upto);
+	read_upto = keep(read_upto, t->snapshot);
+	tick_tail++;
+	return true;
 }
 
 /*
- * Hand the next pending rows, in id order, to the producer; returns how
- * many, and in *more whether the outbox may hold more to send right now.
+ * Hand the newest tick's next rows, in (xact, id) order, to the producer,
+ * at most until the window is full; returns how many.
  */
 static int
-send_pending(bool *more)
+send_tick_rows(Tick *t, uint64 seq)
 {
-	Oid			argtypes[2] = {INT8OID, INT4OID};
-	Datum		args[2];
-	bool		isnull;
+	Oid			argtypes[5] = {XID8OID, INT8OID, TEXTOID, TEXTOID, INT4OID};
+	Datum		args[5];
+	int64		wanted = md_relay_batch_size - in_flight;
 	uint64		i;
 	int			sent = 0;
-	int			wanted = md_relay_batch_size - in_flight;
 
-	*more = false;
 	if (wanted <= 0)
 		return 0;
-	md_worker_begin("marketdata relay: reading the outbox");
-	args[0] = Int64GetDatum(last_sent_id);
-	args[1] = Int32GetDatum(wanted);
-	md_spi_run(md_spi_plan(&claim_plan, CLAIM_SQL, 2, argtypes), args, NULL,
+	args[0] = FullTransactionIdGetDatum(FullTransactionIdFromU64(cursor_xact));
+	args[1] = Int64GetDatum(cursor_id);
+	args[2] = CStringGetTextDatum(t->snapshot);
+	args[3] = CStringGetTextDatum(tick_prev);
+	args[4] = Int32GetDatum((int32) wanted);
+	md_spi_run(md_spi_plan(&rows_plan, ROWS_SQL, 5, argtypes), args, NULL,
 			   true, 0, SPI_OK_SELECT, "reading the outbox");
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		int64		id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		char	   *symbol = SPI_getvalue(tuple, desc, 2);
-		char	   *payload = SPI_getvalue(tuple, desc, 3);
+		bool		isnull;
+		text	   *symbol = DatumGetTextPP(SPI_getbinval(tuple, desc, 3, &isnull));
+		text	   *payload = DatumGetTextPP(SPI_getbinval(tuple, desc, 4, &isnull));
 		rd_kafka_resp_err_t err;
 
 		err = rd_kafka_producev(producer,
 								RD_KAFKA_V_TOPIC(producer_topic),
-								RD_KAFKA_V_KEY(symbol, strlen(symbol)),
-								RD_KAFKA_V_VALUE(payload, strlen(payload)),
+								RD_KAFKA_V_KEY(VARDATA_ANY(symbol), VARSIZE_ANY_EXHDR(symbol)),
+								RD_KAFKA_V_VALUE(VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload)),
 								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-								RD_KAFKA_V_OPAQUE((void *) (intptr_t) id),
+								RD_KAFKA_V_OPAQUE((void *) (uintptr_t) seq),
 								RD_KAFKA_V_END);
 		if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
 		{
 			/* queue full: the rest waits for the next round, in order */
 			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 				md_worker_set_error(slot, rd_kafka_err2str(err));
-			break;
+			return sent;
 		}
-		last_sent_id = id;
+		cursor_xact = U64FromFullTransactionId(
+			DatumGetFullTransactionId(SPI_getbinval(tuple, desc, 1, &isnull)));
+		cursor_id = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+		t->outstanding++;
+		t->rows++;
 		in_flight++;
 		sent++;
 	}
-	*more = (sent == wanted);
-	md_worker_commit();
+	if (SPI_processed < (uint64) wanted)
+		t->read_done = true;
 	return sent;
+}
+
+/*
+ * Read on: the newest tick to its end, or one new tick, while the window
+ * has room; returns whether the newest tick has more to send right now.
+ */
+static bool
+send_pending(void)
+{
+	bool		started = false;
+	Tick	   *t = NULL;
+
+	md_worker_begin("marketdata relay: reading the outbox");
+	while (in_flight < md_relay_batch_size)
+	{
+		t = tick_tail > tick_head ? &ticks[(tick_tail - 1) % MAX_TICKS] : NULL;
+		if (t == NULL || t->read_done)
+		{
+			if (started)
+				break;
+			/* a tick that found nothing is dropped: the next one covers it */
+			if (t != NULL && t->rows == 0)
+				tick_tail--;
+			if (!start_tick())
+			{
+				t = NULL;
+				break;
+			}
+			started = true;
+			t = &ticks[(tick_tail - 1) % MAX_TICKS];
+		}
+		if (send_tick_rows(t, tick_tail - 1) == 0 && !t->read_done)
+			break;				/* librdkafka's queue is full */
+	}
+	md_worker_commit();
+	return t != NULL && !t->read_done;
+}
+
+/*
+ * Record the newest snapshot whose tick and all ticks before it have
+ * every delivery report; returns the rows thereby published.
+ */
+static int64
+record_published(void)
+{
+	const char *done = NULL;
+	int64		rows = 0;
+
+	while (tick_head < tick_tail)
+	{
+		Tick	   *t = &ticks[tick_head % MAX_TICKS];
+
+		if (!t->read_done || t->outstanding > 0)
+			break;
+		if (t->rows > 0)
+			done = t->snapshot;
+		rows += t->rows;
+		tick_head++;
+	}
+	if (done != NULL)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		args[1] = {CStringGetTextDatum(done)};
+
+		md_worker_begin("marketdata relay: recording published events");
+		md_spi_run(md_spi_plan(&record_plan, RECORD_SQL, 1, argtypes), args, NULL,
+				   false, 0, SPI_OK_INSERT, "recording the published snapshot");
+		md_worker_commit();
+		published = keep(published, done);
+	}
+	return rows;
 }
 
 /* Rows not yet published, for md.worker_status. */
 static int64
 count_backlog(void)
 {
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(published)};
 	int64		backlog;
 	bool		isnull;
 
 	md_worker_begin("marketdata relay: counting the outbox");
-	md_spi_run(md_spi_plan(&backlog_plan, BACKLOG_SQL, 0, NULL), NULL, NULL,
+	md_spi_run(md_spi_plan(&backlog_plan, BACKLOG_SQL, 1, argtypes), args, NULL,
 			   true, 1, SPI_OK_SELECT, "counting the outbox");
 	backlog = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										  SPI_tuptable->tupdesc, 1, &isnull));
@@ -276,12 +427,15 @@ count_backlog(void)
 static void
 apply_retention(void)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(md_outbox_retention)};
+	Oid			argtypes[2] = {INT4OID, TEXTOID};
+	Datum		args[2] = {Int32GetDatum(md_outbox_retention),
+	CStringGetTextDatum(published)};
 
 	md_worker_begin("marketdata relay: deleting old published events");
-	md_spi_run(md_spi_plan(&retention_plan, RETENTION_SQL, 1, argtypes), args, NULL,
+	md_spi_run(md_spi_plan(&retention_plan, RETENTION_SQL, 2, argtypes), args, NULL,
 			   false, 0, SPI_OK_DELETE, "outbox retention");
+	md_spi_run(md_spi_plan(&progress_plan, PROGRESS_RETENTION_SQL, 0, NULL), NULL, NULL,
+			   false, 0, SPI_OK_DELETE, "outbox progress retention");
 	md_worker_commit();
 }
 
@@ -295,8 +449,6 @@ md_relay_main(Datum main_arg)
 
 	slot = md_worker_start("relay");
 	on_proc_exit(destroy_at_exit, (Datum) 0);
-	delivered_cap = 1024;
-	delivered = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * delivered_cap);
 	loop_context = AllocSetContextCreate(TopMemoryContext, "marketdata relay loop",
 										 ALLOCSET_DEFAULT_SIZES);
 	for (;;)
@@ -315,30 +467,23 @@ md_relay_main(Datum main_arg)
 			md_worker_set_state(slot, "idle: Kafka not configured");
 		else
 		{
-			int			published = 0;
 			bool		more;
 			TimestampTz now = GetCurrentTimestamp();
 
-			/*
-			 * Sending comes first: marking rows published is an UPDATE per
-			 * row, several times the cost of handing a row to librdkafka,
-			 * and marking each loop's reports before sending more held
-			 * throughput to the UPDATE's rate (30,000 rows/s). Reports are
-			 * marked when the window is full or the outbox has nothing
-			 * more to send, or once MARK_AT_LEAST of them are waiting, so
-			 * that a crash sends few rows twice.
-			 */
+			if (published == NULL)
+				adopt();
 			rd_kafka_poll(producer, 0);
-			(void) send_pending(&more);
-			if ((!more && in_flight < md_relay_batch_size) || ndelivered >= MARK_AT_LEAST)
-				published = mark_delivered();
+			more = send_pending();
+			rd_kafka_poll(producer, 0);
+			(void) record_published();
 			if (TimestampDifferenceExceeds(last_backlog, now, BACKLOG_EVERY_MS))
 			{
 				backlog = count_backlog();
 				last_backlog = now;
 			}
 			md_worker_set_state(slot, in_flight > 0 ? "publishing" : "caught up");
-			md_worker_loop_done(slot, published, backlog);
+			md_worker_loop_done(slot, delivered, backlog);
+			delivered = 0;
 			if (TimestampDifferenceExceeds(last_retention, now, RETENTION_EVERY_MS))
 			{
 				apply_retention();
@@ -346,14 +491,14 @@ md_relay_main(Datum main_arg)
 			}
 			/*
 			 * While rows are in flight: go on at once when there is more to
-			 * send or reports to mark; otherwise wait inside librdkafka for
-			 * the next delivery report (at most 10 ms, then the latch is
-			 * looked at again), not for a fixed sleep.
+			 * send; otherwise wait inside librdkafka for the next delivery
+			 * report (at most 10 ms, then the latch is looked at again),
+			 * not for a fixed sleep.
 			 */
-			if (in_flight > 0 || ndelivered > 0)
+			if (in_flight > 0 || more)
 			{
 				timeout = 0;
-				if (!more && (ndelivered == 0 || in_flight >= md_relay_batch_size))
+				if (!more || in_flight >= md_relay_batch_size)
 					rd_kafka_poll(producer, 10);
 			}
 		}

@@ -431,19 +431,33 @@ md_subscription_poll(MdSubscription *sub, rd_kafka_message_t **msgs, int max,
 	return (int) n;
 }
 
+/*
+ * Is Kafka back? A metadata request, which gives up after its timeout. Not
+ * rd_kafka_query_watermark_offsets: while the leader is down its request
+ * waits for socket.timeout.ms (60 s) whatever timeout it is given, and
+ * the worker could not stop meanwhile.
+ */
 void
 md_subscription_probe(MdSubscription *sub)
 {
-	int64_t		lo,
-				hi;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(sub->rk, sub->topic, NULL);
+	const rd_kafka_metadata_t *metadata;
 
-	if (rd_kafka_query_watermark_offsets(sub->rk, sub->topic, 0, &lo, &hi,
-										 PROBE_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR)
+	if (rd_kafka_metadata(sub->rk, 0, rkt, &metadata, PROBE_TIMEOUT_MS) ==
+		RD_KAFKA_RESP_ERR_NO_ERROR)
 	{
-		sub->down = false;
-		if (sub->npartitions > 0)
-			sub->problem[0] = '\0';
+		if (metadata->topic_cnt == 1 &&
+			metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+			metadata->topics[0].partition_cnt > 0 &&
+			metadata->topics[0].partitions[0].leader >= 0)
+		{
+			sub->down = false;
+			if (sub->npartitions > 0)
+				sub->problem[0] = '\0';
+		}
+		rd_kafka_metadata_destroy(metadata);
 	}
+	rd_kafka_topic_destroy(rkt);
 }
 
 void
