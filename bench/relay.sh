@@ -64,14 +64,15 @@ run_kcat() {
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 }
 
-pending() { psql_db -tAc "SELECT count(*) FROM md.outbox WHERE published_at IS NULL"; }
+pending() { psql_db -tAc "SELECT count(*) FROM md.outbox_pending"; }
 drained() { [ "$(pending)" = 0 ]; }
 
 # the relay starts publishing when Kafka is configured (a reload); it is
 # done when the last row's "published" mark has committed
 run_relay() {
 	local t0
-	psql_db -c "UPDATE md.outbox SET published_at = NULL, attempts = 0" -c "VACUUM md.outbox" >/dev/null
+	# nothing published yet: no progress recorded
+	psql_db -c "TRUNCATE md.outbox_published" -c "VACUUM md.outbox" >/dev/null
 	psql_db -c "ALTER SYSTEM SET marketdata.kafka_bootstrap_servers = '$BOOTSTRAP'"
 	t0=$(psql_db -tAc "SELECT extract(epoch FROM clock_timestamp()) FROM pg_reload_conf()")
 	poll_until 600 drained || { echo "relay: $(pending) rows still pending" >&2; exit 1; }
@@ -81,7 +82,7 @@ run_relay() {
 	in_broker=$(kcat -C -b "$BOOTSTRAP" -t price-events -o -1 -e -q -f '%T\n' 2>/dev/null |
 		awk -v t0="$t0" 'BEGIN { m = 0 } $1 > m { m = $1 } END { printf "%.3f", m / 1000 - t0 }')
 	marked=$(psql_db -tAc "SELECT round((extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) - $t0)::numeric, 3)
-		FROM md.outbox")
+		FROM md.outbox_published")
 	echo "$in_broker $marked"
 	# stop the relay (it drops its producer) so the next run starts alike
 	psql_db -c "ALTER SYSTEM RESET marketdata.kafka_bootstrap_servers" -c "SELECT pg_reload_conf()" >/dev/null

@@ -81,6 +81,7 @@
 #define BACKLOG_EVERY_MS 1000
 /* ticks in flight at once; a full ring waits for delivery reports */
 #define MAX_TICKS 256
+#define LEARN_TOPIC_TIMEOUT_MS 200
 
 typedef struct Tick
 {
@@ -197,6 +198,25 @@ destroy_at_exit(int code, Datum arg)
 	destroy_producer();
 }
 
+/*
+ * Ask for the topic's partitions now. librdkafka 2.0 asks for an unknown
+ * topic's metadata only at its next one-second scan, and holds the first
+ * messages back until then. Bounded: with Kafka down this gives up.
+ */
+static void
+learn_topic(rd_kafka_t *rk, const char *topic)
+{
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	const rd_kafka_metadata_t *metadata;
+
+	if (rkt == NULL)
+		return;
+	if (rd_kafka_metadata(rk, 0, rkt, &metadata, LEARN_TOPIC_TIMEOUT_MS) ==
+		RD_KAFKA_RESP_ERR_NO_ERROR)
+		rd_kafka_metadata_destroy(metadata);
+	rd_kafka_topic_destroy(rkt);
+}
+
 static void
 create_producer(void)
 {
@@ -213,6 +233,7 @@ create_producer(void)
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_error_cb(conf, on_error);
 	producer = md_kafka_new(RD_KAFKA_PRODUCER, conf);
+	learn_topic(producer, md_kafka_topic);
 
 	producer_servers = keep(producer_servers, md_kafka_bootstrap_servers);
 	producer_topic = keep(producer_topic, md_kafka_topic);
