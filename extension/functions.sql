@@ -356,6 +356,25 @@ CREATE FUNCTION md._outbox_published_snapshot() RETURNS pg_snapshot
 COMMENT ON FUNCTION md._outbox_published_snapshot() IS
 	'outbox rows of transactions visible in this snapshot are published';
 
+-- The snapshot in which exactly what is visible in prev, plus what is
+-- visible in cur from transactions below x, is visible: the relay's record
+-- for a tick (prev to cur) delivered up to the transaction x, so that a
+-- large tick is recorded in parts and a crash sends little again.
+CREATE FUNCTION md._outbox_snapshot_through(prev pg_snapshot, cur pg_snapshot, x xid8)
+	RETURNS pg_snapshot
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN (
+		WITH running AS (
+			SELECT t FROM pg_snapshot_xip(cur) t WHERE t < x
+			UNION
+			SELECT t FROM pg_snapshot_xip(prev) t WHERE t >= x),
+		top AS (SELECT greatest(x, pg_snapshot_xmax(prev)) AS xmax)
+		SELECT format('%s:%s:%s', least((SELECT min(t) FROM running), top.xmax), top.xmax,
+					  (SELECT string_agg(t::text, ',' ORDER BY t) FROM running))::pg_snapshot
+		FROM top);
+COMMENT ON FUNCTION md._outbox_snapshot_through(pg_snapshot, pg_snapshot, xid8) IS
+	'prev plus the transactions of cur below x: the relay''s record of a tick delivered up to x';
+
 -- Called by the relay before it publishes: the published snapshot, after
 -- taking over an outbox restored from another cluster, whose xids mean
 -- nothing here. What that cluster had published is dropped; every other

@@ -62,6 +62,8 @@
 	"   AND pg_catalog.pg_visible_in_snapshot(xact, $3::pg_snapshot)" \
 	"   AND NOT pg_catalog.pg_visible_in_snapshot(xact, $4::pg_snapshot)" \
 	" ORDER BY xact, id LIMIT $5"
+#define THROUGH_SQL \
+	"SELECT md._outbox_snapshot_through($1::pg_snapshot, $2::pg_snapshot, $3)::text"
 #define RECORD_SQL \
 	"INSERT INTO md.outbox_published (snapshot, system_identifier)" \
 	" SELECT $1::pg_snapshot, system_identifier FROM pg_catalog.pg_control_system()"
@@ -115,6 +117,7 @@ static MdWorkerSlot *slot = NULL;
 static SPIPlanPtr adopt_plan = NULL;
 static SPIPlanPtr tick_plan = NULL;
 static SPIPlanPtr rows_plan = NULL;
+static SPIPlanPtr through_plan = NULL;
 static SPIPlanPtr record_plan = NULL;
 static SPIPlanPtr backlog_plan = NULL;
 static SPIPlanPtr retention_plan = NULL;
@@ -299,6 +302,29 @@ start_tick(void)
 }
 
 /*
+ * End the newest tick before transaction x: its record becomes the
+ * previous snapshot plus the transactions below x, and the next tick takes
+ * the rest. A tick is then at most about relay_batch_size rows (one
+ * transaction is never split), so a crash sends at most that many again.
+ */
+static void
+end_tick_before(Tick *t, uint64 x)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, XID8OID};
+	Datum		args[3];
+
+	args[0] = CStringGetTextDatum(tick_prev);
+	args[1] = CStringGetTextDatum(t->snapshot);
+	args[2] = FullTransactionIdGetDatum(FullTransactionIdFromU64(x));
+	md_spi_run(md_spi_plan(&through_plan, THROUGH_SQL, 3, argtypes), args, NULL,
+			   true, 1, SPI_OK_SELECT, "ending a tick");
+	t->snapshot = keep(t->snapshot, SPI_getvalue(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 1));
+	read_upto = keep(read_upto, t->snapshot);
+	t->read_done = true;
+}
+
+/*
  * Hand the newest tick's next rows, in (xact, id) order, to the producer,
  * at most until the window is full; returns how many.
  */
@@ -327,8 +353,15 @@ send_tick_rows(Tick *t, uint64 seq)
 		bool		isnull;
 		text	   *symbol = DatumGetTextPP(SPI_getbinval(tuple, desc, 3, &isnull));
 		text	   *payload = DatumGetTextPP(SPI_getbinval(tuple, desc, 4, &isnull));
+		uint64		xact = U64FromFullTransactionId(
+			DatumGetFullTransactionId(SPI_getbinval(tuple, desc, 1, &isnull)));
 		rd_kafka_resp_err_t err;
 
+		if (t->rows >= md_relay_batch_size && xact != cursor_xact)
+		{
+			end_tick_before(t, xact);
+			return sent;
+		}
 		err = rd_kafka_producev(producer,
 								RD_KAFKA_V_TOPIC(producer_topic),
 								RD_KAFKA_V_KEY(VARDATA_ANY(symbol), VARSIZE_ANY_EXHDR(symbol)),
@@ -343,8 +376,7 @@ send_tick_rows(Tick *t, uint64 seq)
 				md_worker_set_error(slot, rd_kafka_err2str(err));
 			return sent;
 		}
-		cursor_xact = U64FromFullTransactionId(
-			DatumGetFullTransactionId(SPI_getbinval(tuple, desc, 1, &isnull)));
+		cursor_xact = xact;
 		cursor_id = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
 		t->outstanding++;
 		t->rows++;

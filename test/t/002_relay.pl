@@ -96,6 +96,32 @@ my %seen;
 $seen{"$_->[0] $_->[1]"}++ for @$msgs;
 is(scalar(grep { $_ > 1 } values %seen), 0, 'no duplicates');
 
+# a backlog of many transactions is published and recorded in parts of
+# about relay_batch_size rows, cut between transactions
+$node->append_conf('postgresql.conf', "marketdata.relay_batch_size = 10");
+$node->reload;
+kafka_down($broker);
+$node->safe_psql('md', q{
+	SELECT md_ingest_prices(array_fill('PARTS'::text, ARRAY[10]), array_fill('finnhub'::text, ARRAY[10]),
+		ARRAY(SELECT g FROM generate_series(1, 10) g)::numeric[],
+		ARRAY(SELECT '2024-01-03'::timestamptz + g * interval '1 minute' FROM generate_series(1, 10) g))});
+ok($node->poll_query_until('md', "SELECT state = 'publishing' AND backlog = 10 FROM md.worker_status WHERE worker = 'relay'"),
+	'a full window waits for Kafka');
+for my $g (11 .. 40)
+{
+	$node->safe_psql('md', "SELECT md_ingest_price('PARTS', 'finnhub', $g, '2024-01-03'::timestamptz + $g * interval '1 minute')");
+}
+my $records = $node->safe_psql('md', 'SELECT last_value FROM md.outbox_published_id_seq');
+kafka_up($broker);
+ok($node->poll_query_until('md', 'SELECT count(*) = 0 FROM md.outbox_pending'), 'the backlog drains');
+cmp_ok($node->safe_psql('md', 'SELECT last_value FROM md.outbox_published_id_seq') - $records, '>=', 4,
+	'recorded in parts');
+$msgs = kafka_consume($broker, 'price-events');
+is(scalar(grep { $_->[0] eq 'PARTS' } @$msgs), 40, 'every event of the backlog exactly once');
+ok(check_order($msgs), 'in order per symbol');
+$node->append_conf('postgresql.conf', "marketdata.relay_batch_size = 10000");
+$node->reload;
+
 # a transaction that took its outbox ids first but commits last is not
 # skipped: the relay publishes by snapshots, not by id
 # (a month whose partition exists, and a symbol of another bucket of the
@@ -148,7 +174,7 @@ ok($other->poll_query_until('md', 'SELECT count(*) = 0 FROM md.outbox_pending'),
 $msgs = kafka_consume($broker, 'price-events');
 %seen = ();
 $seen{"$_->[0] $_->[1]"}++ for @$msgs;
-is(scalar(@$msgs), 123, 'the restored cluster sent only the unpublished event');
+is(scalar(@$msgs), 163, 'the restored cluster sent only the unpublished event');
 is(scalar(grep { $_->[0] eq 'MOVED' } @$msgs), 1, 'MOVED exactly once');
 $other->stop;
 $node->start;
