@@ -25,6 +25,7 @@ char	   *md_databases = NULL;
 int			md_job_run_retention = 7 * 86400;
 char	   *md_kafka_bootstrap_servers = NULL;
 char	   *md_kafka_topic = NULL;
+char	   *md_kafka_config_file = NULL;
 int			md_outbox_retention = 3600;
 int			md_relay_batch_size = 10000;
 int			md_consumer_batch_size = 20000;
@@ -194,6 +195,15 @@ md_define_gucs(void)
 							   "Kafka brokers the relay publishes to and the consumer reads from.",
 							   "host:port,...; empty means Kafka is not used and no outbox rows are written.",
 							   &md_kafka_bootstrap_servers,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("marketdata.kafka_config_file",
+							   "File of librdkafka properties for every Kafka client of marketdata.",
+							   "Lines \"name = value\" (TLS, SASL, ...); the file must not be readable by group or others.",
+							   &md_kafka_config_file,
 							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,

@@ -24,6 +24,7 @@ extern int	md_job_run_retention;
 /* Kafka: an empty bootstrap list means Kafka is not used */
 extern char *md_kafka_bootstrap_servers;
 extern char *md_kafka_topic;
+extern char *md_kafka_config_file;
 extern int	md_outbox_retention;
 extern int	md_relay_batch_size;
 extern int	md_consumer_batch_size;

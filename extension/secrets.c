@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * extension/secrets.c
- *	  Provider API keys: from the environment or the secrets file.
+ *	  Secrets: provider API keys from the environment or the secrets
+ *	  file, and the reader of such "name = value" files (also used for
+ *	  marketdata.kafka_config_file).
  *
  * A provider's key is the environment variable MARKETDATA_<NAME>_KEY
  * (NAME upper-cased: MARKETDATA_FINNHUB_KEY, MARKETDATA_ALPHA_VANTAGE_KEY),
@@ -35,20 +37,21 @@ trim(char *s)
 	return s;
 }
 
-static char *
-key_from_file(const char *path, const char *provider)
+void
+md_secrets_file_read(const char *path, const char *setting,
+					 void (*each) (const char *name, const char *value, void *arg),
+					 void *arg)
 {
 	FILE	   *file;
 	struct stat st;
 	char		line[1024];
-	char	   *key = NULL;
 
 	file = AllocateFile(path, "r");
 	if (file == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open secrets file \"%s\": %m", path),
-				 errhint("Check marketdata.secrets_file.")));
+				 errhint("Check %s.", setting)));
 	if (fstat(fileno(file), &st) != 0)
 	{
 		FreeFile(file);
@@ -68,6 +71,7 @@ key_from_file(const char *path, const char *provider)
 	{
 		char	   *eq;
 		char	   *name;
+		char	   *value;
 
 		name = trim(line);
 		if (name[0] == '#' || name[0] == '\0')
@@ -76,18 +80,28 @@ key_from_file(const char *path, const char *provider)
 		if (eq == NULL)
 			continue;
 		*eq = '\0';
-		if (strcmp(trim(name), provider) == 0)
-		{
-			char	   *value = trim(eq + 1);
-
-			if (value[0] != '\0')
-				key = pstrdup(value);
-		}
+		value = trim(eq + 1);
+		if (value[0] != '\0')
+			each(trim(name), value, arg);
 	}
-	/* the line buffer held a key: do not leave it on the stack */
+	/* the line buffer held a secret: do not leave it on the stack */
 	explicit_bzero(line, sizeof(line));
 	FreeFile(file);
-	return key;
+}
+
+typedef struct KeyLookup
+{
+	const char *provider;
+	char	   *key;
+} KeyLookup;
+
+static void
+match_provider(const char *name, const char *value, void *arg)
+{
+	KeyLookup  *lookup = arg;
+
+	if (strcmp(name, lookup->provider) == 0)
+		lookup->key = pstrdup(value);
 }
 
 char *
@@ -106,7 +120,13 @@ md_secret_key(const char *provider)
 	if (value != NULL && value[0] != '\0')
 		return pstrdup(value);
 	if (md_secrets_file != NULL && md_secrets_file[0] != '\0')
-		return key_from_file(md_secrets_file, provider);
+	{
+		KeyLookup	lookup = {provider, NULL};
+
+		md_secrets_file_read(md_secrets_file, "marketdata.secrets_file",
+							 match_provider, &lookup);
+		return lookup.key;
+	}
 	return NULL;
 }
 

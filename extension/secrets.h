@@ -11,6 +11,16 @@
 /* the provider's API key (palloc'd), or NULL when none is configured */
 extern char *md_secret_key(const char *provider);
 
+/*
+ * Call each(name, value, arg) for every "name = value" line of the file at
+ * path (# comments, blank lines and empty values skipped); refuses a file
+ * that group or others may read. setting names the GUC in hints.
+ */
+extern void md_secrets_file_read(const char *path, const char *setting,
+								 void (*each) (const char *name, const char *value,
+											   void *arg),
+								 void *arg);
+
 /* a copy of text with every occurrence of secret replaced by "***" */
 extern char *md_mask_secret(const char *text, const char *secret);
 

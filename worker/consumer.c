@@ -26,6 +26,7 @@
 
 #include "../extension/guc.h"
 #include "consumer_batch.h"
+#include "kafka_conf.h"
 #include "subscription.h"
 #include "worker.h"
 
@@ -34,7 +35,7 @@
 #define MAX_POLL_WAIT_MS 100
 
 static MdWorkerSlot *slot = NULL;
-static char *consumer_servers = NULL;	/* what the handles were made with */
+static char *consumer_identity = NULL;	/* md_kafka_identity() of the handles */
 
 /* messages taken from librdkafka and not yet given back */
 static rd_kafka_message_t **msgs = NULL;
@@ -216,14 +217,14 @@ md_consumer_main(Datum main_arg)
 			int64		processed = 0;
 			bool		more;
 
-			if (consumer_servers == NULL ||
-				strcmp(consumer_servers, md_kafka_bootstrap_servers) != 0)
+			char	   *identity = md_kafka_identity();
+
+			if (consumer_identity == NULL || strcmp(consumer_identity, identity) != 0)
 			{
 				md_subscriptions_drop_all();
-				if (consumer_servers)
-					pfree(consumer_servers);
-				consumer_servers = MemoryContextStrdup(TopMemoryContext,
-													   md_kafka_bootstrap_servers);
+				if (consumer_identity)
+					pfree(consumer_identity);
+				consumer_identity = MemoryContextStrdup(TopMemoryContext, identity);
 				last_sync = 0;
 			}
 			if (TimestampDifferenceExceeds(last_sync, now, SYNC_EVERY_MS))

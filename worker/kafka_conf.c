@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "../extension/guc.h"
+#include "../extension/secrets.h"
 #include "kafka_conf.h"
 
 static void
@@ -35,11 +36,39 @@ md_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 	}
 }
 
+/* one property of marketdata.kafka_config_file; its value may be a secret */
+static void
+set_from_file(const char *name, const char *value, void *arg)
+{
+	rd_kafka_conf_t *conf = arg;
+	char		errstr[256];
+
+	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+	{
+		rd_kafka_conf_destroy(conf);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid Kafka setting %s in \"%s\"", name, md_kafka_config_file),
+				 errdetail("librdkafka: %s", md_mask_secret(errstr, value)),
+				 errhint("Check marketdata.kafka_config_file.")));
+	}
+}
+
+char *
+md_kafka_identity(void)
+{
+	return psprintf("%s\n%s", md_kafka_bootstrap_servers, md_kafka_config_file);
+}
+
 rd_kafka_conf_t *
 md_kafka_conf_new(const char *client_id)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
+	/* first, so that the settings below, which we rely on, win */
+	if (md_kafka_config_file[0] != '\0')
+		md_secrets_file_read(md_kafka_config_file, "marketdata.kafka_config_file",
+							 set_from_file, conf);
 	md_kafka_conf_set(conf, "bootstrap.servers", md_kafka_bootstrap_servers);
 	md_kafka_conf_set(conf, "client.id", client_id);
 	md_kafka_conf_set(conf, "reconnect.backoff.ms", "100");

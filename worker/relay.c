@@ -94,7 +94,7 @@ typedef struct Tick
 } Tick;
 
 static rd_kafka_t *producer = NULL;
-static char *producer_servers = NULL;	/* the configuration it was made with */
+static char *producer_identity = NULL;	/* md_kafka_identity() it was made for */
 static char *producer_topic = NULL;
 static bool reset_wanted = false;	/* a fatal producer error happened */
 
@@ -238,7 +238,7 @@ create_producer(void)
 	producer = md_kafka_new(RD_KAFKA_PRODUCER, conf);
 	learn_topic(producer, md_kafka_topic);
 
-	producer_servers = keep(producer_servers, md_kafka_bootstrap_servers);
+	producer_identity = keep(producer_identity, md_kafka_identity());
 	producer_topic = keep(producer_topic, md_kafka_topic);
 }
 
@@ -250,7 +250,7 @@ ensure_producer(void)
 
 	if (producer != NULL &&
 		(!configured || reset_wanted ||
-		 strcmp(producer_servers, md_kafka_bootstrap_servers) != 0 ||
+		 strcmp(producer_identity, md_kafka_identity()) != 0 ||
 		 strcmp(producer_topic, md_kafka_topic) != 0))
 		destroy_producer();
 	if (configured && producer == NULL)
