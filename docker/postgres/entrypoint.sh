@@ -17,7 +17,9 @@
 # provider_keys ("provider = key" lines) becomes marketdata.secrets_file,
 # copied to a file only postgres can read (the extension refuses a secrets
 # file others can read; a bind-mounted secret keeps the host's owner and
-# mode). Other settings: ALTER SYSTEM (kept in the volume).
+# mode). Likewise the secret kafka_properties (librdkafka properties: TLS,
+# SASL) becomes marketdata.kafka_config_file. Other settings: ALTER SYSTEM
+# (kept in the volume).
 set -euo pipefail
 
 role="${1:-primary}"
@@ -116,6 +118,9 @@ write_marketdata_conf() {
 		if [ -f "$RUNDIR/provider_keys" ]; then
 			conf_value marketdata.secrets_file "$RUNDIR/provider_keys"
 		fi
+		if [ -f "$RUNDIR/kafka_properties" ]; then
+			conf_value marketdata.kafka_config_file "$RUNDIR/kafka_properties"
+		fi
 	} >"$PGDATA/marketdata.conf"
 	chown postgres:postgres "$PGDATA/marketdata.conf"
 	chmod 600 "$PGDATA/marketdata.conf"
@@ -129,6 +134,7 @@ if [ -f /run/secrets/replication_password ]; then
 	chmod 600 "$PGHOME/.pgpass"
 fi
 copy_secret provider_keys 600 || rm -f "$RUNDIR/provider_keys"
+copy_secret kafka_properties 600 || rm -f "$RUNDIR/kafka_properties"
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	case "$role" in
