@@ -45,9 +45,13 @@ CREATE FUNCTION md._price_event(symbol text, provider text, price numeric, ts ti
 	raw_response_id bigint)
 	RETURNS json
 	LANGUAGE sql STABLE PARALLEL SAFE
-	-- json, not jsonb: the relay sends the stored text as it is
-	RETURN json_build_object('symbol', symbol, 'price', price, 'timestamp', md._iso_utc(ts),
-							 'source', provider, 'raw_response_id', raw_response_id::text);
+	-- json, not jsonb: the relay sends the stored text as it is; compact,
+	-- in the design's field order, every string escaped by to_json
+	RETURN ('{"symbol":' || to_json(symbol)::text || ',"price":' || price::text
+			|| ',"timestamp":' || to_json(md._iso_utc(ts))::text
+			|| ',"source":' || to_json(provider)::text
+			|| ',"raw_response_id":' || coalesce(to_json(raw_response_id::text)::text, 'null')
+			|| '}')::json;
 COMMENT ON FUNCTION md._price_event(text, text, numeric, timestamptz, bigint) IS
 	'the Kafka price event of a price (topic price-events)';
 

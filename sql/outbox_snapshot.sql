@@ -17,3 +17,6 @@ SELECT bool_and(NOT pg_visible_in_snapshot(x::text::xid8, '100:105:102,104')
 					md._outbox_snapshot_through('100:105:102,104', '104:110:104,108', y::text::xid8)))
 	AS monotone
 FROM generate_series(95, 112) x, generate_series(100, 110) y;
+-- the Kafka price event, as the design shows it: compact, in its field order
+SELECT md._price_event('AAPL', 'yahoo_finance', 187.42, '2026-11-20 15:30:00+00', 17);
+SELECT md._price_event('BRK.B', 'finnhub', 1.5, '2026-11-20 15:30:00.25+00', NULL);
