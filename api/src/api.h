@@ -57,6 +57,9 @@ struct api_settings {
 	int		 rl_ip;			/* requests per window per IP */
 	int		 rl_role[4];		/* per key, by role */
 	int		 rl_fail_open;
+	int		 rl_lease;		/* most tokens per lease */
+	int		 local_cache_ms;	/* worker cache max age; 0: off */
+	int		 redis_timeout_ms;
 	char		*trusted_proxies;	/* comma separated addresses */
 	int		 metrics_local;
 	size_t		 body_max;
@@ -93,6 +96,11 @@ struct api_ctx {
 	long long		 rl[5];		/* allowed limit remaining retry_ms reset_ms */
 	int			 rl_done;
 	int			 rl_error;
+	int			 rl_headers;	/* RateLimit-* added */
+	int			 rl_nkeys;	/* limited keys: IP, caller */
+	int			 rl_peek;	/* the script reads cache_key */
+	char			 rl_keys[2][128];
+	int			 rl_limits[2];
 
 	/* last Redis answer */
 	int			 redis_ok;
@@ -111,6 +119,7 @@ struct api_ctx {
 	char			*arg[6];
 	int			 cache_hit;
 	int			 cache_peeked;	/* the gate's script read the cache */
+	u_int64_t		 cache_gen;	/* local cache generation seen */
 	struct api_flight	*flight;
 	TAILQ_ENTRY(api_ctx)	 flight_list;
 	int			 in_flight_list;
@@ -159,6 +168,16 @@ int		 api_redis_get(struct api_ctx *, const char *);
 void		 api_redis_set(const char *, const char *, size_t, int);
 int		 api_redis_ping(struct api_ctx *);
 
+/* local_cache.c */
+void		 api_lcache_init(void);
+int		 api_lcache_get(const char *, const char *, char **, size_t *);
+u_int64_t	 api_lcache_gen(const char *);
+void		 api_lcache_put(const char *, const char *, const char *, size_t,
+		    u_int64_t);
+void		 api_lcache_invalidate(const char *, size_t);
+void		 api_lcache_flush(void);
+void		 api_lcache_subscribed(int);
+
 /* symbol.c */
 int		 api_symbol_normalize(const char *, char *, size_t);
 int		 api_provider_ok(const char *);
@@ -180,6 +199,10 @@ enum api_counter {
 	MC_DB_QUERY_LATEST,
 	MC_FLIGHT_JOINED,
 	MC_RL_FAIL_OPEN,
+	MC_RL_LEASED,
+	MC_CACHE_LOCAL_HIT,
+	MC_CACHE_INVALIDATED,
+	MC_REDIS_TIMEOUT,
 	MC_COUNT
 };
 
