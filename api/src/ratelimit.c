@@ -98,6 +98,8 @@ static char	script_sha[SHA_DIGEST_LENGTH * 2 + 1];
  * instances together never pass more than the limit; a lease not spent
  * within LEASE_MS (or the window, if shorter) is dropped, which only ever
  * refuses more. Limits under LEASE_PER_LIMIT lease one token: exact.
+ * When a lease is down to half, the worker asks for the next one in the
+ * background, so a busy key's requests need not wait for Redis at all.
  */
 #define LEASE_SLOTS		1024
 #define LEASE_MS		1000
@@ -110,11 +112,20 @@ struct rl_lease {
 	long long	remaining;	/* Redis's count after the last lease */
 	u_int64_t	reset_at;	/* ms: the key's full burst is back */
 	u_int64_t	expires;	/* ms */
+	int		refilling;	/* a refill is on its way */
+};
+
+/* A refill asked for in the background, for the lease of key. */
+struct rl_refill {
+	char		key[128];
+	int		limit;
 };
 
 static struct rl_lease	leases[LEASE_SLOTS];
 
-static int	send_script(struct api_ctx *, int);
+static int		send_script(struct api_ctx *, int);
+static long long	lease_size(int);
+static void		lease_refill(struct rl_lease *);
 
 void
 api_ratelimit_init(void)
@@ -306,6 +317,9 @@ lease_take(struct api_ctx *ctx)
 	}
 	for (i = 0; i < ctx->rl_nkeys; i++) {
 		l[i]->tokens--;
+		if (!l[i]->refilling &&
+		    l[i]->tokens * 2 < lease_size(l[i]->limit))
+			lease_refill(l[i]);
 		remaining[i] = l[i]->remaining;
 		reset[i] = l[i]->reset_at > now ? l[i]->reset_at - now : 0;
 	}
@@ -330,6 +344,7 @@ lease_store(struct api_ctx *ctx, int i, long long grant, long long remaining,
 		l->limit = ctx->rl_limits[i];
 		l->tokens = 0;
 		l->expires = now;
+		l->refilling = 0;
 	}
 	if (grant > 1) {
 		/* a lease lives one second at most, never past the window */
@@ -343,18 +358,92 @@ lease_store(struct api_ctx *ctx, int i, long long grant, long long remaining,
 	l->reset_at = now + reset;
 }
 
+/* Tokens per lease for a limit. */
+static long long
+lease_size(int limit)
+{
+	long long	n = limit / LEASE_PER_LIMIT;
+
+	if (n > api_cfg.rl_lease)
+		n = api_cfg.rl_lease;
+	return (n < 1 ? 1 : n);
+}
+
 /* How many tokens to ask for: 1 while key i still has a lease. */
 static long long
 lease_want(struct api_ctx *ctx, int i)
 {
-	long long	 n;
-
 	if (lease_live(ctx, i, kore_time_ms()) != NULL)
 		return (1);
-	n = ctx->rl_limits[i] / LEASE_PER_LIMIT;
-	if (n > api_cfg.rl_lease)
-		n = api_cfg.rl_lease;
-	return (n < 1 ? 1 : n);
+	return (lease_size(ctx->rl_limits[i]));
+}
+
+static void
+refill_done(void *r, void *arg)
+{
+	redisReply	*reply = r;
+	struct rl_refill *f = arg;
+	struct rl_lease	*l = lease_slot(f->key);
+	u_int64_t	 now = kore_time_ms(), life;
+	size_t		 i;
+
+	if (strcmp(l->key, f->key) || l->limit != f->limit) {
+		kore_free(f);
+		return;		/* the slot went to another key meanwhile */
+	}
+	l->refilling = 0;
+	kore_free(f);
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != 9)
+		return;
+	for (i = 0; i < 9; i++) {
+		if (i != 5 && reply->element[i]->type != REDIS_REPLY_INTEGER)
+			return;
+	}
+	if (reply->element[0]->integer != 1)
+		return;		/* nothing left: requests will ask themselves */
+	if (l->expires <= now)
+		l->tokens = 0;
+	life = (u_int64_t)api_cfg.rl_window * 1000;
+	if (life > LEASE_MS)
+		life = LEASE_MS;
+	l->tokens += reply->element[6]->integer;
+	l->remaining = reply->element[7]->integer;
+	l->reset_at = now + reply->element[8]->integer;
+	l->expires = now + life;
+}
+
+/* Asks the script for the next lease of l, not waited for. */
+static void
+lease_refill(struct rl_lease *l)
+{
+	struct rl_refill *f;
+	const char	*argv[8];
+	size_t		 lens[8];
+	char		 period[16], lim[24], want[24];
+	int		 i;
+
+	f = kore_malloc(sizeof(*f));
+	(void)kore_strlcpy(f->key, l->key, sizeof(f->key));
+	f->limit = l->limit;
+	(void)snprintf(period, sizeof(period), "%d", api_cfg.rl_window * 1000);
+	(void)snprintf(lim, sizeof(lim), "%d", l->limit);
+	(void)snprintf(want, sizeof(want), "%lld", lease_size(l->limit));
+	argv[0] = "EVALSHA";
+	argv[1] = script_sha;
+	argv[2] = "1";
+	argv[3] = f->key;
+	argv[4] = period;
+	argv[5] = "1";
+	argv[6] = lim;
+	argv[7] = want;
+	for (i = 0; i < 8; i++)
+		lens[i] = strlen(argv[i]);
+	/* NOSCRIPT or Redis down: the next request's own call sees to it */
+	if (api_redis_argv(refill_done, f, 8, argv, lens) == KORE_RESULT_OK)
+		l->refilling = 1;
+	else
+		kore_free(f);
 }
 
 /* The script ------------------------------------------------------------ */
