@@ -100,6 +100,7 @@ struct api_ctx {
 	int			 rl_nkeys;	/* limited keys: IP, caller */
 	int			 rl_peek;	/* the script reads cache_key */
 	char			 rl_keys[2][128];
+	struct rl_lease		*rl_slots[2];	/* their leases' slots */
 	int			 rl_limits[2];
 
 	/* last Redis answer */
@@ -130,6 +131,8 @@ struct api_ctx	*api_ctx_get(struct http_request *, int);
 void		 api_ctx_wait(struct api_ctx *);
 void		 api_ctx_done(struct api_ctx *);
 u_int64_t	 api_now_us(void);
+void		 api_digest(const char *, const void *, size_t, u_int8_t *);
+u_int32_t	 api_slot(const void *, size_t, u_int32_t);
 extern int	 api_ctx_live;
 
 /* gate: auth.c + ratelimit.c */

@@ -19,8 +19,6 @@
 
 #include <string.h>
 
-#include <openssl/sha.h>
-
 #include "api.h"
 
 #define LC_BUCKETS		4096
@@ -47,12 +45,7 @@ static int		 subscribed;
 static struct lc_bucket *
 bucket_of(const char *symbol, size_t len)
 {
-	u_int8_t	d[SHA_DIGEST_LENGTH];
-	u_int32_t	idx;
-
-	SHA1((const unsigned char *)symbol, len, d);
-	memcpy(&idx, d, sizeof(idx));
-	return (&buckets[idx % LC_BUCKETS]);
+	return (&buckets[api_slot(symbol, len, LC_BUCKETS)]);
 }
 
 static void

@@ -256,19 +256,14 @@ api_is_local(struct http_request *req)
 static struct rl_lease *
 lease_slot(const char *key)
 {
-	u_int8_t	d[SHA_DIGEST_LENGTH];
-	u_int32_t	idx;
-
-	SHA1((const unsigned char *)key, strlen(key), d);
-	memcpy(&idx, d, sizeof(idx));
-	return (&leases[idx % LEASE_SLOTS]);
+	return (&leases[api_slot(key, strlen(key), LEASE_SLOTS)]);
 }
 
 /* The live lease of key i of ctx, or NULL. */
 static struct rl_lease *
 lease_live(struct api_ctx *ctx, int i, u_int64_t now)
 {
-	struct rl_lease	*l = lease_slot(ctx->rl_keys[i]);
+	struct rl_lease	*l = ctx->rl_slots[i];
 
 	if (strcmp(l->key, ctx->rl_keys[i]) || l->limit != ctx->rl_limits[i] ||
 	    l->expires <= now || l->tokens < 1)
@@ -289,7 +284,7 @@ lease_report(struct api_ctx *ctx, long long *remaining, long long *reset,
 	int		 i;
 
 	for (i = 0; i < ctx->rl_nkeys; i++) {
-		l = lease_slot(ctx->rl_keys[i]);
+		l = ctx->rl_slots[i];
 		if (strcmp(l->key, ctx->rl_keys[i]))
 			continue;
 		left = remaining[i] + (l->expires > now ? l->tokens : 0);
@@ -335,7 +330,7 @@ static void
 lease_store(struct api_ctx *ctx, int i, long long grant, long long remaining,
     long long reset, u_int64_t now)
 {
-	struct rl_lease	*l = lease_slot(ctx->rl_keys[i]);
+	struct rl_lease	*l = ctx->rl_slots[i];
 	u_int64_t	 life;
 
 	if (strcmp(l->key, ctx->rl_keys[i]) || l->limit != ctx->rl_limits[i] ||
@@ -568,6 +563,10 @@ limit_keys(struct api_ctx *ctx)
 		    sizeof(ctx->rl_keys[0]), "md:rl:id:%s", ctx->ident);
 		ctx->rl_limits[ctx->rl_nkeys++] = lim;
 	}
+	if (ctx->rl_nkeys > 0)
+		ctx->rl_slots[0] = lease_slot(ctx->rl_keys[0]);
+	if (ctx->rl_nkeys > 1)
+		ctx->rl_slots[1] = lease_slot(ctx->rl_keys[1]);
 	return (ctx->rl_nkeys);
 }
 
