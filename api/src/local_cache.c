@@ -15,9 +15,16 @@
  * Redis or the database, every invalidation in the bucket bumps it, and
  * an answer is kept only when the generation did not move meanwhile (so
  * an answer read before a new price arrived is never kept after it).
+ *
+ * An answer past half its maximum age is still served, and read again
+ * from Redis in the background: a hot answer is renewed before it
+ * expires, so its requests never wait for Redis.
  */
 
+#include <stdio.h>
 #include <string.h>
+
+#include <hiredis/hiredis.h>
 
 #include "api.h"
 
@@ -31,6 +38,14 @@ struct lc_entry {
 	char			*body;
 	size_t			 len;
 	u_int64_t		 stored;	/* ms */
+	int			 renewing;	/* a GET is on its way */
+};
+
+/* A background GET renewing an answer. */
+struct lc_renew {
+	char			 symbol[40];
+	char			 provider[72];
+	u_int64_t		 gen;
 };
 
 struct lc_bucket {
@@ -73,6 +88,59 @@ enabled(void)
 	    api_cfg.cache_ttl > 0);
 }
 
+static struct lc_entry *
+entry_find(struct lc_bucket *b, const char *symbol, const char *provider)
+{
+	struct lc_entry		*e;
+
+	LIST_FOREACH(e, &b->entries, list) {
+		if (!strcmp(e->symbol, symbol) && !strcmp(e->provider, provider))
+			return (e);
+	}
+	return (NULL);
+}
+
+static void
+renew_done(void *r, void *arg)
+{
+	redisReply		*reply = r;
+	struct lc_renew		*w = arg;
+	struct lc_entry		*e;
+
+	if (reply != NULL && reply->type == REDIS_REPLY_STRING)
+		api_lcache_put(w->symbol, w->provider, reply->str, reply->len,
+		    w->gen);
+	else if ((e = entry_find(bucket_of(w->symbol, strlen(w->symbol)),
+	    w->symbol, w->provider)) != NULL)
+		e->renewing = 0;	/* gone from Redis: let it expire */
+	kore_free(w);
+}
+
+static void
+renew(struct lc_bucket *b, struct lc_entry *e)
+{
+	struct lc_renew		*w;
+	const char		*argv[2];
+	size_t			 lens[2];
+	char			 key[128];
+
+	w = kore_malloc(sizeof(*w));
+	(void)kore_strlcpy(w->symbol, e->symbol, sizeof(w->symbol));
+	(void)kore_strlcpy(w->provider, e->provider, sizeof(w->provider));
+	w->gen = b->gen;
+	/* the key of prices.c: provider "_" when none is asked for */
+	(void)snprintf(key, sizeof(key), "md:price:%s:%s",
+	    e->provider[0] ? e->provider : "_", e->symbol);
+	argv[0] = "GET";
+	argv[1] = key;
+	lens[0] = 3;
+	lens[1] = strlen(key);
+	if (api_redis_argv(renew_done, w, 2, argv, lens) == KORE_RESULT_OK)
+		e->renewing = 1;
+	else
+		kore_free(w);
+}
+
 /* The cached answer of (symbol, provider or ""), valid until used. */
 int
 api_lcache_get(const char *symbol, const char *provider, char **body,
@@ -80,20 +148,21 @@ api_lcache_get(const char *symbol, const char *provider, char **body,
 {
 	struct lc_bucket	*b;
 	struct lc_entry		*e;
+	u_int64_t		 age;
 
 	if (!enabled())
 		return (0);
 	b = bucket_of(symbol, strlen(symbol));
-	LIST_FOREACH(e, &b->entries, list) {
-		if (strcmp(e->symbol, symbol) || strcmp(e->provider, provider))
-			continue;
-		if (kore_time_ms() - e->stored >= (u_int64_t)api_cfg.local_cache_ms)
-			return (0);
-		*body = e->body;
-		*len = e->len;
-		return (1);
-	}
-	return (0);
+	if ((e = entry_find(b, symbol, provider)) == NULL)
+		return (0);
+	age = kore_time_ms() - e->stored;
+	if (age >= (u_int64_t)api_cfg.local_cache_ms)
+		return (0);
+	if (age * 2 >= (u_int64_t)api_cfg.local_cache_ms && !e->renewing)
+		renew(b, e);
+	*body = e->body;
+	*len = e->len;
+	return (1);
 }
 
 /* Note this before asking Redis or the database; give it to put. */
@@ -115,11 +184,7 @@ api_lcache_put(const char *symbol, const char *provider, const char *body,
 	b = bucket_of(symbol, strlen(symbol));
 	if (b->gen != gen)
 		return;		/* a new price came in meanwhile */
-	LIST_FOREACH(e, &b->entries, list) {
-		if (!strcmp(e->symbol, symbol) && !strcmp(e->provider, provider))
-			break;
-	}
-	if (e == NULL) {
+	if ((e = entry_find(b, symbol, provider)) == NULL) {
 		if (nentries >= LC_MAX_ENTRIES)
 			return;
 		e = kore_calloc(1, sizeof(*e));
@@ -134,6 +199,7 @@ api_lcache_put(const char *symbol, const char *provider, const char *body,
 	memcpy(e->body, body, len);
 	e->len = len;
 	e->stored = kore_time_ms();
+	e->renewing = 0;
 }
 
 /* A new price of symbol (not NUL-terminated, from a channel name). */
