@@ -259,6 +259,13 @@ lease_slot(const char *key)
 	return (&leases[api_slot(key, strlen(key), LEASE_SLOTS)]);
 }
 
+/* Whether key's slot holds another key's live lease (a collision). */
+static int
+slot_taken(struct rl_lease *l, const char *key, u_int64_t now)
+{
+	return (strcmp(l->key, key) && l->expires > now && l->tokens > 0);
+}
+
 /* The live lease of key i of ctx, or NULL. */
 static struct rl_lease *
 lease_live(struct api_ctx *ctx, int i, u_int64_t now)
@@ -333,6 +340,8 @@ lease_store(struct api_ctx *ctx, int i, long long grant, long long remaining,
 	struct rl_lease	*l = ctx->rl_slots[i];
 	u_int64_t	 life;
 
+	if (slot_taken(l, ctx->rl_keys[i], now))
+		return;		/* another key's lease: leave it be */
 	if (strcmp(l->key, ctx->rl_keys[i]) || l->limit != ctx->rl_limits[i] ||
 	    l->expires <= now) {
 		(void)kore_strlcpy(l->key, ctx->rl_keys[i], sizeof(l->key));
@@ -364,11 +373,19 @@ lease_size(int limit)
 	return (n < 1 ? 1 : n);
 }
 
-/* How many tokens to ask for: 1 while key i still has a lease. */
+/*
+ * How many tokens to ask for: 1 while key i still has a lease, and 1 when
+ * its slot holds another key's live lease (that key keeps its tokens and
+ * this one is counted request by request: colliding keys never make each
+ * other lose tokens).
+ */
 static long long
 lease_want(struct api_ctx *ctx, int i)
 {
-	if (lease_live(ctx, i, kore_time_ms()) != NULL)
+	u_int64_t	now = kore_time_ms();
+
+	if (lease_live(ctx, i, now) != NULL ||
+	    slot_taken(ctx->rl_slots[i], ctx->rl_keys[i], now))
 		return (1);
 	return (lease_size(ctx->rl_limits[i]));
 }

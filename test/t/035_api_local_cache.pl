@@ -3,11 +3,12 @@
 # sink's PUBLISH drops the workers' cached answers); the worker cache is
 # flushed and bypassed while Redis is down, and a Redis that stops
 # answering counts as down (MD_API_REDIS_TIMEOUT_MS); leased tokens never
-# pass more than the limit across two workers, and RateLimit-Remaining
-# counts them.
+# pass more than the limit across two workers, RateLimit-Remaining counts
+# them, and two keys sharing a lease slot are both charged exactly.
 use strict;
 use warnings;
-use Digest::SHA qw(sha256_hex);
+use Digest::SHA qw(sha1 sha256_hex);
+use HTTP::Tiny;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -126,6 +127,34 @@ my $leased = $api->metric('md_api_rate_limit_leased_total');
 my @rem = map { latest('LEAS')->{headers}{'ratelimit-remaining'} } 1 .. 6;
 is_deeply(\@rem, [ 4999, 4998, 4997, 4996, 4995, 4994 ], 'RateLimit-Remaining counts down through a lease');
 ok($api->metric('md_api_rate_limit_leased_total') - $leased >= 4, 'at least four of the five requests after the first passed on leased tokens');
+$api->stop;
+
+# --- two keys sharing a lease slot: the second is counted exactly, the first keeps its lease ---
+# the worker's lease table has 1024 slots chosen by SHA-1 (api_slot): two
+# client addresses whose keys md:rl:ip:{address} share one
+my %slot;
+my ($ip_a, $ip_b);
+for my $i (2 .. 254)
+{
+	my $s = unpack('V', substr(sha1("md:rl:ip:127.0.0.$i"), 0, 4)) % 1024;
+	if (defined $slot{$s}) { ($ip_a, $ip_b) = ("127.0.0.$slot{$s}", "127.0.0.$i"); last; }
+	$slot{$s} = $i;
+}
+$api = MarketData::API->new(node => $node, redis => $redis, workers => 1,
+	env => { MD_API_RATE_LIMIT_IP => 5000, MD_API_RATE_LIMIT_READER => 0, MD_API_RATE_WINDOW => 3600,
+		MD_API_RATE_LEASE => 10, MD_API_CACHE_TTL => 600 });
+my %last;
+for (1 .. 5)
+{
+	for my $ip ($ip_a, $ip_b)
+	{
+		my $r = HTTP::Tiny->new(local_address => $ip, keep_alive => 0)
+		  ->get($api->url . '/prices/latest?symbol=LEAS', { headers => { 'X-API-Key' => $key } });
+		$last{$ip} = $r->{headers}{'ratelimit-remaining'};
+	}
+}
+is_deeply([ $last{$ip_a}, $last{$ip_b} ], [ 4995, 4995 ],
+	"colliding lease slots ($ip_a, $ip_b): each address charged exactly its 5 requests");
 $api->stop;
 
 # --- leases never pass more than the limit, across two workers -------------------------
