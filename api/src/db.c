@@ -18,11 +18,15 @@
  * Kore's event loop exactly as Kore schedules its own queries. A
  * connection that was reset (a new backend) prepares again.
  *
+ * (The server sends a prepare's ParseComplete and ReadyForQuery in one
+ * flush, so Kore's drain of the connection after DONE does not wait.)
+ *
  * States: INIT (waiting for a free connection) -> [prepare: WAIT -> DONE
- * -> COMPLETE -> INIT] -> WAIT -> RESULT -> DONE -> COMPLETE, or ERROR. Kore does not call back when a connection
- * dies under a query (pgsql_conn_cleanup only wakes bound requests), so a
- * timer checks running queries for that, and also frees finished ones:
- * a query is never freed inside Kore's own call chain.
+ * -> COMPLETE -> INIT] -> WAIT -> RESULT -> DONE -> COMPLETE, or ERROR.
+ * Kore does not call back when a connection dies under a query
+ * (pgsql_conn_cleanup only wakes bound requests), so a timer checks
+ * running queries for that, and also frees finished ones: a query is
+ * never freed inside Kore's own call chain.
  */
 
 #include <string.h>

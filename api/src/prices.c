@@ -11,8 +11,9 @@
  * price of the symbol (local_cache.c); "X-Cache: HIT" then comes with
  * "X-Cache-Level: local" instead of "redis". Concurrent misses of one
  * key in a worker share one database call: a *flight* (per worker: two
- * workers missing the same key make two calls). The flight's query belongs to the flight, not to a
- * request, so a client going away does not cancel it for the others.
+ * workers missing the same key make two calls). The flight's query
+ * belongs to the flight, not to a request, so a client going away does
+ * not cancel it for the others.
  *
  * Each handler is a small state table on ctx->step.
  */
