@@ -53,7 +53,12 @@ flight_done(struct api_dbres *res, void *arg)
 	struct api_flight	*f = arg;
 	struct api_ctx		*ctx;
 
-	if (res->ok && !res->isnull && api_cfg.cache_ttl > 0) {
+	/*
+	 * Not cached when a new price of the symbol was published during the
+	 * query: the answer may predate it, and Redis would keep it.
+	 */
+	if (res->ok && !res->isnull && api_cfg.cache_ttl > 0 &&
+	    api_lcache_gen(f->symbol) == f->gen) {
 		api_redis_set(f->key, res->value, strlen(res->value),
 		    api_cfg.cache_ttl);
 		api_lcache_put(f->symbol, f->provider, res->value,
