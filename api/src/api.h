@@ -168,6 +168,7 @@ void		 api_redis_close(void);
 int		 api_redis_argv(void (*)(void *, void *), void *, int,
 		    const char **, const size_t *);
 int		 api_redis_get(struct api_ctx *, const char *);
+int		 api_redis_get_cb(const char *, void (*)(void *, void *), void *);
 void		 api_redis_set(const char *, const char *, size_t, int);
 int		 api_redis_ping(struct api_ctx *);
 

@@ -120,8 +120,6 @@ static void
 renew(struct lc_bucket *b, struct lc_entry *e)
 {
 	struct lc_renew		*w;
-	const char		*argv[2];
-	size_t			 lens[2];
 	char			 key[128];
 
 	w = kore_malloc(sizeof(*w));
@@ -131,11 +129,7 @@ renew(struct lc_bucket *b, struct lc_entry *e)
 	/* the key of prices.c: provider "_" when none is asked for */
 	(void)snprintf(key, sizeof(key), "md:price:%s:%s",
 	    e->provider[0] ? e->provider : "_", e->symbol);
-	argv[0] = "GET";
-	argv[1] = key;
-	lens[0] = 3;
-	lens[1] = strlen(key);
-	if (api_redis_argv(renew_done, w, 2, argv, lens) == KORE_RESULT_OK)
+	if (api_redis_get_cb(key, renew_done, w) == KORE_RESULT_OK)
 		e->renewing = 1;
 	else
 		kore_free(w);

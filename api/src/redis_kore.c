@@ -388,17 +388,24 @@ get_done(void *r, void *arg)
 	api_ctx_done(ctx);
 }
 
-/* GET key into ctx->redis_value; KORE_RESULT_ERROR: Redis is down. */
+/* GET key; cb(reply or NULL, arg) follows. Error: nothing sent. */
 int
-api_redis_get(struct api_ctx *ctx, const char *key)
+api_redis_get_cb(const char *key, void (*cb)(void *, void *), void *arg)
 {
 	const char	*argv[2] = { "GET", key };
 	size_t		 lens[2] = { 3, strlen(key) };
 
+	return (api_redis_argv(cb, arg, 2, argv, lens));
+}
+
+/* GET key into ctx->redis_value; KORE_RESULT_ERROR: Redis is down. */
+int
+api_redis_get(struct api_ctx *ctx, const char *key)
+{
 	ctx->redis_ok = 0;
 	api_ctx_wait(ctx);
 	ctx->redis_us = api_now_us();
-	if (!api_redis_argv(get_done, ctx, 2, argv, lens)) {
+	if (!api_redis_get_cb(key, get_done, ctx)) {
 		api_ctx_done(ctx);
 		return (KORE_RESULT_ERROR);
 	}
