@@ -176,6 +176,7 @@ int		 api_redis_ping(struct api_ctx *);
 void		 api_lcache_init(void);
 int		 api_lcache_get(const char *, const char *, char **, size_t *);
 u_int64_t	 api_lcache_gen(const char *);
+int		 api_lcache_published(const char *, u_int64_t);
 void		 api_lcache_put(const char *, const char *, const char *, size_t,
 		    u_int64_t);
 void		 api_lcache_invalidate(const char *, size_t);

@@ -12,9 +12,10 @@
  *
  * A *generation* per bucket closes the race between a read and an
  * invalidation: a request notes its bucket's generation before it asks
- * Redis or the database, every invalidation in the bucket bumps it, and
- * an answer is kept only when the generation did not move meanwhile (so
- * an answer read before a new price arrived is never kept after it).
+ * Redis or the database, every invalidation in the bucket (and every
+ * flush) moves it, and an answer is kept only when the generation did
+ * not move meanwhile (so an answer read before a new price arrived is
+ * never kept after it).
  *
  * An answer past half its maximum age is still served, and read again
  * from Redis in the background: a hot answer is renewed before it
@@ -56,6 +57,7 @@ struct lc_bucket {
 static struct lc_bucket	 buckets[LC_BUCKETS];
 static size_t		 nentries;
 static int		 subscribed;
+static u_int32_t	 epoch;		/* flushes */
 
 static struct lc_bucket *
 bucket_of(const char *symbol, size_t len)
@@ -117,7 +119,7 @@ renew_done(void *r, void *arg)
 }
 
 static void
-renew(struct lc_bucket *b, struct lc_entry *e)
+renew(struct lc_entry *e)
 {
 	struct lc_renew		*w;
 	char			 key[128];
@@ -125,7 +127,7 @@ renew(struct lc_bucket *b, struct lc_entry *e)
 	w = kore_malloc(sizeof(*w));
 	(void)kore_strlcpy(w->symbol, e->symbol, sizeof(w->symbol));
 	(void)kore_strlcpy(w->provider, e->provider, sizeof(w->provider));
-	w->gen = b->gen;
+	w->gen = api_lcache_gen(e->symbol);
 	/* the key of prices.c: provider "_" when none is asked for */
 	(void)snprintf(key, sizeof(key), "md:price:%s:%s",
 	    e->provider[0] ? e->provider : "_", e->symbol);
@@ -153,17 +155,29 @@ api_lcache_get(const char *symbol, const char *provider, char **body,
 	if (age >= (u_int64_t)api_cfg.local_cache_ms)
 		return (0);
 	if (age * 2 >= (u_int64_t)api_cfg.local_cache_ms && !e->renewing)
-		renew(b, e);
+		renew(e);
 	*body = e->body;
 	*len = e->len;
 	return (1);
 }
 
-/* Note this before asking Redis or the database; give it to put. */
+/*
+ * Note this before asking Redis or the database; give it to put. High
+ * half: the flushes, low half: the invalidations of the symbol's bucket.
+ */
 u_int64_t
 api_lcache_gen(const char *symbol)
 {
-	return (bucket_of(symbol, strlen(symbol))->gen);
+	return ((u_int64_t)epoch << 32 |
+	    (u_int32_t)bucket_of(symbol, strlen(symbol))->gen);
+}
+
+/* Whether a price of symbol's bucket was published since gen. */
+int
+api_lcache_published(const char *symbol, u_int64_t gen)
+{
+	return ((u_int32_t)bucket_of(symbol, strlen(symbol))->gen !=
+	    (u_int32_t)gen);
 }
 
 void
@@ -176,8 +190,8 @@ api_lcache_put(const char *symbol, const char *provider, const char *body,
 	if (!enabled())
 		return;
 	b = bucket_of(symbol, strlen(symbol));
-	if (b->gen != gen)
-		return;		/* a new price came in meanwhile */
+	if (api_lcache_gen(symbol) != gen)
+		return;		/* a new price, or a flush, came meanwhile */
 	if ((e = entry_find(b, symbol, provider)) == NULL) {
 		if (nentries >= LC_MAX_ENTRIES)
 			return;
@@ -218,8 +232,8 @@ api_lcache_flush(void)
 {
 	size_t	i;
 
+	epoch++;
 	for (i = 0; i < LC_BUCKETS; i++) {
-		buckets[i].gen++;
 		while (!LIST_EMPTY(&buckets[i].entries))
 			entry_free(LIST_FIRST(&buckets[i].entries));
 	}

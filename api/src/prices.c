@@ -58,7 +58,7 @@ flight_done(struct api_dbres *res, void *arg)
 	 * query: the answer may predate it, and Redis would keep it.
 	 */
 	if (res->ok && !res->isnull && api_cfg.cache_ttl > 0 &&
-	    api_lcache_gen(f->symbol) == f->gen) {
+	    !api_lcache_published(f->symbol, f->gen)) {
 		api_redis_set(f->key, res->value, strlen(res->value),
 		    api_cfg.cache_ttl);
 		api_lcache_put(f->symbol, f->provider, res->value,

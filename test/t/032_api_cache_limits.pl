@@ -82,7 +82,8 @@ ok(wait_for('the cache write', sub {
 my $hit = $api->get('/prices/latest?symbol=IBM', key => $key);
 is_deeply([ $hit->{headers}{'x-cache'}, $hit->{content} ], [ 'HIT', $r->{content} ], 'cache: hit, same body');
 $api->get('/prices/latest?symbol=IBM&provider=yahoo_finance', key => $key);
-ok(defined $redis->command('GET', 'md:price:yahoo_finance:IBM'), 'cache: a named provider has its own key');
+ok(wait_for('the cache write', sub { defined $redis->command('GET', 'md:price:yahoo_finance:IBM') }),
+	'cache: a named provider has its own key');
 
 # --- single flight: 100 concurrent misses, one database call ------------------------------
 # md_quote's read of md.latest_prices waits for a lock held here, so all
