@@ -51,8 +51,11 @@ deps:
 	./test/deps.sh
 
 # The Kore application: kodev builds api/api.so from api/src and api/assets.
+# kodev rebuilds only the .c files that changed, not those including a
+# changed header: a header newer than api.so means a clean build.
 api:
-	cd api && kodev build
+	cd api && if [ -f api.so ] && [ -n "$$(find src -name '*.h' -newer api.so)" ]; then \
+		kodev clean; fi && kodev build
 
 run:
 	./test/deps.sh --if-missing

@@ -516,15 +516,24 @@ COMMENT ON VIEW md.provider_status IS
 -- next to the functions they wrap. Errors keep their SQLSTATEs; the API
 -- maps them to HTTP statuses (docs/errors.md).
 
+-- PL/pgSQL, not SQL: a SQL function called in a select list is planned
+-- again on every call (its plans live only as long as the calling query),
+-- while PL/pgSQL keeps its plan for the session. GET /prices/latest's cache
+-- misses call this once per request (bench/README.md, "api").
 CREATE FUNCTION md._api_latest(symbol text, provider text, max_age interval)
 	RETURNS text
-	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-	SELECT md._price_json(q.symbol, q.price, q.ts, q.provider)
+AS $$
+DECLARE
+	answer text;
+BEGIN
+	SELECT md._price_json(q.symbol, q.price, q.ts, q.provider) INTO answer
 	FROM @extschema@.md_quote(_api_latest.symbol, _api_latest.provider,
 		_api_latest.max_age) q;
-END;
+	RETURN answer;
+END
+$$;
 COMMENT ON FUNCTION md._api_latest(text, text, interval) IS
 	'GET /prices/latest: md_quote() as the JSON answer (md._price_json, the same bytes the sink caches in Redis)';
 

@@ -4,8 +4,12 @@
  *	  Redis write-through of new latest prices.
  *
  * When the sink moves md.latest_prices, the new price is queued here and
- * written at commit: SET md:price:{provider}:{symbol} <json> EX ttl and
- * PUBLISH md:prices:{symbol} <json>, the JSON being what the REST API serves.
+ * written at commit: SET md:price:{provider}:{symbol} <json> EX ttl,
+ * DEL md:price:_:{symbol} (the REST API's answer for "any provider", which
+ * the API fills from the database on its next miss) and PUBLISH
+ * md:prices:{symbol} <json>, the JSON being what the REST API serves. The
+ * API's workers drop their own cached answers of the symbol when they hear
+ * the PUBLISH, which comes after the SET and the DEL.
  * Writing at commit (never before) keeps Redis from showing a price that
  * was rolled back; a subtransaction that aborts drops its queued writes.
  *
@@ -33,11 +37,13 @@
 
 #define MIN_BACKOFF_MS 1000
 #define MAX_BACKOFF_MS 30000
+#define WRITE_COMMANDS 3		/* SET, DEL, PUBLISH per price */
 
 typedef struct PendingWrite
 {
 	int			nest_level;		/* subtransaction that queued it */
 	char	   *key;			/* md:price:{provider}:{symbol} */
+	char	   *any_key;		/* md:price:_:{symbol} */
 	char	   *channel;		/* md:prices:{symbol} */
 	char	   *json;
 } PendingWrite;
@@ -194,12 +200,13 @@ flush_pending(void)
 		PendingWrite *w = (PendingWrite *) lfirst(lc);
 
 		if (redisAppendCommand(conn, "SET %s %s EX %d", w->key, w->json, md_redis_ttl) != REDIS_OK ||
+			redisAppendCommand(conn, "DEL %s", w->any_key) != REDIS_OK ||
 			redisAppendCommand(conn, "PUBLISH %s %s", w->channel, w->json) != REDIS_OK)
 		{
 			failed(conn->errstr);
 			return;
 		}
-		sent += 2;
+		sent += WRITE_COMMANDS;
 	}
 	for (i = 0; i < sent; i++)
 	{
@@ -219,7 +226,7 @@ flush_pending(void)
 		freeReplyObject(reply);
 	}
 	backoff_ms = MIN_BACKOFF_MS;
-	md_cache_count_writes(sent / 2);
+	md_cache_count_writes(sent / WRITE_COMMANDS);
 }
 
 static void
@@ -297,6 +304,7 @@ md_redis_queue_price(const char *provider, const char *symbol, const char *json)
 	w = palloc(sizeof(PendingWrite));
 	w->nest_level = GetCurrentTransactionNestLevel();
 	w->key = psprintf("md:price:%s:%s", provider, symbol);
+	w->any_key = psprintf("md:price:_:%s", symbol);
 	w->channel = psprintf("md:prices:%s", symbol);
 	w->json = pstrdup(json);
 	pending = lappend(pending, w);

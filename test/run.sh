@@ -46,6 +46,9 @@ CONF
 	{
 		echo "# written by test/run.sh at every start"
 		echo "marketdata.databases = '$DB'"
+		# new prices written through to the API's Redis: the API's workers
+		# hear the PUBLISH and drop their cached answers at once
+		echo "marketdata.redis_url = 'redis://127.0.0.1:$REDIS_PORT'"
 		if [ -n "$KAFKA_BOOTSTRAP" ]; then
 			echo "marketdata.kafka_bootstrap_servers = '$KAFKA_BOOTSTRAP'"
 		fi

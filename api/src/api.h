@@ -57,6 +57,9 @@ struct api_settings {
 	int		 rl_ip;			/* requests per window per IP */
 	int		 rl_role[4];		/* per key, by role */
 	int		 rl_fail_open;
+	int		 rl_lease;		/* most tokens per lease */
+	int		 local_cache_ms;	/* worker cache max age; 0: off */
+	int		 redis_timeout_ms;
 	char		*trusted_proxies;	/* comma separated addresses */
 	int		 metrics_local;
 	size_t		 body_max;
@@ -93,6 +96,12 @@ struct api_ctx {
 	long long		 rl[5];		/* allowed limit remaining retry_ms reset_ms */
 	int			 rl_done;
 	int			 rl_error;
+	int			 rl_headers;	/* RateLimit-* added */
+	int			 rl_nkeys;	/* limited keys: IP, caller */
+	int			 rl_peek;	/* the script reads cache_key */
+	char			 rl_keys[2][128];
+	struct rl_lease		*rl_slots[2];	/* their leases' slots */
+	int			 rl_limits[2];
 
 	/* last Redis answer */
 	int			 redis_ok;
@@ -111,6 +120,7 @@ struct api_ctx {
 	char			*arg[6];
 	int			 cache_hit;
 	int			 cache_peeked;	/* the gate's script read the cache */
+	u_int64_t		 cache_gen;	/* local cache generation seen */
 	struct api_flight	*flight;
 	TAILQ_ENTRY(api_ctx)	 flight_list;
 	int			 in_flight_list;
@@ -121,6 +131,8 @@ struct api_ctx	*api_ctx_get(struct http_request *, int);
 void		 api_ctx_wait(struct api_ctx *);
 void		 api_ctx_done(struct api_ctx *);
 u_int64_t	 api_now_us(void);
+void		 api_digest(const char *, const void *, size_t, u_int8_t *);
+u_int32_t	 api_slot(const void *, size_t, u_int32_t);
 extern int	 api_ctx_live;
 
 /* gate: auth.c + ratelimit.c */
@@ -156,8 +168,20 @@ void		 api_redis_close(void);
 int		 api_redis_argv(void (*)(void *, void *), void *, int,
 		    const char **, const size_t *);
 int		 api_redis_get(struct api_ctx *, const char *);
+int		 api_redis_get_cb(const char *, void (*)(void *, void *), void *);
 void		 api_redis_set(const char *, const char *, size_t, int);
 int		 api_redis_ping(struct api_ctx *);
+
+/* local_cache.c */
+void		 api_lcache_init(void);
+int		 api_lcache_get(const char *, const char *, char **, size_t *);
+u_int64_t	 api_lcache_gen(const char *);
+int		 api_lcache_published(const char *, u_int64_t);
+void		 api_lcache_put(const char *, const char *, const char *, size_t,
+		    u_int64_t);
+void		 api_lcache_invalidate(const char *, size_t);
+void		 api_lcache_flush(void);
+void		 api_lcache_subscribed(int);
 
 /* symbol.c */
 int		 api_symbol_normalize(const char *, char *, size_t);
@@ -180,6 +204,10 @@ enum api_counter {
 	MC_DB_QUERY_LATEST,
 	MC_FLIGHT_JOINED,
 	MC_RL_FAIL_OPEN,
+	MC_RL_LEASED,
+	MC_CACHE_LOCAL_HIT,
+	MC_CACHE_INVALIDATED,
+	MC_REDIS_TIMEOUT,
 	MC_COUNT
 };
 

@@ -56,7 +56,7 @@ key_slot(const char *key, u_int8_t *digest)
 {
 	u_int32_t	idx;
 
-	SHA256((const unsigned char *)key, strlen(key), digest);
+	api_digest("SHA256", key, strlen(key), digest);
 	memcpy(&idx, digest, sizeof(idx));
 	return (&key_cache[idx % KEY_CACHE_SIZE]);
 }

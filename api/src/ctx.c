@@ -10,7 +10,10 @@
  * touches a freed request.
  */
 
+#include <string.h>
 #include <time.h>
+
+#include <openssl/evp.h>
 
 #include "api.h"
 
@@ -26,6 +29,35 @@ api_now_us(void)
 
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((u_int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
+/*
+ * A digest with its algorithm fetched once per process: OpenSSL 3's
+ * one-shot SHA1()/SHA256() fetch it, under a lock, on every call, which
+ * showed in the profile of the cache-hit path.
+ */
+void
+api_digest(const char *alg, const void *data, size_t len, u_int8_t *out)
+{
+	static EVP_MD	*sha1, *sha256;
+	EVP_MD		**md = strcmp(alg, "SHA256") ? &sha1 : &sha256;
+
+	if (*md == NULL && (*md = EVP_MD_fetch(NULL, alg, NULL)) == NULL)
+		fatal("OpenSSL has no %s", alg);
+	if (!EVP_Digest(data, len, out, NULL, *md, NULL))
+		fatal("%s failed", alg);
+}
+
+/* Where key goes in a table of n slots (a SHA-1 spreads the keys). */
+u_int32_t
+api_slot(const void *key, size_t len, u_int32_t n)
+{
+	u_int8_t	d[EVP_MAX_MD_SIZE];
+	u_int32_t	idx;
+
+	api_digest("SHA1", key, len, d);
+	memcpy(&idx, d, sizeof(idx));
+	return (idx % n);
 }
 
 struct api_ctx *

@@ -9,19 +9,49 @@
  * with its SQLSTATE. Every SQL text of the API asks one of the
  * extension's functions, so the logic lives in SQL.
  *
- * States: INIT (waiting for a free connection) -> WAIT -> RESULT ->
- * DONE -> COMPLETE, or ERROR. Kore does not call back when a connection
- * dies under a query (pgsql_conn_cleanup only wakes bound requests), so a
- * timer checks running queries for that, and also frees finished ones:
- * a query is never freed inside Kore's own call chain.
+ * Every query text is a prepared statement on each connection (named
+ * after its place in a small table of the texts seen): PostgreSQL then
+ * parses and plans it once per connection instead of once per request
+ * (bench/README.md, "api"). Kore's pgsql layer only sends unnamed
+ * statements, so the first use on a connection sends PQsendPrepare, and
+ * every use PQsendQueryPrepared, on Kore's connection, scheduled on
+ * Kore's event loop exactly as Kore schedules its own queries. A
+ * connection that was reset (a new backend) prepares again.
+ *
+ * (The server sends a prepare's ParseComplete and ReadyForQuery in one
+ * flush, so Kore's drain of the connection after DONE does not wait.)
+ *
+ * States: INIT (waiting for a free connection) -> [prepare: WAIT -> DONE
+ * -> COMPLETE -> INIT] -> WAIT -> RESULT -> DONE -> COMPLETE, or ERROR.
+ * Kore does not call back when a connection dies under a query
+ * (pgsql_conn_cleanup only wakes bound requests), so a timer checks
+ * running queries for that, and also frees finished ones: a query is
+ * never freed inside Kore's own call chain.
  */
 
 #include <string.h>
 
 #include "api.h"
 
+#define STMT_MAX		32
+#define PREPARED_MAX		256
+
+/* Which statements a connection (a backend) has prepared. */
+struct prepared {
+	PGconn			*conn;
+	int			 pid;		/* the backend's */
+	u_int32_t		 stmts;		/* bit i: statement i */
+};
+
+static const char	*stmt_texts[STMT_MAX];
+static int		 stmt_count;
+static struct prepared	 prepared[PREPARED_MAX];
+
 struct dbq {
 	struct kore_pgsql	 sql;
+	int			 stmt;		/* index in stmt_texts, -1: none */
+	int			 preparing;	/* the prepare is running */
+	int			 prepared_now;	/* run again on a connection */
 	const char		*dbname;
 	const char		*query;
 	int			 nparams;
@@ -62,6 +92,98 @@ api_dbres_clear(struct api_dbres *res)
 	memset(res, 0, sizeof(*res));
 }
 
+/* The statement number of a query text (texts are constants). */
+static int
+stmt_id(const char *query)
+{
+	int	i;
+
+	for (i = 0; i < stmt_count; i++) {
+		if (stmt_texts[i] == query || !strcmp(stmt_texts[i], query))
+			return (i);
+	}
+	if (stmt_count == STMT_MAX)
+		return (-1);	/* more texts than expected: unnamed */
+	stmt_texts[stmt_count] = query;
+	return (stmt_count++);
+}
+
+/*
+ * The record of conn's backend, made (empty) when new or reset. Kore
+ * frees connections without telling us: a record is matched by address
+ * and backend pid, never dereferenced, and when the table is full the
+ * next slot in turn is taken over (its connection, if alive, prepares
+ * again and is told the statement exists: dbq_state takes that as done).
+ */
+static struct prepared *
+prepared_of(PGconn *conn)
+{
+	static int	 next_slot;
+	struct prepared	*p;
+	int		 pid = PQbackendPID(conn);
+
+	for (p = prepared; p < prepared + PREPARED_MAX; p++) {
+		if (p->conn == conn && p->pid == pid)
+			return (p);
+	}
+	for (p = prepared; p < prepared + PREPARED_MAX; p++) {
+		if (p->conn == conn || p->conn == NULL)
+			break;
+	}
+	if (p == prepared + PREPARED_MAX)
+		p = &prepared[next_slot++ % PREPARED_MAX];
+	p->conn = conn;
+	p->pid = pid;
+	p->stmts = 0;
+	return (p);
+}
+
+/* Kore's pgsql_schedule(), which is not exported: wait for the answer. */
+static void
+dbq_schedule(struct dbq *q)
+{
+	kore_platform_schedule_read(PQsocket(q->sql.conn->db), q->sql.conn);
+	q->sql.state = KORE_PGSQL_STATE_WAIT;
+	q->sql.flags |= KORE_PGSQL_SCHEDULED;
+}
+
+/* Sends q on its connection: prepared (preparing first when needed). */
+static int
+dbq_send(struct dbq *q, const char **values, int *lengths, int *formats)
+{
+	PGconn		*db = q->sql.conn->db;
+	struct prepared	*p;
+	char		 name[16];
+
+	if (q->stmt < 0 || (p = prepared_of(db)) == NULL)
+		return (kore_pgsql_query_param_fields(&q->sql, q->query, 0,
+		    q->nparams, values, lengths, formats));
+
+	(void)snprintf(name, sizeof(name), "md_api_%d", q->stmt);
+	if (!(p->stmts & (1U << q->stmt))) {
+		if (!PQsendPrepare(db, name, q->query, q->nparams, NULL))
+			return (KORE_RESULT_ERROR);
+		q->preparing = 1;
+	} else if (!PQsendQueryPrepared(db, name, q->nparams, values,
+	    lengths, formats, 0)) {
+		return (KORE_RESULT_ERROR);
+	}
+	dbq_schedule(q);
+	return (KORE_RESULT_OK);
+}
+
+/* The prepare of q succeeded: remember it for the connection. */
+static void
+dbq_prepared(struct dbq *q)
+{
+	struct prepared	*p;
+
+	q->preparing = 0;
+	q->prepared_now = 1;
+	if ((p = prepared_of(q->sql.conn->db)) != NULL)
+		p->stmts |= 1U << q->stmt;
+}
+
 void
 api_db_query(const char *dbname, const char *query, int nparams,
     const char **params, void (*cb)(struct api_dbres *, void *), void *arg)
@@ -80,6 +202,7 @@ api_db_query(const char *dbname, const char *query, int nparams,
 		q->params[i] = params[i] ? kore_strdup(params[i]) : NULL;
 	q->cb = cb;
 	q->arg = arg;
+	q->stmt = stmt_id(query);
 	TAILQ_INSERT_TAIL(&dbq_running, q, list);
 	api_db_active++;
 
@@ -139,8 +262,7 @@ dbq_run(struct dbq *q)
 		formats[i] = 0;
 	}
 
-	if (!kore_pgsql_query_param_fields(&q->sql, q->query, 0, q->nparams,
-	    values, lengths, formats)) {
+	if (!dbq_send(q, values, lengths, formats)) {
 		dbq_set_error(q, "cannot send the query");
 		kore_pgsql_cleanup(&q->sql);
 		dbq_finish(q);
@@ -176,6 +298,12 @@ dbq_state(struct kore_pgsql *sql, void *arg)
 		break;
 	case KORE_PGSQL_STATE_ERROR:
 		dbq_set_error(q, "database error");
+		if (q->preparing && !strcmp(q->res.sqlstate, "42P05")) {
+			/* prepared before we lost track of it: fine */
+			api_dbres_clear(&q->res);
+			kore_pgsql_continue(sql);
+			break;
+		}
 		if (sql->result != NULL && sql->conn != NULL &&
 		    q->res.sqlstate[0] != '\0') {
 			/* a server error: read on until the query is done */
@@ -188,6 +316,7 @@ dbq_state(struct kore_pgsql *sql, void *arg)
 			q->retrying = 1;
 			kore_pgsql_cleanup(sql);
 			api_dbres_clear(&q->res);
+			q->preparing = 0;
 			kore_pgsql_init(sql);
 			kore_pgsql_bind_callback(sql, dbq_state, q);
 			q->retrying = 0;
@@ -200,9 +329,23 @@ dbq_state(struct kore_pgsql *sql, void *arg)
 		}
 		break;
 	case KORE_PGSQL_STATE_DONE:
+		/* a prepare that failed reports its error as the query's */
+		if (q->preparing && q->res.message == NULL)
+			dbq_prepared(q);
+		q->preparing = 0;
 		kore_pgsql_continue(sql);
 		break;
 	case KORE_PGSQL_STATE_COMPLETE:
+		if (q->prepared_now) {
+			/* the statement is ready: now run it */
+			q->prepared_now = 0;
+			q->retrying = 1;
+			kore_pgsql_init(sql);
+			kore_pgsql_bind_callback(sql, dbq_state, q);
+			q->retrying = 0;
+			dbq_run(q);
+			break;
+		}
 		dbq_finish(q);
 		break;
 	default:

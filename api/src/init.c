@@ -171,6 +171,11 @@ settings_load(void)
 	if (strcmp(v, "open") && strcmp(v, "closed"))
 		fatal("MD_API_RATE_LIMIT_FAIL: \"%s\" is not open or closed", v);
 	api_cfg.rl_fail_open = (strcmp(v, "open") == 0);
+	api_cfg.rl_lease = env_int("MD_API_RATE_LEASE", 100, 1, 100000);
+	api_cfg.local_cache_ms = env_int("MD_API_LOCAL_CACHE_MS", 1000, 0,
+	    60000);
+	api_cfg.redis_timeout_ms = env_int("MD_API_REDIS_TIMEOUT_MS", 500, 10,
+	    60000);
 
 	api_cfg.trusted_proxies =
 	    kore_strdup(env_str("MD_API_TRUSTED_PROXIES", ""));

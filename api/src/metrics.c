@@ -49,6 +49,10 @@ static const char *counter_names[MC_COUNT][2] = {
 	{ "md_api_price_queries_total", "database calls made for /prices/latest (one per flight)" },
 	{ "md_api_flight_joins_total", "cache misses that waited for another request's database call" },
 	{ "md_api_rate_limit_fail_open_total", "requests let through because the rate limiter was unavailable" },
+	{ "md_api_rate_limit_leased_total", "requests passed on a token the worker had leased, without asking Redis" },
+	{ "md_api_cache_local_hits_total", "cache hits answered from the worker's own cache (also in md_api_cache_hits_total)" },
+	{ "md_api_cache_invalidations_total", "prices published by the sink that dropped the worker's cached answers of a symbol" },
+	{ "md_api_redis_timeouts_total", "Redis commands unanswered within MD_API_REDIS_TIMEOUT (the connection is dropped, Redis counts as down)" },
 };
 
 struct worker_usage {

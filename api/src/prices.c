@@ -6,9 +6,14 @@
  * provider "_" when none is asked for; the value is the answer's JSON),
  * then the database through md._api_latest() (md_quote(), which may call
  * a provider), and stores the answer in Redis for MD_API_CACHE_TTL
- * seconds. Concurrent misses of one key in a worker share one database
- * call: a *flight*. The flight's query belongs to the flight, not to a
- * request, so a client going away does not cancel it for the others.
+ * seconds. In front of Redis each worker keeps the answers it served
+ * for up to MD_API_LOCAL_CACHE_MS, dropped when the sink publishes a new
+ * price of the symbol (local_cache.c); "X-Cache: HIT" then comes with
+ * "X-Cache-Level: local" instead of "redis". Concurrent misses of one
+ * key in a worker share one database call: a *flight* (per worker: two
+ * workers missing the same key make two calls). The flight's query
+ * belongs to the flight, not to a request, so a client going away does
+ * not cancel it for the others.
  *
  * Each handler is a small state table on ctx->step.
  */
@@ -24,6 +29,9 @@ int	api_prices_average(struct http_request *);
 
 struct api_flight {
 	char			 key[128];
+	char			 symbol[40];
+	char			 provider[72];
+	u_int64_t		 gen;		/* local cache generation */
 	TAILQ_HEAD(, api_ctx)	 waiters;
 	TAILQ_ENTRY(api_flight)	 list;
 };
@@ -45,9 +53,17 @@ flight_done(struct api_dbres *res, void *arg)
 	struct api_flight	*f = arg;
 	struct api_ctx		*ctx;
 
-	if (res->ok && !res->isnull && api_cfg.cache_ttl > 0)
+	/*
+	 * Not cached when a new price of the symbol was published during the
+	 * query: the answer may predate it, and Redis would keep it.
+	 */
+	if (res->ok && !res->isnull && api_cfg.cache_ttl > 0 &&
+	    !api_lcache_published(f->symbol, f->gen)) {
 		api_redis_set(f->key, res->value, strlen(res->value),
 		    api_cfg.cache_ttl);
+		api_lcache_put(f->symbol, f->provider, res->value,
+		    strlen(res->value), f->gen);
+	}
 
 	while ((ctx = TAILQ_FIRST(&f->waiters)) != NULL) {
 		TAILQ_REMOVE(&f->waiters, ctx, flight_list);
@@ -93,6 +109,9 @@ flight_join(struct api_ctx *ctx)
 
 	f = kore_calloc(1, sizeof(*f));
 	(void)kore_strlcpy(f->key, ctx->cache_key, sizeof(f->key));
+	(void)kore_strlcpy(f->symbol, ctx->symbol, sizeof(f->symbol));
+	(void)kore_strlcpy(f->provider, ctx->provider, sizeof(f->provider));
+	f->gen = api_lcache_gen(ctx->symbol);
 	TAILQ_INIT(&f->waiters);
 	TAILQ_INSERT_TAIL(&flights, f, list);
 	TAILQ_INSERT_TAIL(&f->waiters, ctx, flight_list);
@@ -119,10 +138,18 @@ api_flight_ctx_gone(struct api_ctx *ctx)
 	ctx->pending--;
 }
 
+#define FROM_DB		0
+#define FROM_REDIS	1
+#define FROM_LOCAL	2
+
 static int
-answer_price(struct api_ctx *ctx, const char *body, size_t len, int hit)
+answer_price(struct api_ctx *ctx, const char *body, size_t len, int from)
 {
-	http_response_header(ctx->req, "x-cache", hit ? "HIT" : "MISS");
+	static const char	*levels[] = { NULL, "redis", "local" };
+
+	http_response_header(ctx->req, "x-cache", from ? "HIT" : "MISS");
+	if (from)
+		http_response_header(ctx->req, "x-cache-level", levels[from]);
 	api_ratelimit_headers(ctx);
 	api_json(ctx->req, 200, body, len);
 	return (KORE_RESULT_OK);
@@ -132,7 +159,8 @@ int
 api_prices_latest(struct http_request *req)
 {
 	struct api_ctx	*ctx = api_ctx_get(req, ROUTE_LATEST);
-	char		*sym, *prov;
+	char		*sym, *prov, *body;
+	size_t		 len;
 	int		 rc;
 
 	for (;;) {
@@ -159,6 +187,8 @@ api_prices_latest(struct http_request *req)
 			(void)snprintf(ctx->cache_key, sizeof(ctx->cache_key),
 			    "md:price:%s:%s", ctx->provider[0] ?
 			    ctx->provider : "_", ctx->symbol);
+			/* before anything is read from Redis */
+			ctx->cache_gen = api_lcache_gen(ctx->symbol);
 			ctx->step = LATEST_GATE;
 			break;
 		case LATEST_GATE:
@@ -175,6 +205,13 @@ api_prices_latest(struct http_request *req)
 				ctx->step = LATEST_CACHE_WAIT;
 				break;
 			}
+			if (api_lcache_get(ctx->symbol, ctx->provider, &body,
+			    &len)) {
+				api_metrics_count(MC_CACHE_HIT);
+				api_metrics_count(MC_CACHE_LOCAL_HIT);
+				return (answer_price(ctx, body, len,
+				    FROM_LOCAL));
+			}
 			if (api_cfg.cache_ttl > 0 && api_redis_up()) {
 				ctx->step = LATEST_CACHE_WAIT;
 				if (api_redis_get(ctx, ctx->cache_key))
@@ -188,8 +225,11 @@ api_prices_latest(struct http_request *req)
 		case LATEST_CACHE_WAIT:
 			if (ctx->redis_value != NULL) {
 				api_metrics_count(MC_CACHE_HIT);
+				api_lcache_put(ctx->symbol, ctx->provider,
+				    ctx->redis_value, ctx->redis_len,
+				    ctx->cache_gen);
 				return (answer_price(ctx, ctx->redis_value,
-				    ctx->redis_len, 1));
+				    ctx->redis_len, FROM_REDIS));
 			}
 			api_metrics_count(MC_CACHE_MISS);
 			ctx->step = LATEST_FLIGHT_WAIT;
@@ -202,7 +242,7 @@ api_prices_latest(struct http_request *req)
 				return (api_error(req, 404, "no_price",
 				    "no price for symbol \"%s\"", ctx->symbol));
 			return (answer_price(ctx, ctx->db.value,
-			    strlen(ctx->db.value), 0));
+			    strlen(ctx->db.value), FROM_DB));
 		}
 	}
 }

@@ -5,11 +5,19 @@
  *	register the socket with Kore's epoll (level-triggered) and hand
  *	readiness back to redisAsyncHandleRead/Write.
  *
- * Each worker has one connection, pipelined. When it fails, commands
- * answer "Redis down" at once (callers fall back to the database, the
- * rate limiter follows MD_API_RATE_LIMIT_FAIL) and a timer reconnects
- * every second. A failed context is never reused: hiredis frees it and
- * we make a new one.
+ * Each worker has two connections. The *command* connection carries every
+ * command, pipelined. When it fails, commands answer "Redis down" at once
+ * (callers fall back to the database, the rate limiter follows
+ * MD_API_RATE_LIMIT_FAIL) and a timer reconnects every second. A command
+ * unanswered after MD_API_REDIS_TIMEOUT_MS counts as Redis down too: the
+ * connection is dropped, which answers every waiting command with "no
+ * reply" (hiredis 0.14 has no timeouts of its own).
+ *
+ * The *subscriber* connection does PSUBSCRIBE md:prices:* and hands each
+ * symbol the sink publishes to the worker's cache (local_cache.c), which
+ * is used only while this connection is subscribed.
+ *
+ * A failed context is never reused: hiredis frees it and we make a new one.
  */
 
 #include <sys/epoll.h>
@@ -25,6 +33,9 @@
 #define REDIS_CONNECTING	1
 #define REDIS_UP		2
 
+#define PRICES_PATTERN		"md:prices:*"
+#define PRICES_PREFIX_LEN	10	/* strlen("md:prices:") */
+
 struct redis_kore {
 	struct kore_event	 evt;		/* first: Kore's epoll data */
 	redisAsyncContext	*ac;
@@ -32,16 +43,23 @@ struct redis_kore {
 	int			 events;	/* EPOLLIN | EPOLLOUT wanted */
 	int			 registered;
 	int			 state;
+	int			 subscriber;
 };
 
 struct redis_call {
-	void	(*cb)(void *, void *);
-	void	*arg;
+	void			(*cb)(void *, void *);
+	void			*arg;
+	u_int64_t		 sent;		/* ms */
+	TAILQ_ENTRY(redis_call)	 list;
 };
 
-static struct redis_kore	rk;
+static struct redis_kore	rk;		/* commands */
+static struct redis_kore	rs;		/* subscriber */
 
-static void	redis_connect(void);
+/* commands waiting for their reply, oldest first (Redis answers in order) */
+static TAILQ_HEAD(, redis_call)	calls = TAILQ_HEAD_INITIALIZER(calls);
+
+static void	redis_connect(struct redis_kore *);
 
 /* Adapter --------------------------------------------------------------- */
 
@@ -121,19 +139,65 @@ rk_handle(void *p, int err)
 		redisAsyncHandleRead(r->ac);
 }
 
+/* Subscriber ------------------------------------------------------------ */
+
+/* Every reply of PSUBSCRIBE: its confirmation, then one per message. */
+static void
+on_published(redisAsyncContext *ac, void *r, void *privdata)
+{
+	redisReply	*reply = r;
+	redisReply	*kind, *channel;
+
+	(void)ac;
+	(void)privdata;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements < 3)
+		return;
+	kind = reply->element[0];
+	if (kind->type != REDIS_REPLY_STRING)
+		return;
+	if (!strcmp(kind->str, "psubscribe")) {
+		rs.state = REDIS_UP;
+		api_lcache_subscribed(1);
+		return;
+	}
+	if (strcmp(kind->str, "pmessage") || reply->elements != 4)
+		return;
+	/* pmessage, pattern, channel md:prices:{symbol}, the JSON */
+	channel = reply->element[2];
+	if (channel->type == REDIS_REPLY_STRING &&
+	    channel->len > PRICES_PREFIX_LEN)
+		api_lcache_invalidate(channel->str + PRICES_PREFIX_LEN,
+		    channel->len - PRICES_PREFIX_LEN);
+}
+
+static void
+subscribe(void)
+{
+	if (redisAsyncCommand(rs.ac, on_published, NULL,
+	    "PSUBSCRIBE " PRICES_PATTERN) != REDIS_OK)
+		redisAsyncDisconnect(rs.ac);
+}
+
 /* Connection ------------------------------------------------------------ */
 
 static void
 on_connect(const redisAsyncContext *ac, int status)
 {
-	(void)ac;
+	struct redis_kore	*r = ac->ev.data;
+
 	if (status != REDIS_OK) {
 		/* hiredis frees the context after this */
-		rk.ac = NULL;
-		rk.state = REDIS_DOWN;
+		r->ac = NULL;
+		r->state = REDIS_DOWN;
 		return;
 	}
-	rk.state = REDIS_UP;
+	if (r->subscriber) {
+		/* up once the subscription is confirmed */
+		subscribe();
+		return;
+	}
+	r->state = REDIS_UP;
 	kore_log(LOG_NOTICE, "redis: connected to %s:%d", api_cfg.redis_host,
 	    api_cfg.redis_port);
 }
@@ -141,17 +205,21 @@ on_connect(const redisAsyncContext *ac, int status)
 static void
 on_disconnect(const redisAsyncContext *ac, int status)
 {
-	(void)ac;
-	if (status != REDIS_OK && rk.state == REDIS_UP)
+	struct redis_kore	*r = ac->ev.data;
+
+	if (status != REDIS_OK && r->state == REDIS_UP && !r->subscriber)
 		kore_log(LOG_NOTICE, "redis: connection lost");
-	rk.ac = NULL;
-	rk.state = REDIS_DOWN;
+	r->ac = NULL;
+	r->state = REDIS_DOWN;
+	if (r->subscriber)
+		api_lcache_subscribed(0);
 }
 
 static void
-redis_connect(void)
+redis_connect(struct redis_kore *r)
 {
 	redisAsyncContext	*ac;
+	int			 subscriber = r->subscriber;
 
 	ac = redisAsyncConnect(api_cfg.redis_host, api_cfg.redis_port);
 	if (ac == NULL)
@@ -161,14 +229,15 @@ redis_connect(void)
 		return;
 	}
 
-	memset(&rk, 0, sizeof(rk));
-	rk.evt.type = 100;
-	rk.evt.handle = rk_handle;
-	rk.ac = ac;
-	rk.fd = ac->c.fd;
-	rk.state = REDIS_CONNECTING;
+	memset(r, 0, sizeof(*r));
+	r->evt.type = 100;
+	r->evt.handle = rk_handle;
+	r->ac = ac;
+	r->fd = ac->c.fd;
+	r->state = REDIS_CONNECTING;
+	r->subscriber = subscriber;
 
-	ac->ev.data = &rk;
+	ac->ev.data = r;
 	ac->ev.addRead = rk_add_read;
 	ac->ev.delRead = rk_del_read;
 	ac->ev.addWrite = rk_add_write;
@@ -177,7 +246,23 @@ redis_connect(void)
 	(void)redisAsyncSetConnectCallback(ac, on_connect);
 	(void)redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	/* the connect completes when the socket becomes writable */
-	rk_add_write(&rk);
+	rk_add_write(r);
+}
+
+/* Drops a connection now: its waiting commands are answered "no reply". */
+static void
+redis_drop(struct redis_kore *r)
+{
+	redisAsyncContext	*ac = r->ac;
+
+	if (ac == NULL)
+		return;
+	/* down first: the callbacks run by the free must not send more */
+	r->state = REDIS_DOWN;
+	redisAsyncFree(ac);	/* calls on_disconnect, which clears r->ac */
+	r->ac = NULL;
+	if (r->subscriber)
+		api_lcache_subscribed(0);
 }
 
 static void
@@ -185,16 +270,46 @@ redis_timer(void *unused, u_int64_t now)
 {
 	(void)unused;
 	(void)now;
-	if (rk.state == REDIS_DOWN && !api_draining)
-		redis_connect();
+	if (api_draining)
+		return;
+	if (rk.state == REDIS_DOWN)
+		redis_connect(&rk);
+	if (rs.state == REDIS_DOWN && rs.ac == NULL &&
+	    api_cfg.local_cache_ms > 0 && api_cfg.cache_ttl > 0)
+		redis_connect(&rs);
+}
+
+/* The oldest command waited too long: Redis counts as down. */
+static void
+timeout_timer(void *unused, u_int64_t now)
+{
+	struct redis_call	*call;
+
+	(void)unused;
+	(void)now;
+	call = TAILQ_FIRST(&calls);
+	if (call == NULL || rk.ac == NULL ||
+	    kore_time_ms() - call->sent < (u_int64_t)api_cfg.redis_timeout_ms)
+		return;
+	kore_log(LOG_NOTICE, "redis: no reply within %d ms, reconnecting",
+	    api_cfg.redis_timeout_ms);
+	api_metrics_count(MC_REDIS_TIMEOUT);
+	redis_drop(&rk);
+	redis_drop(&rs);
 }
 
 void
 api_redis_init(void)
 {
 	memset(&rk, 0, sizeof(rk));
-	redis_connect();
+	memset(&rs, 0, sizeof(rs));
+	rs.subscriber = 1;
+	api_lcache_init();
+	redis_connect(&rk);
+	if (api_cfg.local_cache_ms > 0 && api_cfg.cache_ttl > 0)
+		redis_connect(&rs);
 	(void)kore_timer_add(redis_timer, 1000, NULL, 0);
+	(void)kore_timer_add(timeout_timer, 50, NULL, 0);
 }
 
 void
@@ -202,6 +317,8 @@ api_redis_close(void)
 {
 	if (rk.ac != NULL)
 		redisAsyncDisconnect(rk.ac);
+	if (rs.ac != NULL)
+		redisAsyncDisconnect(rs.ac);
 }
 
 int
@@ -218,6 +335,7 @@ call_trampoline(redisAsyncContext *ac, void *reply, void *privdata)
 	struct redis_call	*call = privdata;
 
 	(void)ac;
+	TAILQ_REMOVE(&calls, call, list);
 	if (reply == NULL)
 		api_metrics_count(MC_REDIS_ERROR);
 	call->cb(reply, call->arg);
@@ -238,8 +356,11 @@ api_redis_argv(void (*cb)(void *, void *), void *arg, int argc,
 	call = kore_malloc(sizeof(*call));
 	call->cb = cb;
 	call->arg = arg;
+	call->sent = kore_time_ms();
+	TAILQ_INSERT_TAIL(&calls, call, list);
 	if (redisAsyncCommandArgv(rk.ac, call_trampoline, call, argc, argv,
 	    lens) != REDIS_OK) {
+		TAILQ_REMOVE(&calls, call, list);
 		kore_free(call);
 		api_metrics_count(MC_REDIS_ERROR);
 		return (KORE_RESULT_ERROR);
@@ -267,17 +388,24 @@ get_done(void *r, void *arg)
 	api_ctx_done(ctx);
 }
 
-/* GET key into ctx->redis_value; KORE_RESULT_ERROR: Redis is down. */
+/* GET key; cb(reply or NULL, arg) follows. Error: nothing sent. */
 int
-api_redis_get(struct api_ctx *ctx, const char *key)
+api_redis_get_cb(const char *key, void (*cb)(void *, void *), void *arg)
 {
 	const char	*argv[2] = { "GET", key };
 	size_t		 lens[2] = { 3, strlen(key) };
 
+	return (api_redis_argv(cb, arg, 2, argv, lens));
+}
+
+/* GET key into ctx->redis_value; KORE_RESULT_ERROR: Redis is down. */
+int
+api_redis_get(struct api_ctx *ctx, const char *key)
+{
 	ctx->redis_ok = 0;
 	api_ctx_wait(ctx);
 	ctx->redis_us = api_now_us();
-	if (!api_redis_argv(get_done, ctx, 2, argv, lens)) {
+	if (!api_redis_get_cb(key, get_done, ctx)) {
 		api_ctx_done(ctx);
 		return (KORE_RESULT_ERROR);
 	}

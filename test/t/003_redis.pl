@@ -48,6 +48,12 @@ is(redis_cli($redis, 'EXISTS', 'md:price:finnhub:ROLL'), '0', 'rolled-back price
 is(redis_cli($redis, 'EXISTS', 'md:price:finnhub:SUB'), '0', 'rolled-back subtransaction not cached');
 is(redis_cli($redis, 'EXISTS', 'md:price:finnhub:KEEP'), '1', 'committed price cached');
 
+# the REST API's any-provider answer of a symbol goes with each new price
+# (the API fills it again from the database)
+redis_cli($redis, 'SET', 'md:price:_:KEEP', 'old');
+$node->safe_psql('md', "SELECT md_ingest_price('KEEP', 'finnhub', 6.5, '2024-05-01 20:00:00+00')");
+is(redis_cli($redis, 'EXISTS', 'md:price:_:KEEP'), '0', 'a new price drops md:price:_:{symbol}');
+
 # subscribers hear new prices on md:prices:{symbol}
 my $sub = IPC::Run::start(
 	[ 'redis-cli', '-h', '127.0.0.1', '-p', $redis->{port}, 'SUBSCRIBE', 'md:prices:MSFT' ],

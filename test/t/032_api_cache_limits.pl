@@ -75,12 +75,15 @@ $api = MarketData::API->new(node => $node, redis => $redis, workers => 1,
 	env => { MD_API_RATE_LIMIT_IP => 0, MD_API_RATE_LIMIT_READER => 0, MD_API_CACHE_TTL => 30 });
 $r = $api->get('/prices/latest?symbol=IBM', key => $key);
 is($r->{headers}{'x-cache'}, 'MISS', 'cache: miss first');
-my $ttl = $redis->command('TTL', 'md:price:_:IBM');
-ok($ttl =~ /:(\d+)/ && $1 > 0 && $1 <= 30, 'cache: stored with the TTL');
+# the API answers before its SET reaches Redis: wait for it
+ok(wait_for('the cache write', sub {
+	($redis->command('TTL', 'md:price:_:IBM') // '') =~ /:(\d+)/ && $1 > 0 && $1 <= 30 }),
+	'cache: stored with the TTL');
 my $hit = $api->get('/prices/latest?symbol=IBM', key => $key);
 is_deeply([ $hit->{headers}{'x-cache'}, $hit->{content} ], [ 'HIT', $r->{content} ], 'cache: hit, same body');
 $api->get('/prices/latest?symbol=IBM&provider=yahoo_finance', key => $key);
-ok(defined $redis->command('GET', 'md:price:yahoo_finance:IBM'), 'cache: a named provider has its own key');
+ok(wait_for('the cache write', sub { defined $redis->command('GET', 'md:price:yahoo_finance:IBM') }),
+	'cache: a named provider has its own key');
 
 # --- single flight: 100 concurrent misses, one database call ------------------------------
 # md_quote's read of md.latest_prices waits for a lock held here, so all
