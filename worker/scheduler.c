@@ -7,8 +7,12 @@
  * next_run_at moved on); with no transaction open, fetch every symbol of
  * every claimed job concurrently through the providers (libcurl multi,
  * each provider's max_concurrency, its circuit breaker and Retry-After, and
- * our own budget of rate_limit_per_minute requests); then in a second
- * transaction store the raw responses, feed the sink and finish the runs.
+ * our own budget of rate_limit_per_minute requests). As soon as the last
+ * fetch of a job is settled, a short transaction of its own stores that
+ * job's raw responses, feeds the sink and finishes its run: the first jobs
+ * of a round are visible while the last ones are still being fetched.
+ * That transaction runs between two turns of the HTTP loop and waits for
+ * no response (the other requests' answers wait in their sockets).
  * A change to md.polling_jobs wakes the scheduler at commit (a trigger);
  * otherwise it sleeps until the next job is due, at most a second.
  *
@@ -127,22 +131,39 @@ admit(MdFetch *fetches, int *owner, int n, List *providers)
 	return admitted;
 }
 
+/* a claimed job in a round: its fetches, and how many are not settled */
+typedef struct RoundJob
+{
+	MdDueJob   *job;
+	MdFetch   **fetches;		/* its symbols' fetches, in the round's array */
+	int			nfetches;
+	int			pending;
+} RoundJob;
+
+/* a round: the claimed jobs, and which job each fetch belongs to */
+typedef struct Round
+{
+	RoundJob   *jobs;
+	int			njobs;
+	int		   *owner;			/* per fetch: its index in jobs */
+	MdFetch    *base;			/* the round's fetches */
+	int			stored;
+} Round;
+
 /* The outcome of a job's run from its symbols' fetches. */
 static void
-finish_run(MdDueJob *job, int job_index, MdFetch *fetches, int *owner, int n)
+finish_run(RoundJob *rj)
 {
 	MdRunResult result = {0};
 	int			i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < rj->nfetches; i++)
 	{
-		MdFetch    *f = &fetches[i];
+		MdFetch    *f = rj->fetches[i];
 		const char *word;
 		ListCell   *lc;
 		bool		seen = false;
 
-		if (owner[i] != job_index)
-			continue;
 		if (f->cls == MD_OK)
 		{
 			result.ok++;
@@ -157,66 +178,128 @@ finish_run(MdDueJob *job, int job_index, MdFetch *fetches, int *owner, int n)
 		if (result.message == NULL)
 			result.message = psprintf("%s: %s", f->symbol, f->message);
 	}
-	md_jobs_finish_run(job, &result);
+	md_jobs_finish_run(rj->job, &result);
 }
 
-/* One round: claim due jobs, fetch without a transaction, store. */
+/*
+ * Every fetch of the job is settled: store its raw responses and prices
+ * and finish its run, in a transaction of its own, so its prices are
+ * visible without waiting for the rest of the round. This runs between
+ * two turns of the HTTP loop: the transaction waits for no response.
+ */
+static void
+store_job(RoundJob *rj)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	MdFetch    *copy;
+	int			i;
+
+	md_worker_set_state(slot, "storing");
+	md_worker_begin("marketdata scheduler: storing prices");
+	/* md_fetch_store takes an array: this job's fetches, side by side */
+	copy = palloc(sizeof(MdFetch) * Max(rj->nfetches, 1));
+	for (i = 0; i < rj->nfetches; i++)
+		copy[i] = *rj->fetches[i];
+	md_fetch_store(copy, rj->nfetches);
+	finish_run(rj);
+	md_worker_commit();
+	/* the commit left us in TopMemoryContext */
+	MemoryContextSwitchTo(cxt);
+	md_worker_set_state(slot, "fetching");
+}
+
+/* md_fetch_perform_each's callback: one fetch of the round is settled */
+static void
+fetch_settled(MdFetch *f, void *arg)
+{
+	Round	   *round = (Round *) arg;
+	RoundJob   *rj = &round->jobs[round->owner[f - round->base]];
+
+	Assert(rj->pending > 0);
+	if (--rj->pending == 0)
+	{
+		store_job(rj);
+		round->stored++;
+	}
+}
+
+/*
+ * One round: claim due jobs; fetch without a transaction; store each job
+ * as soon as its last fetch is settled.
+ */
 static int
-run_due_jobs(MemoryContext round)
+run_due_jobs(MemoryContext cxt)
 {
 	List	   *jobs;
 	List	   *providers;
 	MdFetch    *fetches;
 	int		   *owner;
+	Round		round = {0};
 	int			n = 0;
 	int			admitted;
+	int			i;
 	ListCell   *lc;
+	MemoryContext old;
 
 	md_worker_begin("marketdata scheduler: claiming due jobs");
-	jobs = md_jobs_claim_due(MAX_JOBS_PER_ROUND, round);
-	{
-		MemoryContext old = MemoryContextSwitchTo(round);
-
-		providers = md_providers_load();
-		MemoryContextSwitchTo(old);
-	}
+	jobs = md_jobs_claim_due(MAX_JOBS_PER_ROUND, cxt);
+	old = MemoryContextSwitchTo(cxt);
+	providers = md_providers_load();
+	MemoryContextSwitchTo(old);
 	md_worker_commit();
 	if (jobs == NIL)
 		return 0;
 
 	md_worker_set_state(slot, "fetching");
-	{
-		MemoryContext old = MemoryContextSwitchTo(round);
-		int			total = 0;
-
-		foreach(lc, jobs)
-			total += ((MdDueJob *) lfirst(lc))->nsymbols;
-		fetches = palloc0(sizeof(MdFetch) * Max(total, 1));
-		owner = palloc(sizeof(int) * Max(total, 1));
-		foreach(lc, jobs)
-		{
-			MdDueJob   *job = lfirst(lc);
-			int			k;
-
-			for (k = 0; k < job->nsymbols; k++)
-			{
-				fetches[n].symbol = job->symbols[k];
-				fetches[n].provider = job->provider;
-				owner[n] = foreach_current_index(lc);
-				n++;
-			}
-		}
-		admitted = admit(fetches, owner, n, providers);
-		/* HTTP with no transaction open */
-		md_fetch_perform(fetches, admitted, providers);
-		MemoryContextSwitchTo(old);
-	}
-
-	md_worker_begin("marketdata scheduler: storing prices");
-	md_fetch_store(fetches, n);
+	old = MemoryContextSwitchTo(cxt);
+	round.njobs = list_length(jobs);
+	round.jobs = palloc0(sizeof(RoundJob) * round.njobs);
 	foreach(lc, jobs)
-		finish_run(lfirst(lc), foreach_current_index(lc), fetches, owner, n);
-	md_worker_commit();
+		n += ((MdDueJob *) lfirst(lc))->nsymbols;
+	fetches = palloc0(sizeof(MdFetch) * Max(n, 1));
+	owner = palloc(sizeof(int) * Max(n, 1));
+	n = 0;
+	foreach(lc, jobs)
+	{
+		MdDueJob   *job = lfirst(lc);
+		RoundJob   *rj = &round.jobs[foreach_current_index(lc)];
+		int			k;
+
+		rj->job = job;
+		rj->fetches = palloc(sizeof(MdFetch *) * Max(job->nsymbols, 1));
+		for (k = 0; k < job->nsymbols; k++)
+		{
+			fetches[n].symbol = job->symbols[k];
+			fetches[n].provider = job->provider;
+			owner[n] = foreach_current_index(lc);
+			n++;
+		}
+	}
+	admitted = admit(fetches, owner, n, providers);
+	/* after admit's moves: each job's fetches, and those still to settle */
+	for (i = 0; i < n; i++)
+	{
+		RoundJob   *rj = &round.jobs[owner[i]];
+
+		rj->fetches[rj->nfetches++] = &fetches[i];
+		if (i < admitted)
+			rj->pending++;
+	}
+	round.owner = owner;
+	round.base = fetches;
+	/* jobs with nothing to fetch (every symbol refused by admit) at once */
+	for (i = 0; i < round.njobs; i++)
+		if (round.jobs[i].pending == 0)
+		{
+			store_job(&round.jobs[i]);
+			round.stored++;
+		}
+	/* HTTP; each job is stored as its last fetch settles */
+	md_fetch_perform_each(fetches, admitted, providers, fetch_settled, &round);
+	MemoryContextSwitchTo(old);
+	if (round.stored != round.njobs)
+		elog(ERROR, "marketdata scheduler: %d of %d jobs of the round stored",
+			 round.stored, round.njobs);
 	return n;
 }
 
