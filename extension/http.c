@@ -287,24 +287,35 @@ finish_transfer(Run *run, Transfer *t, CURLcode result)
 }
 
 static void
+perform(void)
+{
+	int			still_running;
+	CURLMcode	mrc;
+
+	mrc = curl_multi_perform(multi, &still_running);
+	if (mrc != CURLM_OK)
+		elog(ERROR, "curl_multi_perform failed: %s", curl_multi_strerror(mrc));
+}
+
+static void
 run_loop(Run *run, MdHttpDone done, void *arg)
 {
 	int			g;
+	MdHttpRequest **finished = palloc(sizeof(MdHttpRequest *) * Max(run->ntransfers, 1));
 
 	for (g = 0; g < run->ngroups; g++)
 		start_group(run, g);
 
 	while (run->in_flight > 0)
 	{
-		int			still_running;
 		int			queued;
+		int			nfinished = 0;
+		int			i;
 		CURLMsg    *msg;
 		CURLMcode	mrc;
 
 		CHECK_FOR_INTERRUPTS();
-		mrc = curl_multi_perform(multi, &still_running);
-		if (mrc != CURLM_OK)
-			elog(ERROR, "curl_multi_perform failed: %s", curl_multi_strerror(mrc));
+		perform();
 
 		while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
 		{
@@ -316,9 +327,19 @@ run_loop(Run *run, MdHttpDone done, void *arg)
 				elog(ERROR, "curl_easy_getinfo(CURLINFO_PRIVATE) failed");
 			finish_transfer(run, t, msg->data.result);
 			start_group(run, t->request->group);
-			if (done != NULL)
-				done(t->request, arg);
+			finished[nfinished++] = t->request;
 		}
+
+		/*
+		 * Send the requests just started before the caller's work on the
+		 * answers (parsing; a worker may store a whole job), so that they
+		 * are on their way meanwhile instead of waiting for it.
+		 */
+		if (nfinished > 0 && run->in_flight > 0 && done != NULL)
+			perform();
+		if (done != NULL)
+			for (i = 0; i < nfinished; i++)
+				done(finished[i], arg);
 		if (run->in_flight == 0)
 			break;
 

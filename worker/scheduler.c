@@ -20,8 +20,6 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-
 #include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -29,6 +27,7 @@
 #include "../extension/error_class.h"
 #include "../extension/fetch.h"
 #include "../extension/guc.h"
+#include "../extension/health.h"
 #include "../extension/kept_responses.h"
 #include "jobs.h"
 #include "worker.h"
@@ -36,54 +35,21 @@
 #define MAX_JOBS_PER_ROUND 1000
 #define RETENTION_EVERY_MS 60000
 
-/* our own request budget per provider: a token bucket */
-typedef struct Budget
-{
-	char	   *provider;
-	double		tokens;
-	TimestampTz refilled_at;
-} Budget;
-
-static List *budgets = NIL;		/* in TopMemoryContext */
 static MdWorkerSlot *slot = NULL;
+static int	my_number = 0;		/* 0..marketdata.scheduler_workers-1 */
 
 PGDLLEXPORT void md_scheduler_main(Datum main_arg);
 
 /*
- * Take one request from the provider's budget of per_minute requests;
- * false with the seconds to wait when it is spent.
+ * Scheduler number's share of a provider's max_concurrency when nworkers
+ * schedulers run: together exactly the limit, each in its own libcurl
+ * multi handle. A scheduler whose share is 0 claims no job of the provider
+ * (CLAIM_SQL: max_concurrency > number).
  */
-static bool
-take_token(const char *provider, int per_minute, int *wait_s)
+static int
+share_of(int limit, int number, int nworkers)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	Budget	   *b = NULL;
-	ListCell   *lc;
-	double		rate = per_minute / 60.0e6;	/* tokens per microsecond */
-
-	foreach(lc, budgets)
-		if (strcmp(((Budget *) lfirst(lc))->provider, provider) == 0)
-			b = lfirst(lc);
-	if (b == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		b = palloc(sizeof(Budget));
-		b->provider = pstrdup(provider);
-		b->tokens = per_minute;
-		b->refilled_at = now;
-		budgets = lappend(budgets, b);
-		MemoryContextSwitchTo(old);
-	}
-	b->tokens = Min((double) per_minute, b->tokens + (now - b->refilled_at) * rate);
-	b->refilled_at = now;
-	if (b->tokens >= 1.0)
-	{
-		b->tokens -= 1.0;
-		return true;
-	}
-	*wait_s = (int) ceil((1.0 - b->tokens) / rate / 1.0e6);
-	return false;
+	return limit / nworkers + (number < limit % nworkers ? 1 : 0);
 }
 
 /*
@@ -108,7 +74,7 @@ admit(MdFetch *fetches, int *owner, int n, List *providers)
 			md_fetch_fail(f, MD_UNAVAILABLE, "provider %s is disabled", f->provider);
 			continue;
 		}
-		if (!take_token(p->name, p->rate_limit_per_minute, &wait_s))
+		if (!md_health_take_token(p->name, p->rate_limit_per_minute, &wait_s))
 		{
 			md_fetch_fail(f, MD_RATE_LIMITED,
 						  "provider %s: our budget of %d requests a minute is spent",
@@ -223,6 +189,19 @@ fetch_settled(MdFetch *f, void *arg)
 	}
 }
 
+/* runs of a scheduler that is gone (we at an earlier start, or another) */
+static void
+fail_interrupted_runs(void)
+{
+	int			failed;
+
+	md_worker_begin("marketdata scheduler: failing interrupted runs");
+	failed = md_jobs_fail_interrupted_runs();
+	md_worker_commit();
+	if (failed > 0)
+		elog(LOG, "marketdata scheduler: %d interrupted runs marked failed", failed);
+}
+
 /*
  * One round: claim due jobs; fetch without a transaction; store each job
  * as soon as its last fetch is settled.
@@ -230,6 +209,7 @@ fetch_settled(MdFetch *f, void *arg)
 static int
 run_due_jobs(MemoryContext cxt)
 {
+	int			nworkers = md_scheduler_workers;
 	List	   *jobs;
 	List	   *providers;
 	MdFetch    *fetches;
@@ -242,13 +222,19 @@ run_due_jobs(MemoryContext cxt)
 	MemoryContext old;
 
 	md_worker_begin("marketdata scheduler: claiming due jobs");
-	jobs = md_jobs_claim_due(MAX_JOBS_PER_ROUND, cxt);
+	jobs = md_jobs_claim_due(MAX_JOBS_PER_ROUND, my_number, nworkers, cxt);
 	old = MemoryContextSwitchTo(cxt);
 	providers = md_providers_load();
 	MemoryContextSwitchTo(old);
 	md_worker_commit();
 	if (jobs == NIL)
 		return 0;
+	foreach(lc, providers)
+	{
+		MdProviderInfo *p = lfirst(lc);
+
+		p->max_concurrency = share_of(p->max_concurrency, my_number, nworkers);
+	}
 
 	md_worker_set_state(slot, "fetching");
 	old = MemoryContextSwitchTo(cxt);
@@ -310,6 +296,7 @@ md_scheduler_main(Datum main_arg)
 	bool		recovered = false;
 	TimestampTz last_retention = 0;
 
+	my_number = DatumGetInt32(main_arg);
 	slot = md_worker_start("scheduler");
 	round = AllocSetContextCreate(TopMemoryContext, "marketdata scheduler round",
 								  ALLOCSET_DEFAULT_SIZES);
@@ -317,6 +304,13 @@ md_scheduler_main(Datum main_arg)
 	{
 		long		timeout = 1000;
 
+		/* marketdata.scheduler_workers was lowered: the launcher stops us */
+		if (my_number >= md_scheduler_workers)
+		{
+			md_worker_set_state(slot, "stopping: not wanted");
+			md_worker_wait(1000);
+			continue;
+		}
 		if (!md_worker_extension_ready())
 		{
 			md_worker_set_state(slot, "waiting for CREATE EXTENSION");
@@ -326,13 +320,7 @@ md_scheduler_main(Datum main_arg)
 		}
 		if (!recovered)
 		{
-			int			failed;
-
-			md_worker_begin("marketdata scheduler: failing interrupted runs");
-			failed = md_jobs_fail_interrupted_runs();
-			md_worker_commit();
-			if (failed > 0)
-				elog(LOG, "marketdata scheduler: %d interrupted runs marked failed", failed);
+			fail_interrupted_runs();
 			recovered = true;
 		}
 
@@ -340,20 +328,26 @@ md_scheduler_main(Datum main_arg)
 			int			fetched = run_due_jobs(round);
 			int64		due;
 			long		next;
+			bool		housekeeping;
 
 			MemoryContextReset(round);
+			housekeeping = TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
+													  RETENTION_EVERY_MS);
 			md_worker_begin("marketdata scheduler: looking ahead");
-			/* responses of failed md_price calls elsewhere, kept for us */
-			fetched += md_kept_responses_store();
-			due = md_jobs_due_count();
-			next = md_jobs_ms_to_next();
-			if (TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
-										   RETENTION_EVERY_MS))
+			/* responses of failed md_price calls elsewhere, kept for the first */
+			if (my_number == 0)
+				fetched += md_kept_responses_store();
+			due = md_jobs_due_count(my_number);
+			next = md_jobs_ms_to_next(my_number);
+			if (housekeeping)
 			{
 				md_jobs_apply_retention(md_job_run_retention);
 				last_retention = GetCurrentTimestamp();
 			}
 			md_worker_commit();
+			/* a scheduler stopped for good: the others fail its runs */
+			if (housekeeping)
+				fail_interrupted_runs();
 			md_worker_loop_done(slot, fetched, due);
 			md_worker_set_state(slot, next < 0 ? "idle: no enabled job" : "waiting for the next job");
 			/* due jobs left over (a round takes at most so many) run at once */
