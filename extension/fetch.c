@@ -399,6 +399,8 @@ void
 md_fetch_store(MdFetch *fetches, int n)
 {
 	store_raw_responses(fetches, n);
+	/* a worker storing one job while others are fetched: keep them going */
+	md_http_pump();
 	ingest_prices(fetches, n);
 }
 

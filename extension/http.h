@@ -55,6 +55,15 @@ extern void md_http_run(MdHttpRequest *requests, int nrequests,
 						const int *group_limits, int ngroups,
 						MdHttpDone done, void *arg);
 
+/*
+ * From a done callback doing long work (a worker storing a job): let the
+ * run under way read the answers that came in meanwhile and start the
+ * next requests in their place, without waiting for anything; the
+ * finished ones are handed to done after the callback returns. Nothing
+ * when no run is under way.
+ */
+extern void md_http_pump(void);
+
 /* percent-encode a path segment or query value (RFC 3986 unreserved kept) */
 extern char *md_http_escape(const char *text);
 

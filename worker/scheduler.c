@@ -12,7 +12,10 @@
  * job's raw responses, feeds the sink and finishes its run: the first jobs
  * of a round are visible while the last ones are still being fetched.
  * That transaction runs between two turns of the HTTP loop and waits for
- * no response (the other requests' answers wait in their sockets).
+ * no response: the requests that can go out are sent before it starts,
+ * and between its statements it lets libcurl take the answers that came
+ * in and send the next requests (md_http_pump, which never waits), so the
+ * provider connections do not stand idle while a job is stored.
  * A change to md.polling_jobs wakes the scheduler at commit (a trigger);
  * otherwise it sleeps until the next job is due, at most a second.
  *
@@ -28,6 +31,7 @@
 #include "../extension/fetch.h"
 #include "../extension/guc.h"
 #include "../extension/health.h"
+#include "../extension/http.h"
 #include "../extension/kept_responses.h"
 #include "jobs.h"
 #include "worker.h"
@@ -167,6 +171,8 @@ store_job(RoundJob *rj)
 	for (i = 0; i < rj->nfetches; i++)
 		copy[i] = *rj->fetches[i];
 	md_fetch_store(copy, rj->nfetches);
+	/* the answers that came in meanwhile out, the next requests sent */
+	md_http_pump();
 	finish_run(rj);
 	md_worker_commit();
 	/* the commit left us in TopMemoryContext */
