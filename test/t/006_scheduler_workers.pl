@@ -39,11 +39,17 @@ sub quiet
 		'no run under way');
 }
 
+# $n jobs j = 1..$n of yahoo_finance every second; $symbols: job j's, in SQL
+sub add_jobs
+{
+	my ($n, $symbols) = @_;
+	$node->safe_psql('md', "INSERT INTO md.polling_jobs (symbols, interval, provider)
+		SELECT $symbols, 1, 'yahoo_finance' FROM generate_series(1, $n) j");
+}
+
 # Runs that take 1.5 s (SLOW*) every second: each job overruns, so a free
 # scheduler would take it again while the other still runs it.
-$node->safe_psql('md', q{
-	INSERT INTO md.polling_jobs (symbols, interval, provider)
-	SELECT ARRAY['SLOWW' || j], 1, 'yahoo_finance' FROM generate_series(1, 6) j});
+add_jobs(6, "ARRAY['SLOWW' || j]");
 ok($node->poll_query_until('md',
 		"SELECT count(*) >= 18 FROM md.job_runs WHERE status = 'succeeded'"),
 	'overrunning jobs keep running');
@@ -94,9 +100,7 @@ quiet();
 $node->safe_psql('md',
 	"UPDATE md.providers SET rate_limit_per_minute = 4 WHERE name = 'yahoo_finance'");
 my $before = $fake->requests;
-$node->safe_psql('md', q{
-	INSERT INTO md.polling_jobs (symbols, interval, provider)
-	SELECT ARRAY['SYNBUDA' || j, 'SYNBUDB' || j], 1, 'yahoo_finance' FROM generate_series(1, 4) j});
+add_jobs(4, "ARRAY['SYNBUDA' || j, 'SYNBUDB' || j]");
 ok($node->poll_query_until('md', q{
 	SELECT count(DISTINCT worker_pid) = 2 AND count(*) >= 12
 	FROM md.job_runs WHERE 'rate_limited' = ANY (error_classes)}),
@@ -113,9 +117,7 @@ quiet();
 $node->safe_psql('md',
 	"UPDATE md.providers SET rate_limit_per_minute = 100000, max_concurrency = 1 WHERE name = 'yahoo_finance'");
 my $first_run = $node->safe_psql('md', 'SELECT coalesce(max(id), 0) FROM md.job_runs');
-$node->safe_psql('md', q{
-	INSERT INTO md.polling_jobs (symbols, interval, provider)
-	SELECT ARRAY['SYNONE' || j], 1, 'yahoo_finance' FROM generate_series(1, 4) j});
+add_jobs(4, "ARRAY['SYNONE' || j]");
 ok($node->poll_query_until('md',
 		"SELECT count(*) >= 12 FROM md.job_runs WHERE status = 'succeeded' AND id > $first_run"),
 	'jobs of a provider with max_concurrency 1 run');
