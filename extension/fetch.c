@@ -134,10 +134,20 @@ storable_body(MdFetch *f)
 typedef struct FetchDone
 {
 	MdFetchDone done;
+	MdHttpIdle	idle;
 	void	   *arg;
 } FetchDone;
 
 static void finish_fetch(MdFetch *f);
+
+/* the run waits for the network: the caller's turn */
+static void
+fetch_idle(void *arg)
+{
+	FetchDone  *cb = (FetchDone *) arg;
+
+	cb->idle(cb->arg);
+}
 
 /* the provider's answer is in: read it, mask secrets, check the price */
 static void
@@ -310,14 +320,14 @@ ingest_prices(MdFetch *fetches, int n)
 void
 md_fetch_perform(MdFetch *fetches, int n, List *providers)
 {
-	md_fetch_perform_each(fetches, n, providers, NULL, NULL);
+	md_fetch_perform_each(fetches, n, providers, NULL, NULL, NULL);
 }
 
 void
 md_fetch_perform_each(MdFetch *fetches, int n, List *providers,
-					  MdFetchDone done, void *arg)
+					  MdFetchDone done, MdHttpIdle idle, void *arg)
 {
-	FetchDone	cb = {done, arg};
+	FetchDone	cb = {done, idle, arg};
 	bool	   *sent = palloc0(sizeof(bool) * Max(n, 1));
 	int			ngroups = list_length(providers);
 	int		   *limits = palloc(sizeof(int) * Max(ngroups, 1));
@@ -385,7 +395,8 @@ md_fetch_perform_each(MdFetch *fetches, int n, List *providers,
 			if (done != NULL)
 				done(&fetches[i], arg);
 		}
-	md_http_run(requests, nrequests, limits, ngroups, read_answer, &cb);
+	md_http_run(requests, nrequests, limits, ngroups, read_answer,
+				idle != NULL ? fetch_idle : NULL, &cb);
 
 	/* the keys were in palloc'd memory: wipe them */
 	for (i = 0; i < ngroups; i++)

@@ -334,14 +334,14 @@ turn(Run *run)
 }
 
 static void
-run_loop(Run *run, MdHttpDone done, void *arg)
+run_loop(Run *run, MdHttpDone done, MdHttpIdle idle, void *arg)
 {
 	int			g;
 
 	for (g = 0; g < run->ngroups; g++)
 		start_group(run, g);
 
-	while (run->in_flight > 0)
+	while (run->in_flight > 0 || run->nfinished > 0)
 	{
 		CURLMcode	mrc;
 		int			i;
@@ -360,6 +360,14 @@ run_loop(Run *run, MdHttpDone done, void *arg)
 		run->nfinished = 0;
 		if (run->in_flight == 0)
 			break;
+
+		/* nothing to do but wait: the caller's turn (it may pump) */
+		if (idle != NULL)
+		{
+			idle(arg);
+			if (run->nfinished > 0)
+				continue;
+		}
 
 		mrc = curl_multi_poll(multi, NULL, 0, WAIT_SLICE_MS, NULL);
 		if (mrc != CURLM_OK)
@@ -381,7 +389,7 @@ md_http_pump(void)
 
 void
 md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
-			int ngroups, MdHttpDone done, void *arg)
+			int ngroups, MdHttpDone done, MdHttpIdle idle, void *arg)
 {
 	Run		   *run;
 	int		   *tail;
@@ -458,7 +466,7 @@ md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
 	current_run = run;
 	PG_TRY();
 	{
-		run_loop(run, done, arg);
+		run_loop(run, done, idle, arg);
 	}
 	PG_CATCH();
 	{

@@ -7,15 +7,12 @@
  * next_run_at moved on); with no transaction open, fetch every symbol of
  * every claimed job concurrently through the providers (libcurl multi,
  * each provider's max_concurrency, its circuit breaker and Retry-After, and
- * our own budget of rate_limit_per_minute requests). As soon as the last
- * fetch of a job is settled, a short transaction of its own stores that
- * job's raw responses, feeds the sink and finishes its run: the first jobs
- * of a round are visible while the last ones are still being fetched.
- * That transaction runs between two turns of the HTTP loop and waits for
- * no response: the requests that can go out are sent before it starts,
- * and between its statements it lets libcurl take the answers that came
- * in and send the next requests (md_http_pump, which never waits), so the
- * provider connections do not stand idle while a job is stored.
+ * our own budget of rate_limit_per_minute requests). Whenever the HTTP
+ * loop would wait for the network, a short transaction stores the jobs
+ * whose fetches are all settled (raw responses, the sink, their runs
+ * finished): the first jobs of a round are visible while the last ones
+ * are still being fetched. That transaction waits for no response (see
+ * store_ready_jobs).
  * A change to md.polling_jobs wakes the scheduler at commit (a trigger);
  * otherwise it sleeps until the next job is due, at most a second.
  *
@@ -117,6 +114,8 @@ typedef struct Round
 	int			njobs;
 	int		   *owner;			/* per fetch: its index in jobs */
 	MdFetch    *base;			/* the round's fetches */
+	RoundJob  **ready;			/* settled, not stored yet */
+	int			nready;
 	int			stored;
 } Round;
 
@@ -152,32 +151,47 @@ finish_run(RoundJob *rj)
 }
 
 /*
- * Every fetch of the job is settled: store its raw responses and prices
- * and finish its run, in a transaction of its own, so its prices are
- * visible without waiting for the rest of the round. This runs between
- * two turns of the HTTP loop: the transaction waits for no response.
+ * Store the jobs whose fetches are all settled and not stored yet: their
+ * raw responses and prices, and finish their runs, in one short
+ * transaction. Called when the HTTP loop would wait for the network (and
+ * at the end of the round), so the first jobs of a round are visible
+ * while the last ones are still being fetched, and under load jobs that
+ * settle together share a transaction. The transaction waits for no
+ * response: the requests that can go out are out, and between its
+ * statements md_http_pump takes the answers that came in and sends the
+ * next requests, so the provider connections do not stand idle.
  */
 static void
-store_job(RoundJob *rj)
+store_ready_jobs(Round *round)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	MdFetch    *copy;
+	int			n = 0;
 	int			i;
+	int			k;
 
+	if (round->nready == 0)
+		return;
 	md_worker_set_state(slot, "storing");
 	md_worker_begin("marketdata scheduler: storing prices");
-	/* md_fetch_store takes an array: this job's fetches, side by side */
-	copy = palloc(sizeof(MdFetch) * Max(rj->nfetches, 1));
-	for (i = 0; i < rj->nfetches; i++)
-		copy[i] = *rj->fetches[i];
-	md_fetch_store(copy, rj->nfetches);
-	/* the answers that came in meanwhile out, the next requests sent */
+	/* md_fetch_store takes an array: these jobs' fetches, side by side */
+	for (i = 0; i < round->nready; i++)
+		n += round->ready[i]->nfetches;
+	copy = palloc(sizeof(MdFetch) * Max(n, 1));
+	n = 0;
+	for (i = 0; i < round->nready; i++)
+		for (k = 0; k < round->ready[i]->nfetches; k++)
+			copy[n++] = *round->ready[i]->fetches[k];
+	md_fetch_store(copy, n);
 	md_http_pump();
-	finish_run(rj);
+	for (i = 0; i < round->nready; i++)
+		finish_run(round->ready[i]);
 	md_worker_commit();
 	/* the commit left us in TopMemoryContext */
 	MemoryContextSwitchTo(cxt);
 	md_worker_set_state(slot, "fetching");
+	round->stored += round->nready;
+	round->nready = 0;
 }
 
 /* md_fetch_perform_each's callback: one fetch of the round is settled */
@@ -189,10 +203,14 @@ fetch_settled(MdFetch *f, void *arg)
 
 	Assert(rj->pending > 0);
 	if (--rj->pending == 0)
-	{
-		store_job(rj);
-		round->stored++;
-	}
+		round->ready[round->nready++] = rj;
+}
+
+/* md_fetch_perform_each's callback: waiting for the network, our turn */
+static void
+fetch_idle(void *arg)
+{
+	store_ready_jobs((Round *) arg);
 }
 
 /* runs of a scheduler that is gone (we at an earlier start, or another) */
@@ -209,8 +227,8 @@ fail_interrupted_runs(void)
 }
 
 /*
- * One round: claim due jobs; fetch without a transaction; store each job
- * as soon as its last fetch is settled.
+ * One round: claim due jobs; fetch without a transaction; store the jobs
+ * as their fetches settle.
  */
 static int
 run_due_jobs(MemoryContext cxt)
@@ -246,6 +264,7 @@ run_due_jobs(MemoryContext cxt)
 	old = MemoryContextSwitchTo(cxt);
 	round.njobs = list_length(jobs);
 	round.jobs = palloc0(sizeof(RoundJob) * round.njobs);
+	round.ready = palloc(sizeof(RoundJob *) * round.njobs);
 	foreach(lc, jobs)
 		n += ((MdDueJob *) lfirst(lc))->nsymbols;
 	fetches = palloc0(sizeof(MdFetch) * Max(n, 1));
@@ -279,15 +298,13 @@ run_due_jobs(MemoryContext cxt)
 	}
 	round.owner = owner;
 	round.base = fetches;
-	/* jobs with nothing to fetch (every symbol refused by admit) at once */
+	/* jobs with nothing to fetch (every symbol refused by admit) are ready */
 	for (i = 0; i < round.njobs; i++)
 		if (round.jobs[i].pending == 0)
-		{
-			store_job(&round.jobs[i]);
-			round.stored++;
-		}
-	/* HTTP; each job is stored as its last fetch settles */
-	md_fetch_perform_each(fetches, admitted, providers, fetch_settled, &round);
+			round.ready[round.nready++] = &round.jobs[i];
+	/* HTTP; settled jobs are stored whenever it waits, the last ones after */
+	md_fetch_perform_each(fetches, admitted, providers, fetch_settled, fetch_idle, &round);
+	store_ready_jobs(&round);
 	MemoryContextSwitchTo(old);
 	if (round.stored != round.njobs)
 		elog(ERROR, "marketdata scheduler: %d of %d jobs of the round stored",
