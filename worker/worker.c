@@ -4,9 +4,11 @@
  *	  Start-up, waiting and transactions shared by every per-database
  *	  marketdata worker.
  *
- * A worker never holds a transaction across I/O: it claims work in one
- * short transaction, commits, does the HTTP or Kafka I/O, and stores the
- * results in the next one (md_worker_begin / md_worker_commit).
+ * A worker never holds a transaction while it waits for I/O: it claims
+ * work in one short transaction, commits, does the HTTP or Kafka I/O, and
+ * stores the results in the next one (md_worker_begin / md_worker_commit).
+ * The scheduler stores the jobs already fetched while others are still
+ * in flight, in transactions that wait for no response.
  *
  *-------------------------------------------------------------------------
  */
