@@ -84,7 +84,7 @@ SELECT ARRAY(SELECT 'SYNS' || lpad(((j - 1) * $PER_JOB + k)::text, 5, '0')
 FROM generate_series(1, $JOBS) j;
 SQL
 
-echo "scheduler ($WORKERS processes): $JOBS jobs x $PER_JOB symbols = $NSYM symbols every 1 s ($([ "$SPREAD" = 1 ] && echo "due times spread over the second" || echo "all due at the same instant")), fake provider" \
+echo "scheduler ($WORKERS scheduler process(es)): $JOBS jobs x $PER_JOB symbols = $NSYM symbols every 1 s ($([ "$SPREAD" = 1 ] && echo "due times spread over the second" || echo "all due at the same instant")), fake provider" \
 	"latency $LATENCY ms, max_concurrency $CONCURRENCY, rate_limit_per_minute $RATE_PER_MIN;" \
 	"${WARMUP_S} s warm-up, ${RUN_S} s measured"
 # the window is over when a run due after it has been claimed and every
@@ -156,7 +156,7 @@ polled=$(awk -v s="$slots" -v e="$expected_runs" -v q="$quotes" -v n="$NSYM" -v 
 	'BEGIN { print (s == e && ok == e && q == n * r) ? "met" : "MISSED" }')
 delay_ok=$(awk -v p="$p99" 'BEGIN { print (p != "" && p < 250) ? "met" : "MISSED" }')
 {
-	echo "scheduler ($WORKERS processes), $(date -u '+%Y-%m-%d %H:%M UTC'), load average before: $LOAD_BEFORE"
+	echo "scheduler ($WORKERS scheduler process(es)), $(date -u '+%Y-%m-%d %H:%M UTC'), load average before: $LOAD_BEFORE"
 	printf '  runs due in the window     : %s of %s slots (%s jobs x %s s), %s succeeded, %s unfinished\n' \
 		"$slots" "$expected_runs" "$JOBS" "$RUN_S" "$ok_runs" "$unfinished"
 	printf '  quotes                     : %s ok, %s failed: %s quotes/s (target %s/s: %s)\n' \
