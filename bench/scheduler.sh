@@ -14,6 +14,8 @@
 #   BENCH_SCHED_SPREAD=0       1: the jobs' due times spread evenly over the
 #                              second (as jobs created at different times
 #                              are), instead of all due at the same instant
+#   BENCH_SCHED_WORKERS=2      marketdata.scheduler_workers (1: one
+#                              scheduler process, as before 2026-11-26)
 #
 # Needs "make install" first (PG_CONFIG picks the PostgreSQL). Starts its
 # own cluster (bench/results/scheduler/) and fake provider, stops them.
@@ -27,6 +29,7 @@ PER_JOB=${BENCH_SCHED_PER_JOB:-100}
 CONCURRENCY=${BENCH_SCHED_CONCURRENCY:-64}
 LATENCY=${BENCH_SCHED_LATENCY:-5}
 SPREAD=${BENCH_SCHED_SPREAD:-0}
+WORKERS=${BENCH_SCHED_WORKERS:-2}
 NSYM=$((JOBS * PER_JOB))
 # the budget: 5x the load, so the token bucket never holds a request back
 RATE_PER_MIN=$((NSYM * 60 * 5))
@@ -42,12 +45,12 @@ db_user_dir "$WORK" fresh
 start_fake_provider "$LATENCY"
 # the workers run in marketdata.databases ('postgres' by default);
 # track_commit_timestamp: when each run's prices became visible
-start_cluster "track_commit_timestamp = on"
+start_cluster "track_commit_timestamp = on" "marketdata.scheduler_workers = $WORKERS"
 
 psql_db -c "CREATE EXTENSION marketdata"
 scheduler_ready() {
 	[ "$(psql_db -tAc "SELECT count(*) FROM md.worker_status
-		WHERE worker = 'scheduler' AND state NOT LIKE 'waiting for CREATE%'")" = 1 ]
+		WHERE worker = 'scheduler' AND state NOT LIKE 'waiting for CREATE%'")" = "$WORKERS" ]
 }
 poll_until 30 scheduler_ready || { echo "scheduler: the worker did not start" >&2; exit 1; }
 
@@ -81,7 +84,7 @@ SELECT ARRAY(SELECT 'SYNS' || lpad(((j - 1) * $PER_JOB + k)::text, 5, '0')
 FROM generate_series(1, $JOBS) j;
 SQL
 
-echo "scheduler: $JOBS jobs x $PER_JOB symbols = $NSYM symbols every 1 s ($([ "$SPREAD" = 1 ] && echo "due times spread over the second" || echo "all due at the same instant")), fake provider" \
+echo "scheduler ($WORKERS scheduler process(es)): $JOBS jobs x $PER_JOB symbols = $NSYM symbols every 1 s ($([ "$SPREAD" = 1 ] && echo "due times spread over the second" || echo "all due at the same instant")), fake provider" \
 	"latency $LATENCY ms, max_concurrency $CONCURRENCY, rate_limit_per_minute $RATE_PER_MIN;" \
 	"${WARMUP_S} s warm-up, ${RUN_S} s measured"
 # the window is over when a run due after it has been claimed and every
@@ -153,7 +156,7 @@ polled=$(awk -v s="$slots" -v e="$expected_runs" -v q="$quotes" -v n="$NSYM" -v 
 	'BEGIN { print (s == e && ok == e && q == n * r) ? "met" : "MISSED" }')
 delay_ok=$(awk -v p="$p99" 'BEGIN { print (p != "" && p < 250) ? "met" : "MISSED" }')
 {
-	echo "scheduler, $(date -u '+%Y-%m-%d %H:%M UTC'), load average before: $LOAD_BEFORE"
+	echo "scheduler ($WORKERS scheduler process(es)), $(date -u '+%Y-%m-%d %H:%M UTC'), load average before: $LOAD_BEFORE"
 	printf '  runs due in the window     : %s of %s slots (%s jobs x %s s), %s succeeded, %s unfinished\n' \
 		"$slots" "$expected_runs" "$JOBS" "$RUN_S" "$ok_runs" "$unfinished"
 	printf '  quotes                     : %s ok, %s failed: %s quotes/s (target %s/s: %s)\n' \

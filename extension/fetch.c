@@ -130,11 +130,31 @@ storable_body(MdFetch *f)
 	}
 }
 
+/* the caller's callback for each finished fetch (md_fetch_perform_each) */
+typedef struct FetchDone
+{
+	MdFetchDone done;
+	MdHttpIdle	idle;
+	void	   *arg;
+} FetchDone;
+
+static void finish_fetch(MdFetch *f);
+
+/* the run waits for the network: the caller's turn */
+static void
+fetch_idle(void *arg)
+{
+	FetchDone  *cb = (FetchDone *) arg;
+
+	cb->idle(cb->arg);
+}
+
 /* the provider's answer is in: read it, mask secrets, check the price */
 static void
 read_answer(MdHttpRequest *req, void *arg)
 {
 	MdFetch    *f = (MdFetch *) req->private;
+	FetchDone  *cb = (FetchDone *) arg;
 
 	f->responded = true;
 	f->http_status = req->status;
@@ -143,6 +163,9 @@ read_answer(MdHttpRequest *req, void *arg)
 	f->body_len = req->body_len;
 	f->transport_detail = req->error_detail;
 	md_provider_lookup(f->provider)->parse(f, req);
+	finish_fetch(f);
+	if (cb->done != NULL)
+		cb->done(f, cb->arg);
 }
 
 /* after parsing: secrets out of everything kept, the price row checked */
@@ -297,6 +320,15 @@ ingest_prices(MdFetch *fetches, int n)
 void
 md_fetch_perform(MdFetch *fetches, int n, List *providers)
 {
+	md_fetch_perform_each(fetches, n, providers, NULL, NULL, NULL);
+}
+
+void
+md_fetch_perform_each(MdFetch *fetches, int n, List *providers,
+					  MdFetchDone done, MdHttpIdle idle, void *arg)
+{
+	FetchDone	cb = {done, idle, arg};
+	bool	   *sent = palloc0(sizeof(bool) * Max(n, 1));
 	int			ngroups = list_length(providers);
 	int		   *limits = palloc(sizeof(int) * Max(ngroups, 1));
 	char	  **keys = palloc0(sizeof(char *) * Max(ngroups, 1));
@@ -351,13 +383,20 @@ md_fetch_perform(MdFetch *fetches, int n, List *providers)
 		f->url = requests[nrequests].url;
 		requests[nrequests].group = g;
 		requests[nrequests].private = f;
+		sent[i] = true;
 		nrequests++;
 	}
 
-	md_http_run(requests, nrequests, limits, ngroups, read_answer, NULL);
-
+	/* those settled without HTTP first; the others as their answers come */
 	for (i = 0; i < n; i++)
-		finish_fetch(&fetches[i]);
+		if (!sent[i])
+		{
+			finish_fetch(&fetches[i]);
+			if (done != NULL)
+				done(&fetches[i], arg);
+		}
+	md_http_run(requests, nrequests, limits, ngroups, read_answer,
+				idle != NULL ? fetch_idle : NULL, &cb);
 
 	/* the keys were in palloc'd memory: wipe them */
 	for (i = 0; i < ngroups; i++)
@@ -371,6 +410,8 @@ void
 md_fetch_store(MdFetch *fetches, int n)
 {
 	store_raw_responses(fetches, n);
+	/* a worker storing one job while others are fetched: keep them going */
+	md_http_pump();
 	ingest_prices(fetches, n);
 }
 

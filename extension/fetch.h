@@ -43,6 +43,19 @@ extern void md_fetch_batch(MdFetch *fetches, int n, List *providers);
  * circuit breaker); store runs in one (raw responses, then the sink).
  */
 extern void md_fetch_perform(MdFetch *fetches, int n, List *providers);
+
+/*
+ * md_fetch_perform calling done as each fetch is settled (answered,
+ * failed, or refused before any HTTP), and idle (when not NULL) whenever
+ * it is about to wait for the network, in the calling process: a worker
+ * can store the jobs whose fetches are all settled while the other jobs'
+ * requests are in flight. idle may run a short transaction of its own
+ * (waiting for no response: md_http_pump), and must leave
+ * CurrentMemoryContext as it found it.
+ */
+typedef void (*MdFetchDone) (MdFetch *f, void *arg);
+extern void md_fetch_perform_each(MdFetch *fetches, int n, List *providers,
+								  MdFetchDone done, MdHttpIdle idle, void *arg);
 extern void md_fetch_store(MdFetch *fetches, int n);
 
 /* insert responses whose raw_response_id is set (an existing id is skipped) */

@@ -70,8 +70,14 @@ BEGIN
 	IF rel IS NOT NULL THEN
 		RETURN rel;
 	END IF;
-	-- two sessions may want the same month at once
-	PERFORM pg_advisory_xact_lock(hashtextextended('md.prices partitions', 0));
+	-- Two sessions may want the same month at once (two schedulers do, at
+	-- every new month). A lock on md.prices alone (not its partitions)
+	-- that conflicts with itself (not with inserts) serialises them, and
+	-- taking it makes this session read the catalog changes committed
+	-- meanwhile: after an advisory lock to_regclass could still answer
+	-- from a stale cache, and CREATE TABLE failed with "relation ...
+	-- already exists".
+	LOCK TABLE ONLY md.prices IN SHARE UPDATE EXCLUSIVE MODE;
 	rel := to_regclass('md.' || quote_ident(part));
 	IF rel IS NULL THEN
 		EXECUTE format('CREATE TABLE md.%I PARTITION OF md.prices FOR VALUES FROM (%L) TO (%L)',

@@ -23,6 +23,7 @@ int			md_average_windows[MD_MAX_AVERAGE_WINDOWS] = {5};
 int			md_max_future_skew = 60;
 char	   *md_databases = NULL;
 int			md_job_run_retention = 7 * 86400;
+int			md_scheduler_workers = 1;
 char	   *md_kafka_bootstrap_servers = NULL;
 char	   *md_kafka_topic = NULL;
 char	   *md_kafka_config_file = NULL;
@@ -189,6 +190,17 @@ md_define_gucs(void)
 							INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.scheduler_workers",
+							"Scheduler processes per database.",
+							"Each claims a share of the due jobs; providers' rate limits and concurrency are shared among them.",
+							&md_scheduler_workers,
+							1,
+							1,
+							MD_MAX_SCHEDULER_WORKERS,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("marketdata.kafka_bootstrap_servers",

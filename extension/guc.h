@@ -10,6 +10,8 @@
 
 #define MD_MAX_AVERAGE_WINDOWS 16
 #define MD_MAX_WINDOW 1000
+/* scheduler processes per database (marketdata.scheduler_workers) */
+#define MD_MAX_SCHEDULER_WORKERS 8
 
 /* parsed marketdata.average_windows */
 extern int	md_average_window_count;
@@ -20,6 +22,7 @@ extern int	md_max_future_skew;
 /* workers */
 extern char *md_databases;
 extern int	md_job_run_retention;
+extern int	md_scheduler_workers;
 
 /* Kafka: an empty bootstrap list means Kafka is not used */
 extern char *md_kafka_bootstrap_servers;

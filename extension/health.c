@@ -19,6 +19,10 @@
  * (half-open): success closes the circuit, failure opens it again. A
  * rate-limited provider is skipped until its Retry-After has passed.
  *
+ * The slot also holds our own request budget for the provider
+ * (rate_limit_per_minute, a token bucket): in shared memory, so every
+ * scheduler process of the database draws from the one budget.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -54,6 +58,8 @@ typedef struct HealthSlot
 	TimestampTz rate_limited_until;
 	int64		requests;
 	int64		failures;
+	double		tokens;			/* our request budget: a token bucket */
+	TimestampTz tokens_at;		/* last refill, 0: full */
 	int			nlatencies;
 	int			next_latency;
 	float4		latencies[LATENCY_RING];	/* ms, newest LATENCY_RING */
@@ -230,6 +236,37 @@ md_health_record(const MdFetch *f)
 		}
 	}
 	LWLockRelease(health->lock);
+}
+
+bool
+md_health_take_token(const char *provider, int per_minute, int *wait_s)
+{
+	HealthSlot *s;
+	TimestampTz now = GetCurrentTimestamp();
+	double		rate = per_minute / 60.0e6;	/* tokens per microsecond */
+	bool		taken = true;
+
+	if (health == NULL)
+		return true;
+	LWLockAcquire(health->lock, LW_EXCLUSIVE);
+	s = find_slot(provider, true);
+	if (s != NULL)
+	{
+		if (s->tokens_at == 0)
+			s->tokens = per_minute;
+		else
+			s->tokens = Min((double) per_minute, s->tokens + (now - s->tokens_at) * rate);
+		s->tokens_at = now;
+		if (s->tokens >= 1.0)
+			s->tokens -= 1.0;
+		else
+		{
+			taken = false;
+			*wait_s = (int) ceil((1.0 - s->tokens) / rate / 1.0e6);
+		}
+	}
+	LWLockRelease(health->lock);
+	return taken;
 }
 
 static int

@@ -23,4 +23,12 @@ extern bool md_health_admit(MdFetch *f);
 /* record the outcome of a fetch that reached the provider */
 extern void md_health_record(const MdFetch *f);
 
+/*
+ * Take one request from the provider's budget of per_minute requests a
+ * minute, shared by every process of this database; false with the
+ * seconds to wait when it is spent. Without shared memory (marketdata not
+ * preloaded, so no scheduler either) every request is let through.
+ */
+extern bool md_health_take_token(const char *provider, int per_minute, int *wait_s);
+
 #endif							/* MD_HEALTH_H */

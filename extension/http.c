@@ -65,9 +65,15 @@ typedef struct Run
 	int		   *head;			/* per group: next waiting transfer, -1 */
 	int			in_flight;
 	size_t		max_body;
+	MemoryContext cxt;			/* the caller's: results are allocated here */
+	MdHttpRequest **finished;	/* completed, not yet handed to done */
+	int			nfinished;
 } Run;
 
 static CURLM *multi = NULL;
+
+/* the run under way in this process, for md_http_pump */
+static Run *current_run = NULL;
 
 static void
 http_cleanup(int code, Datum arg)
@@ -287,40 +293,81 @@ finish_transfer(Run *run, Transfer *t, CURLcode result)
 }
 
 static void
-run_loop(Run *run, MdHttpDone done, void *arg)
+perform(void)
+{
+	int			still_running;
+	CURLMcode	mrc;
+
+	mrc = curl_multi_perform(multi, &still_running);
+	if (mrc != CURLM_OK)
+		elog(ERROR, "curl_multi_perform failed: %s", curl_multi_strerror(mrc));
+}
+
+/*
+ * Let libcurl read and write what it can without waiting, collect the
+ * finished transfers (to be handed to done later) and start the next
+ * requests of their groups, then let libcurl send those.
+ */
+static void
+turn(Run *run)
+{
+	int			queued;
+	int			before = run->nfinished;
+	CURLMsg    *msg;
+
+	perform();
+	while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
+	{
+		Transfer   *t;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t) != CURLE_OK)
+			elog(ERROR, "curl_easy_getinfo(CURLINFO_PRIVATE) failed");
+		finish_transfer(run, t, msg->data.result);
+		start_group(run, t->request->group);
+		run->finished[run->nfinished++] = t->request;
+	}
+	/* the requests just started go out now, not after the caller's work */
+	if (run->nfinished > before && run->in_flight > 0)
+		perform();
+}
+
+static void
+run_loop(Run *run, MdHttpDone done, MdHttpIdle idle, void *arg)
 {
 	int			g;
 
 	for (g = 0; g < run->ngroups; g++)
 		start_group(run, g);
 
-	while (run->in_flight > 0)
+	while (run->in_flight > 0 || run->nfinished > 0)
 	{
-		int			still_running;
-		int			queued;
-		CURLMsg    *msg;
 		CURLMcode	mrc;
+		int			i;
 
 		CHECK_FOR_INTERRUPTS();
-		mrc = curl_multi_perform(multi, &still_running);
-		if (mrc != CURLM_OK)
-			elog(ERROR, "curl_multi_perform failed: %s", curl_multi_strerror(mrc));
+		turn(run);
 
-		while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
-		{
-			Transfer   *t;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t) != CURLE_OK)
-				elog(ERROR, "curl_easy_getinfo(CURLINFO_PRIVATE) failed");
-			finish_transfer(run, t, msg->data.result);
-			start_group(run, t->request->group);
+		/*
+		 * Hand the finished ones to the caller. done may pump (see
+		 * md_http_pump), which queues more behind these: they are handed
+		 * over in this same pass.
+		 */
+		for (i = 0; i < run->nfinished; i++)
 			if (done != NULL)
-				done(t->request, arg);
-		}
+				done(run->finished[i], arg);
+		run->nfinished = 0;
 		if (run->in_flight == 0)
 			break;
+
+		/* nothing to do but wait: the caller's turn (it may pump) */
+		if (idle != NULL)
+		{
+			idle(arg);
+			if (run->nfinished > 0)
+				continue;
+		}
 
 		mrc = curl_multi_poll(multi, NULL, 0, WAIT_SLICE_MS, NULL);
 		if (mrc != CURLM_OK)
@@ -329,8 +376,20 @@ run_loop(Run *run, MdHttpDone done, void *arg)
 }
 
 void
+md_http_pump(void)
+{
+	MemoryContext old;
+
+	if (current_run == NULL)
+		return;
+	old = MemoryContextSwitchTo(current_run->cxt);
+	turn(current_run);
+	MemoryContextSwitchTo(old);
+}
+
+void
 md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
-			int ngroups, MdHttpDone done, void *arg)
+			int ngroups, MdHttpDone done, MdHttpIdle idle, void *arg)
 {
 	Run		   *run;
 	int		   *tail;
@@ -358,7 +417,11 @@ md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
 				 curl_multi_strerror(mrc));
 	}
 
+	if (current_run != NULL)
+		elog(ERROR, "md_http_run called while a run is under way");
 	run = palloc0(sizeof(Run));
+	run->cxt = CurrentMemoryContext;
+	run->finished = palloc(sizeof(MdHttpRequest *) * nrequests);
 	run->transfers = palloc0(sizeof(Transfer) * nrequests);
 	run->ntransfers = nrequests;
 	run->ngroups = ngroups;
@@ -400,16 +463,19 @@ md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
 		tail[g] = i;
 	}
 
+	current_run = run;
 	PG_TRY();
 	{
-		run_loop(run, done, arg);
+		run_loop(run, done, idle, arg);
 	}
 	PG_CATCH();
 	{
 		/* an interrupt or an error of ours: free every transfer in flight */
+		current_run = NULL;
 		for (i = 0; i < run->ntransfers; i++)
 			release_transfer(&run->transfers[i]);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	current_run = NULL;
 }

@@ -48,12 +48,28 @@ typedef struct MdHttpRequest
 typedef void (*MdHttpDone) (MdHttpRequest *request, void *arg);
 
 /*
+ * Called when the run is about to wait for the network: every request
+ * that can go out is out and every answer in has been handed to done.
+ */
+typedef void (*MdHttpIdle) (void *arg);
+
+/*
  * Run nrequests requests concurrently, at most group_limits[g] of group g
- * at a time, calling done (when not NULL) as each one completes.
+ * at a time, calling done (when not NULL) as each one completes, and idle
+ * (when not NULL) before each wait.
  */
 extern void md_http_run(MdHttpRequest *requests, int nrequests,
 						const int *group_limits, int ngroups,
-						MdHttpDone done, void *arg);
+						MdHttpDone done, MdHttpIdle idle, void *arg);
+
+/*
+ * From a callback doing long work (a worker storing jobs): let the
+ * run under way read the answers that came in meanwhile and start the
+ * next requests in their place, without waiting for anything; the
+ * finished ones are handed to done after the callback returns. Nothing
+ * when no run is under way.
+ */
+extern void md_http_pump(void);
 
 /* percent-encode a path segment or query value (RFC 3986 unreserved kept) */
 extern char *md_http_escape(const char *text);

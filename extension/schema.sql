@@ -75,10 +75,13 @@ CREATE TABLE md.job_runs (
 	symbols_ok	integer NOT NULL DEFAULT 0,
 	symbols_failed integer NOT NULL DEFAULT 0,
 	error_classes text[],
-	message		text
+	message		text,
+	worker_pid	integer			-- the scheduler that claimed the run
 );
 CREATE INDEX job_runs_job_idx ON md.job_runs (job_id, started_at DESC);
 CREATE INDEX job_runs_started_idx ON md.job_runs (started_at);
+-- the runs under way: a few among millions kept for days
+CREATE INDEX job_runs_running_idx ON md.job_runs (worker_pid) WHERE status = 'running';
 COMMENT ON TABLE md.job_runs IS
 	'history of polling job runs (kept after the job is deleted, trimmed by retention)';
 

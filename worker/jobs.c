@@ -14,6 +14,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -24,20 +25,49 @@
 
 #define INTERRUPTED_MESSAGE "interrupted: the scheduler stopped during the run"
 
+/*
+ * A run is interrupted when the scheduler that claimed it is gone: no
+ * marketdata scheduler of that pid runs (a pid is reused at most by an
+ * unrelated process, or by us: a scheduler that starts has no run yet).
+ */
 #define FAIL_INTERRUPTED_SQL \
 	"WITH r AS (" \
-	"  UPDATE md.job_runs SET status = 'failed', finished_at = now()," \
+	"  UPDATE md.job_runs r SET status = 'failed', finished_at = now()," \
 	"    message = '" INTERRUPTED_MESSAGE "'" \
-	"  WHERE status = 'running' RETURNING job_id)" \
+	"  WHERE status = 'running' AND (r.worker_pid IS NULL OR r.worker_pid = $1" \
+	"    OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a" \
+	"      WHERE a.pid = r.worker_pid AND a.backend_type = 'marketdata scheduler'))" \
+	"  RETURNING job_id)" \
 	"UPDATE md.polling_jobs j SET last_status = 'failed'," \
 	"  last_error = '" INTERRUPTED_MESSAGE "'" \
 	" FROM r WHERE j.id = r.job_id AND j.last_status = 'running'"
 
+/*
+ * A job is due when enabled, its time has come, and no run of it is under
+ * way (another scheduler may have it). Up to $1 of them, and of those the
+ * jobs of providers with a share of concurrency for scheduler number $2
+ * of $3 (see share_of in scheduler.c): a share of the work under way, so
+ * that the schedulers split a burst instead of the first taking it all.
+ * Rows locked by another scheduler's claim are skipped.
+ */
+#define DUE_WHERE \
+	" j.enabled AND j.next_run_at <= now()" \
+	"  AND j.last_status IS DISTINCT FROM 'running'"
+
+/* a job this scheduler may run: $n is its number */
+#define MINE_WHERE(n) \
+	" EXISTS (SELECT 1 FROM md.providers p" \
+	"  WHERE p.name = j.provider AND p.max_concurrency > " n ")"
+
 #define CLAIM_SQL \
 	"WITH due AS (" \
-	"  SELECT id FROM md.polling_jobs" \
-	"  WHERE enabled AND next_run_at <= now()" \
-	"  ORDER BY next_run_at LIMIT $1 FOR UPDATE SKIP LOCKED)," \
+	"  SELECT j.id FROM md.polling_jobs j" \
+	"  WHERE" DUE_WHERE " AND" MINE_WHERE("$2") \
+	"  ORDER BY j.next_run_at" \
+	"  LIMIT least($1, greatest(1, ceil(((SELECT count(*) FROM md.polling_jobs j" \
+	"      WHERE" DUE_WHERE ") + (SELECT count(*) FROM md.job_runs" \
+	"      WHERE status = 'running')) / $3::float8)))" \
+	"  FOR UPDATE OF j SKIP LOCKED)," \
 	" upd AS (" \
 	"  UPDATE md.polling_jobs j SET last_run_at = now(), last_status = 'running'," \
 	"    next_run_at = j.next_run_at + make_interval(secs => (j.interval *" \
@@ -45,16 +75,19 @@
 	"  FROM due WHERE j.id = due.id" \
 	"  RETURNING j.id, j.provider, j.symbols)," \
 	" runs AS (" \
-	"  INSERT INTO md.job_runs (job_id) SELECT id FROM upd RETURNING id, job_id)" \
+	"  INSERT INTO md.job_runs (job_id, worker_pid) SELECT id, $4 FROM upd" \
+	"  RETURNING id, job_id)" \
 	"SELECT upd.id, runs.id, upd.provider, upd.symbols" \
 	" FROM upd JOIN runs ON runs.job_id = upd.id ORDER BY upd.id"
 
 #define DUE_COUNT_SQL \
-	"SELECT count(*) FROM md.polling_jobs WHERE enabled AND next_run_at <= now()"
+	"SELECT count(*) FROM md.polling_jobs j WHERE" DUE_WHERE " AND" MINE_WHERE("$1")
 
+/* a job under way is not next: its scheduler runs it again if due */
 #define NEXT_SQL \
 	"SELECT (extract(epoch FROM min(next_run_at) - clock_timestamp()) * 1000)::int8" \
-	" FROM md.polling_jobs WHERE enabled"
+	" FROM md.polling_jobs j WHERE j.enabled AND j.last_status IS DISTINCT FROM 'running'" \
+	"  AND" MINE_WHERE("$1")
 
 #define FINISH_SQL \
 	"WITH r AS (" \
@@ -78,20 +111,24 @@ static SPIPlanPtr retention_plan = NULL;
 int
 md_jobs_fail_interrupted_runs(void)
 {
-	md_spi_run(md_spi_plan(&fail_plan, FAIL_INTERRUPTED_SQL, 0, NULL), NULL, NULL,
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(MyProcPid)};
+
+	md_spi_run(md_spi_plan(&fail_plan, FAIL_INTERRUPTED_SQL, 1, argtypes), args, NULL,
 			   false, 0, SPI_OK_UPDATE, "failing interrupted runs");
 	return (int) SPI_processed;
 }
 
 List *
-md_jobs_claim_due(int limit, MemoryContext cxt)
+md_jobs_claim_due(int limit, int number, int nworkers, MemoryContext cxt)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(limit)};
+	Oid			argtypes[4] = {INT4OID, INT4OID, INT4OID, INT4OID};
+	Datum		args[4] = {Int32GetDatum(limit), Int32GetDatum(number),
+	Int32GetDatum(nworkers), Int32GetDatum(MyProcPid)};
 	List	   *jobs = NIL;
 	uint64		i;
 
-	md_spi_run(md_spi_plan(&claim_plan, CLAIM_SQL, 1, argtypes), args, NULL,
+	md_spi_run(md_spi_plan(&claim_plan, CLAIM_SQL, 4, argtypes), args, NULL,
 			   false, 0, SPI_OK_SELECT, "claiming due jobs");
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -121,23 +158,27 @@ md_jobs_claim_due(int limit, MemoryContext cxt)
 }
 
 int64
-md_jobs_due_count(void)
+md_jobs_due_count(int number)
 {
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(number)};
 	bool		isnull;
 
-	md_spi_run(md_spi_plan(&due_plan, DUE_COUNT_SQL, 0, NULL), NULL, NULL,
+	md_spi_run(md_spi_plan(&due_plan, DUE_COUNT_SQL, 1, argtypes), args, NULL,
 			   true, 1, SPI_OK_SELECT, "counting due jobs");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 									   &isnull));
 }
 
 long
-md_jobs_ms_to_next(void)
+md_jobs_ms_to_next(int number)
 {
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(number)};
 	bool		isnull;
 	Datum		d;
 
-	md_spi_run(md_spi_plan(&next_plan, NEXT_SQL, 0, NULL), NULL, NULL,
+	md_spi_run(md_spi_plan(&next_plan, NEXT_SQL, 1, argtypes), args, NULL,
 			   true, 1, SPI_OK_SELECT, "finding the next due job");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)

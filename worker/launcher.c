@@ -2,7 +2,8 @@
  *
  * worker/launcher.c
  *	  The launcher: starts every marketdata worker in every database of
- *	  marketdata.databases, and starts them again when they stop.
+ *	  marketdata.databases (marketdata.scheduler_workers schedulers, one of
+ *	  each other kind), and starts them again when they stop.
  *
  * The launcher is a static background worker registered from
  * shared_preload_libraries with BgWorkerStart_RecoveryFinished: on a standby
@@ -41,11 +42,12 @@ const int	md_worker_kind_count = lengthof(md_worker_kinds);
 #define MIN_RESTART_DELAY_MS 1000
 #define MAX_RESTART_DELAY_MS 60000
 
-/* one per (database, kind) the launcher looks after */
+/* one per (database, kind, number) the launcher looks after */
 typedef struct Launched
 {
 	char		dbname[NAMEDATALEN];
 	int			kind;
+	int			number;			/* 0.., several only of the scheduler */
 	BackgroundWorkerHandle *handle;
 	TimestampTz next_start;		/* not before this */
 	int			delay_ms;		/* grows while it keeps stopping */
@@ -74,13 +76,21 @@ md_launcher_register(void)
 	RegisterBackgroundWorker(&worker);
 }
 
+/* how many workers of that kind run in each database */
+static int
+instances(int kind)
+{
+	return strcmp(md_worker_kinds[kind].name, "scheduler") == 0 ? md_scheduler_workers : 1;
+}
+
 static Launched *
-find_or_add(const char *dbname, int kind)
+find_or_add(const char *dbname, int kind, int number)
 {
 	int			i;
 
 	for (i = 0; i < nlaunched; i++)
-		if (launched[i].kind == kind && strcmp(launched[i].dbname, dbname) == 0)
+		if (launched[i].kind == kind && launched[i].number == number &&
+			strcmp(launched[i].dbname, dbname) == 0)
 			return &launched[i];
 	if (nlaunched == MAX_LAUNCHED)
 	{
@@ -90,6 +100,7 @@ find_or_add(const char *dbname, int kind)
 	memset(&launched[nlaunched], 0, sizeof(Launched));
 	strlcpy(launched[nlaunched].dbname, dbname, NAMEDATALEN);
 	launched[nlaunched].kind = kind;
+	launched[nlaunched].number = number;
 	launched[nlaunched].delay_ms = MIN_RESTART_DELAY_MS;
 	return &launched[nlaunched++];
 }
@@ -124,11 +135,16 @@ start_worker(Launched *l)
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	worker.bgw_notify_pid = MyProcPid;
+	worker.bgw_main_arg = Int32GetDatum(l->number);
 	strlcpy(worker.bgw_library_name, "marketdata", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, kind->function, BGW_MAXLEN);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "marketdata %s", kind->name);
-	snprintf(worker.bgw_name, BGW_MAXLEN, "marketdata %s for database %s",
-			 kind->name, l->dbname);
+	if (l->number == 0)
+		snprintf(worker.bgw_name, BGW_MAXLEN, "marketdata %s for database %s",
+				 kind->name, l->dbname);
+	else
+		snprintf(worker.bgw_name, BGW_MAXLEN, "marketdata %s %d for database %s",
+				 kind->name, l->number + 1, l->dbname);
 	strlcpy(worker.bgw_extra, l->dbname, BGW_EXTRALEN);
 
 	if (l->handle != NULL)
@@ -170,13 +186,18 @@ reconcile(void)
 
 		for (k = 0; k < md_worker_kind_count; k++)
 		{
-			Launched   *l = find_or_add(dbname, k);
+			int			number;
 
-			if (l == NULL)
-				continue;
-			l->wanted = true;
-			if (!is_running(l))
-				start_worker(l);
+			for (number = 0; number < instances(k); number++)
+			{
+				Launched   *l = find_or_add(dbname, k, number);
+
+				if (l == NULL)
+					continue;
+				l->wanted = true;
+				if (!is_running(l))
+					start_worker(l);
+			}
 		}
 	}
 	for (i = 0; i < nlaunched; i++)

@@ -7,16 +7,18 @@
  * next_run_at moved on); with no transaction open, fetch every symbol of
  * every claimed job concurrently through the providers (libcurl multi,
  * each provider's max_concurrency, its circuit breaker and Retry-After, and
- * our own budget of rate_limit_per_minute requests); then in a second
- * transaction store the raw responses, feed the sink and finish the runs.
+ * our own budget of rate_limit_per_minute requests). Whenever the HTTP
+ * loop would wait for the network, a short transaction stores the jobs
+ * whose fetches are all settled (raw responses, the sink, their runs
+ * finished): the first jobs of a round are visible while the last ones
+ * are still being fetched. That transaction waits for no response (see
+ * store_ready_jobs).
  * A change to md.polling_jobs wakes the scheduler at commit (a trigger);
  * otherwise it sleeps until the next job is due, at most a second.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
-
-#include <math.h>
 
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -25,6 +27,8 @@
 #include "../extension/error_class.h"
 #include "../extension/fetch.h"
 #include "../extension/guc.h"
+#include "../extension/health.h"
+#include "../extension/http.h"
 #include "../extension/kept_responses.h"
 #include "jobs.h"
 #include "worker.h"
@@ -32,54 +36,21 @@
 #define MAX_JOBS_PER_ROUND 1000
 #define RETENTION_EVERY_MS 60000
 
-/* our own request budget per provider: a token bucket */
-typedef struct Budget
-{
-	char	   *provider;
-	double		tokens;
-	TimestampTz refilled_at;
-} Budget;
-
-static List *budgets = NIL;		/* in TopMemoryContext */
 static MdWorkerSlot *slot = NULL;
+static int	my_number = 0;		/* 0..marketdata.scheduler_workers-1 */
 
 PGDLLEXPORT void md_scheduler_main(Datum main_arg);
 
 /*
- * Take one request from the provider's budget of per_minute requests;
- * false with the seconds to wait when it is spent.
+ * Scheduler number's share of a provider's max_concurrency when nworkers
+ * schedulers run: together exactly the limit, each in its own libcurl
+ * multi handle. A scheduler whose share is 0 claims no job of the provider
+ * (CLAIM_SQL: max_concurrency > number).
  */
-static bool
-take_token(const char *provider, int per_minute, int *wait_s)
+static int
+share_of(int limit, int number, int nworkers)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	Budget	   *b = NULL;
-	ListCell   *lc;
-	double		rate = per_minute / 60.0e6;	/* tokens per microsecond */
-
-	foreach(lc, budgets)
-		if (strcmp(((Budget *) lfirst(lc))->provider, provider) == 0)
-			b = lfirst(lc);
-	if (b == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		b = palloc(sizeof(Budget));
-		b->provider = pstrdup(provider);
-		b->tokens = per_minute;
-		b->refilled_at = now;
-		budgets = lappend(budgets, b);
-		MemoryContextSwitchTo(old);
-	}
-	b->tokens = Min((double) per_minute, b->tokens + (now - b->refilled_at) * rate);
-	b->refilled_at = now;
-	if (b->tokens >= 1.0)
-	{
-		b->tokens -= 1.0;
-		return true;
-	}
-	*wait_s = (int) ceil((1.0 - b->tokens) / rate / 1.0e6);
-	return false;
+	return limit / nworkers + (number < limit % nworkers ? 1 : 0);
 }
 
 /*
@@ -104,7 +75,7 @@ admit(MdFetch *fetches, int *owner, int n, List *providers)
 			md_fetch_fail(f, MD_UNAVAILABLE, "provider %s is disabled", f->provider);
 			continue;
 		}
-		if (!take_token(p->name, p->rate_limit_per_minute, &wait_s))
+		if (!md_health_take_token(p->name, p->rate_limit_per_minute, &wait_s))
 		{
 			md_fetch_fail(f, MD_RATE_LIMITED,
 						  "provider %s: our budget of %d requests a minute is spent",
@@ -127,22 +98,41 @@ admit(MdFetch *fetches, int *owner, int n, List *providers)
 	return admitted;
 }
 
+/* a claimed job in a round: its fetches, and how many are not settled */
+typedef struct RoundJob
+{
+	MdDueJob   *job;
+	MdFetch   **fetches;		/* its symbols' fetches, in the round's array */
+	int			nfetches;
+	int			pending;
+} RoundJob;
+
+/* a round: the claimed jobs, and which job each fetch belongs to */
+typedef struct Round
+{
+	RoundJob   *jobs;
+	int			njobs;
+	int		   *owner;			/* per fetch: its index in jobs */
+	MdFetch    *base;			/* the round's fetches */
+	RoundJob  **ready;			/* settled, not stored yet */
+	int			nready;
+	int			stored;
+} Round;
+
 /* The outcome of a job's run from its symbols' fetches. */
 static void
-finish_run(MdDueJob *job, int job_index, MdFetch *fetches, int *owner, int n)
+finish_run(RoundJob *rj)
 {
 	MdRunResult result = {0};
 	int			i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < rj->nfetches; i++)
 	{
-		MdFetch    *f = &fetches[i];
+		MdFetch    *f = rj->fetches[i];
 		const char *word;
 		ListCell   *lc;
 		bool		seen = false;
 
-		if (owner[i] != job_index)
-			continue;
 		if (f->cls == MD_OK)
 		{
 			result.ok++;
@@ -157,66 +147,168 @@ finish_run(MdDueJob *job, int job_index, MdFetch *fetches, int *owner, int n)
 		if (result.message == NULL)
 			result.message = psprintf("%s: %s", f->symbol, f->message);
 	}
-	md_jobs_finish_run(job, &result);
+	md_jobs_finish_run(rj->job, &result);
 }
 
-/* One round: claim due jobs, fetch without a transaction, store. */
-static int
-run_due_jobs(MemoryContext round)
+/*
+ * Store the jobs whose fetches are all settled and not stored yet: their
+ * raw responses and prices, and finish their runs, in one short
+ * transaction. Called when the HTTP loop would wait for the network (and
+ * at the end of the round), so the first jobs of a round are visible
+ * while the last ones are still being fetched, and under load jobs that
+ * settle together share a transaction. The transaction waits for no
+ * response: the requests that can go out are out, and between its
+ * statements md_http_pump takes the answers that came in and sends the
+ * next requests, so the provider connections do not stand idle.
+ */
+static void
+store_ready_jobs(Round *round)
 {
+	MemoryContext cxt = CurrentMemoryContext;
+	MdFetch    *copy;
+	int			n = 0;
+	int			i;
+	int			k;
+
+	if (round->nready == 0)
+		return;
+	md_worker_set_state(slot, "storing");
+	md_worker_begin("marketdata scheduler: storing prices");
+	/* md_fetch_store takes an array: these jobs' fetches, side by side */
+	for (i = 0; i < round->nready; i++)
+		n += round->ready[i]->nfetches;
+	copy = palloc(sizeof(MdFetch) * Max(n, 1));
+	n = 0;
+	for (i = 0; i < round->nready; i++)
+		for (k = 0; k < round->ready[i]->nfetches; k++)
+			copy[n++] = *round->ready[i]->fetches[k];
+	md_fetch_store(copy, n);
+	md_http_pump();
+	for (i = 0; i < round->nready; i++)
+		finish_run(round->ready[i]);
+	md_worker_commit();
+	/* the commit left us in TopMemoryContext */
+	MemoryContextSwitchTo(cxt);
+	md_worker_set_state(slot, "fetching");
+	round->stored += round->nready;
+	round->nready = 0;
+}
+
+/* md_fetch_perform_each's callback: one fetch of the round is settled */
+static void
+fetch_settled(MdFetch *f, void *arg)
+{
+	Round	   *round = (Round *) arg;
+	RoundJob   *rj = &round->jobs[round->owner[f - round->base]];
+
+	Assert(rj->pending > 0);
+	if (--rj->pending == 0)
+		round->ready[round->nready++] = rj;
+}
+
+/* md_fetch_perform_each's callback: waiting for the network, our turn */
+static void
+fetch_idle(void *arg)
+{
+	store_ready_jobs((Round *) arg);
+}
+
+/* runs of a scheduler that is gone (we at an earlier start, or another) */
+static void
+fail_interrupted_runs(void)
+{
+	int			failed;
+
+	md_worker_begin("marketdata scheduler: failing interrupted runs");
+	failed = md_jobs_fail_interrupted_runs();
+	md_worker_commit();
+	if (failed > 0)
+		elog(LOG, "marketdata scheduler: %d interrupted runs marked failed", failed);
+}
+
+/*
+ * One round: claim due jobs; fetch without a transaction; store the jobs
+ * as their fetches settle.
+ */
+static int
+run_due_jobs(MemoryContext cxt)
+{
+	int			nworkers = md_scheduler_workers;
 	List	   *jobs;
 	List	   *providers;
 	MdFetch    *fetches;
 	int		   *owner;
+	Round		round = {0};
 	int			n = 0;
 	int			admitted;
+	int			i;
 	ListCell   *lc;
+	MemoryContext old;
 
 	md_worker_begin("marketdata scheduler: claiming due jobs");
-	jobs = md_jobs_claim_due(MAX_JOBS_PER_ROUND, round);
-	{
-		MemoryContext old = MemoryContextSwitchTo(round);
-
-		providers = md_providers_load();
-		MemoryContextSwitchTo(old);
-	}
+	jobs = md_jobs_claim_due(MAX_JOBS_PER_ROUND, my_number, nworkers, cxt);
+	old = MemoryContextSwitchTo(cxt);
+	providers = md_providers_load();
+	MemoryContextSwitchTo(old);
 	md_worker_commit();
 	if (jobs == NIL)
 		return 0;
-
-	md_worker_set_state(slot, "fetching");
+	foreach(lc, providers)
 	{
-		MemoryContext old = MemoryContextSwitchTo(round);
-		int			total = 0;
+		MdProviderInfo *p = lfirst(lc);
 
-		foreach(lc, jobs)
-			total += ((MdDueJob *) lfirst(lc))->nsymbols;
-		fetches = palloc0(sizeof(MdFetch) * Max(total, 1));
-		owner = palloc(sizeof(int) * Max(total, 1));
-		foreach(lc, jobs)
-		{
-			MdDueJob   *job = lfirst(lc);
-			int			k;
-
-			for (k = 0; k < job->nsymbols; k++)
-			{
-				fetches[n].symbol = job->symbols[k];
-				fetches[n].provider = job->provider;
-				owner[n] = foreach_current_index(lc);
-				n++;
-			}
-		}
-		admitted = admit(fetches, owner, n, providers);
-		/* HTTP with no transaction open */
-		md_fetch_perform(fetches, admitted, providers);
-		MemoryContextSwitchTo(old);
+		p->max_concurrency = share_of(p->max_concurrency, my_number, nworkers);
 	}
 
-	md_worker_begin("marketdata scheduler: storing prices");
-	md_fetch_store(fetches, n);
+	md_worker_set_state(slot, "fetching");
+	old = MemoryContextSwitchTo(cxt);
+	round.njobs = list_length(jobs);
+	round.jobs = palloc0(sizeof(RoundJob) * round.njobs);
+	round.ready = palloc(sizeof(RoundJob *) * round.njobs);
 	foreach(lc, jobs)
-		finish_run(lfirst(lc), foreach_current_index(lc), fetches, owner, n);
-	md_worker_commit();
+		n += ((MdDueJob *) lfirst(lc))->nsymbols;
+	fetches = palloc0(sizeof(MdFetch) * Max(n, 1));
+	owner = palloc(sizeof(int) * Max(n, 1));
+	n = 0;
+	foreach(lc, jobs)
+	{
+		MdDueJob   *job = lfirst(lc);
+		RoundJob   *rj = &round.jobs[foreach_current_index(lc)];
+		int			k;
+
+		rj->job = job;
+		rj->fetches = palloc(sizeof(MdFetch *) * Max(job->nsymbols, 1));
+		for (k = 0; k < job->nsymbols; k++)
+		{
+			fetches[n].symbol = job->symbols[k];
+			fetches[n].provider = job->provider;
+			owner[n] = foreach_current_index(lc);
+			n++;
+		}
+	}
+	admitted = admit(fetches, owner, n, providers);
+	/* after admit's moves: each job's fetches, and those still to settle */
+	for (i = 0; i < n; i++)
+	{
+		RoundJob   *rj = &round.jobs[owner[i]];
+
+		rj->fetches[rj->nfetches++] = &fetches[i];
+		if (i < admitted)
+			rj->pending++;
+	}
+	round.owner = owner;
+	round.base = fetches;
+	/* jobs with nothing to fetch (every symbol refused by admit) are ready */
+	for (i = 0; i < round.njobs; i++)
+		if (round.jobs[i].pending == 0)
+			round.ready[round.nready++] = &round.jobs[i];
+	/* HTTP; settled jobs are stored whenever it waits, the last ones after */
+	md_fetch_perform_each(fetches, admitted, providers, fetch_settled, fetch_idle, &round);
+	store_ready_jobs(&round);
+	MemoryContextSwitchTo(old);
+	if (round.stored != round.njobs)
+		elog(ERROR, "marketdata scheduler: %d of %d jobs of the round stored",
+			 round.stored, round.njobs);
 	return n;
 }
 
@@ -227,6 +319,7 @@ md_scheduler_main(Datum main_arg)
 	bool		recovered = false;
 	TimestampTz last_retention = 0;
 
+	my_number = DatumGetInt32(main_arg);
 	slot = md_worker_start("scheduler");
 	round = AllocSetContextCreate(TopMemoryContext, "marketdata scheduler round",
 								  ALLOCSET_DEFAULT_SIZES);
@@ -234,6 +327,13 @@ md_scheduler_main(Datum main_arg)
 	{
 		long		timeout = 1000;
 
+		/* marketdata.scheduler_workers was lowered: the launcher stops us */
+		if (my_number >= md_scheduler_workers)
+		{
+			md_worker_set_state(slot, "stopping: not wanted");
+			md_worker_wait(1000);
+			continue;
+		}
 		if (!md_worker_extension_ready())
 		{
 			md_worker_set_state(slot, "waiting for CREATE EXTENSION");
@@ -243,13 +343,7 @@ md_scheduler_main(Datum main_arg)
 		}
 		if (!recovered)
 		{
-			int			failed;
-
-			md_worker_begin("marketdata scheduler: failing interrupted runs");
-			failed = md_jobs_fail_interrupted_runs();
-			md_worker_commit();
-			if (failed > 0)
-				elog(LOG, "marketdata scheduler: %d interrupted runs marked failed", failed);
+			fail_interrupted_runs();
 			recovered = true;
 		}
 
@@ -257,20 +351,26 @@ md_scheduler_main(Datum main_arg)
 			int			fetched = run_due_jobs(round);
 			int64		due;
 			long		next;
+			bool		housekeeping;
 
 			MemoryContextReset(round);
+			housekeeping = TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
+													  RETENTION_EVERY_MS);
 			md_worker_begin("marketdata scheduler: looking ahead");
-			/* responses of failed md_price calls elsewhere, kept for us */
-			fetched += md_kept_responses_store();
-			due = md_jobs_due_count();
-			next = md_jobs_ms_to_next();
-			if (TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
-										   RETENTION_EVERY_MS))
+			/* responses of failed md_price calls elsewhere, kept for the first */
+			if (my_number == 0)
+				fetched += md_kept_responses_store();
+			due = md_jobs_due_count(my_number);
+			next = md_jobs_ms_to_next(my_number);
+			if (housekeeping)
 			{
 				md_jobs_apply_retention(md_job_run_retention);
 				last_retention = GetCurrentTimestamp();
 			}
 			md_worker_commit();
+			/* a scheduler stopped for good: the others fail its runs */
+			if (housekeeping)
+				fail_interrupted_runs();
 			md_worker_loop_done(slot, fetched, due);
 			md_worker_set_state(slot, next < 0 ? "idle: no enabled job" : "waiting for the next job");
 			/* due jobs left over (a round takes at most so many) run at once */

@@ -4,9 +4,11 @@
  *	  Start-up, waiting and transactions shared by every per-database
  *	  marketdata worker.
  *
- * A worker never holds a transaction across I/O: it claims work in one
- * short transaction, commits, does the HTTP or Kafka I/O, and stores the
- * results in the next one (md_worker_begin / md_worker_commit).
+ * A worker never holds a transaction while it waits for I/O: it claims
+ * work in one short transaction, commits, does the HTTP or Kafka I/O, and
+ * stores the results in the next one (md_worker_begin / md_worker_commit).
+ * The scheduler stores the jobs already fetched while others are still
+ * in flight, in transactions that wait for no response.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,7 +35,7 @@
 #define MD_WORKER_LOCK_FIELD1 0x6d64		/* "md" */
 
 static bool
-take_kind_lock(const char *kind)
+take_kind_lock(const char *kind, int number)
 {
 	LOCKTAG		tag;
 	uint32		h = 0;
@@ -41,6 +43,9 @@ take_kind_lock(const char *kind)
 
 	for (p = kind; *p; p++)
 		h = h * 31 + (unsigned char) *p;
+	/* the first of a kind keeps the key it always had */
+	if (number > 0)
+		h = h * 31 + (uint32) number;
 	/* a session-level advisory lock, as pg_try_advisory_lock(int, int) */
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MD_WORKER_LOCK_FIELD1, h, 2);
 	return LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
@@ -51,6 +56,8 @@ md_worker_start(const char *kind)
 {
 	MdWorkerSlot *slot;
 	bool		unique;
+	int			number = DatumGetInt32(MyBgworkerEntry->bgw_main_arg);
+	char		name[MD_WORKER_KIND_LEN + 16];
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -59,17 +66,22 @@ md_worker_start(const char *kind)
 	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
 	pgstat_report_appname(MyBgworkerEntry->bgw_type);
 
+	/* "scheduler", "scheduler 2", ... */
+	if (number == 0)
+		strlcpy(name, kind, sizeof(name));
+	else
+		snprintf(name, sizeof(name), "%s %d", kind, number + 1);
 	StartTransactionCommand();
-	unique = take_kind_lock(kind);
+	unique = take_kind_lock(kind, number);
 	CommitTransactionCommand();
 	if (!unique)
 	{
 		elog(LOG, "marketdata %s: another one runs in database \"%s\"; exiting",
-			 kind, MyBgworkerEntry->bgw_extra);
+			 name, MyBgworkerEntry->bgw_extra);
 		proc_exit(0);
 	}
 	slot = md_worker_slot_acquire(kind);
-	elog(LOG, "marketdata %s started in database \"%s\"", kind,
+	elog(LOG, "marketdata %s started in database \"%s\"", name,
 		 MyBgworkerEntry->bgw_extra);
 	return slot;
 }

@@ -27,7 +27,8 @@ extern void md_launcher_register(void);
 /*
  * Start-up of a per-database worker: signal handlers, connection to the
  * database named in bgw_extra, its shared-memory slot. Exits quietly when
- * another worker of this kind already runs in the database.
+ * another worker of this kind and number (bgw_main_arg: 0.., several
+ * only of the scheduler) already runs in the database.
  */
 extern MdWorkerSlot *md_worker_start(const char *kind);
 
