@@ -8,11 +8,13 @@
 
 BENCH_PIDS=()
 
-# a port nobody listens on (connecting is refused), picked at random
+# a port nobody listens on (connecting is refused), picked at random below
+# the kernel's ephemeral range (32768 up), where an outgoing connection's
+# local port could make bind fail although nobody listens
 free_port() {
 	local p i
 	for i in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % 22000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
