@@ -94,6 +94,7 @@ typedef struct Tick
 } Tick;
 
 static rd_kafka_t *producer = NULL;
+static rd_kafka_topic_t *producer_rkt = NULL;	/* marketdata.kafka_topic's handle */
 static char *producer_identity = NULL;	/* md_kafka_identity() it was made for */
 static char *producer_topic = NULL;
 static bool reset_wanted = false;	/* a fatal producer error happened */
@@ -187,6 +188,8 @@ destroy_producer(void)
 	/* drop what is queued: unpublished rows are sent again from the outbox */
 	rd_kafka_purge(producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 	rd_kafka_poll(producer, 0);
+	rd_kafka_topic_destroy(producer_rkt);
+	producer_rkt = NULL;
 	rd_kafka_destroy(producer);
 	producer = NULL;
 	forget_ticks();
@@ -207,17 +210,13 @@ destroy_at_exit(int code, Datum arg)
  * messages back until then. Bounded: with Kafka down this gives up.
  */
 static void
-learn_topic(rd_kafka_t *rk, const char *topic)
+learn_topic(rd_kafka_t *rk, rd_kafka_topic_t *rkt)
 {
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
 	const rd_kafka_metadata_t *metadata;
 
-	if (rkt == NULL)
-		return;
 	if (rd_kafka_metadata(rk, 0, rkt, &metadata, LEARN_TOPIC_TIMEOUT_MS) ==
 		RD_KAFKA_RESP_ERR_NO_ERROR)
 		rd_kafka_metadata_destroy(metadata);
-	rd_kafka_topic_destroy(rkt);
 }
 
 static void
@@ -236,7 +235,17 @@ create_producer(void)
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_error_cb(conf, on_error);
 	producer = md_kafka_new(RD_KAFKA_PRODUCER, conf);
-	learn_topic(producer, md_kafka_topic);
+	producer_rkt = rd_kafka_topic_new(producer, md_kafka_topic, NULL);
+	if (producer_rkt == NULL)
+	{
+		rd_kafka_destroy(producer);
+		producer = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("could not make the Kafka topic handle \"%s\": %s", md_kafka_topic,
+						rd_kafka_err2str(rd_kafka_last_error()))));
+	}
+	learn_topic(producer, producer_rkt);
 
 	producer_identity = keep(producer_identity, md_kafka_identity());
 	producer_topic = keep(producer_topic, md_kafka_topic);
@@ -334,8 +343,12 @@ send_tick_rows(Tick *t, uint64 seq)
 	Oid			argtypes[5] = {XID8OID, INT8OID, TEXTOID, TEXTOID, INT4OID};
 	Datum		args[5];
 	int64		wanted = md_relay_batch_size - in_flight;
+	rd_kafka_message_t *msgs;
+	uint64		last_xact = cursor_xact;
+	uint64		n;
 	uint64		i;
-	int			sent = 0;
+	bool		cut = false;
+	bool		isnull;
 
 	if (wanted <= 0)
 		return 0;
@@ -346,46 +359,68 @@ send_tick_rows(Tick *t, uint64 seq)
 	args[4] = Int32GetDatum((int32) wanted);
 	md_spi_run(md_spi_plan(&rows_plan, ROWS_SQL, 5, argtypes), args, NULL,
 			   true, 0, SPI_OK_SELECT, "reading the outbox");
-	for (i = 0; i < SPI_processed; i++)
+	n = SPI_processed;
+	msgs = palloc0(sizeof(rd_kafka_message_t) * Max(n, 1));
+	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
 		text	   *symbol = DatumGetTextPP(SPI_getbinval(tuple, desc, 3, &isnull));
 		text	   *payload = DatumGetTextPP(SPI_getbinval(tuple, desc, 4, &isnull));
 		uint64		xact = U64FromFullTransactionId(
 			DatumGetFullTransactionId(SPI_getbinval(tuple, desc, 1, &isnull)));
-		rd_kafka_resp_err_t err;
 
-		if (t->rows >= md_relay_batch_size && xact != cursor_xact)
+		if (t->rows + (int64) i >= md_relay_batch_size && xact != last_xact)
 		{
-			end_tick_before(t, xact);
-			return sent;
+			cut = true;
+			break;
 		}
-		err = rd_kafka_producev(producer,
-								RD_KAFKA_V_TOPIC(producer_topic),
-								RD_KAFKA_V_KEY(VARDATA_ANY(symbol), VARSIZE_ANY_EXHDR(symbol)),
-								RD_KAFKA_V_VALUE(VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload)),
-								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-								RD_KAFKA_V_OPAQUE((void *) (uintptr_t) seq),
-								RD_KAFKA_V_END);
-		if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-		{
-			/* queue full: the rest waits for the next round, in order */
-			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-				md_worker_set_error(slot, rd_kafka_err2str(err));
-			return sent;
-		}
-		cursor_xact = xact;
-		cursor_id = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
-		t->outstanding++;
-		t->rows++;
-		in_flight++;
-		sent++;
+		msgs[i].key = VARDATA_ANY(symbol);
+		msgs[i].key_len = VARSIZE_ANY_EXHDR(symbol);
+		msgs[i].payload = VARDATA_ANY(payload);
+		msgs[i].len = VARSIZE_ANY_EXHDR(payload);
+		msgs[i]._private = (void *) (uintptr_t) seq;
+		last_xact = xact;
 	}
-	if (SPI_processed < (uint64) wanted)
+	/* one call for the lot: librdkafka then locks the topic once, not per message */
+	if (i > 0)
+	{
+		HeapTuple	last = SPI_tuptable->vals[i - 1];
+		int			queued = rd_kafka_produce_batch(producer_rkt, RD_KAFKA_PARTITION_UA,
+													RD_KAFKA_MSG_F_COPY, msgs, (int) i);
+
+		t->outstanding += queued;
+		t->rows += queued;
+		in_flight += queued;
+		if ((uint64) queued != i)
+		{
+			uint64		k;
+
+			/*
+			 * librdkafka's queue holds the whole window, so this is no
+			 * passing "queue full"; and later messages may have been queued
+			 * after a refused one. Start again from the record, in order,
+			 * as after a fatal error.
+			 */
+			for (k = 0; k < i; k++)
+				if (msgs[k].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+				{
+					md_worker_set_error(slot, rd_kafka_err2str(msgs[k].err));
+					break;
+				}
+			reset_wanted = true;
+			return 0;
+		}
+		cursor_xact = last_xact;
+		cursor_id = DatumGetInt64(SPI_getbinval(last, SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	if (cut)
+		end_tick_before(t, U64FromFullTransactionId(
+			DatumGetFullTransactionId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+													1, &isnull))));
+	else if (n < (uint64) wanted)
 		t->read_done = true;
-	return sent;
+	return (int) i;
 }
 
 /*
