@@ -8,14 +8,14 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use MarketData::Services;
+use MarketData::TestDb;
 
 my $broker = start_kafka_broker('price-events');
 
-my $node = PostgreSQL::Test::Cluster->new('kafka_config');
-$node->init;
-my $good = $node->basedir . '/kafka-good.properties';
-my $bad = $node->basedir . '/kafka-bad.properties';
-my $open = $node->basedir . '/kafka-open.properties';
+my $dir = PostgreSQL::Test::Utils::tempdir();
+my $good = "$dir/kafka-good.properties";
+my $bad = "$dir/kafka-bad.properties";
+my $open = "$dir/kafka-open.properties";
 PostgreSQL::Test::Utils::append_to_file($good, <<'PROPS');
 # what a TLS or SASL set-up would put here; the mock broker speaks plaintext
 security.protocol = plaintext
@@ -27,15 +27,11 @@ chmod 0600, $bad;
 PostgreSQL::Test::Utils::append_to_file($open, "linger.ms = 1\n");
 chmod 0644, $open;
 
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'marketdata'
+my $node = MarketData::TestDb->node('kafka_config', conf => qq{
 marketdata.databases = 'md'
 marketdata.kafka_bootstrap_servers = '$broker->{bootstrap}'
 marketdata.kafka_config_file = '$good'
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE md');
-$node->safe_psql('md', 'CREATE EXTENSION marketdata');
 
 $node->safe_psql('md', "SELECT md_ingest_price('CONF', 'finnhub', 1, '2024-01-01 00:00+00')");
 ok($node->poll_query_until('md', 'SELECT count(*) = 0 FROM md.outbox_pending'),
