@@ -419,11 +419,26 @@ REVOKE ALL ON FUNCTION md._outbox_adopt() FROM PUBLIC;
 COMMENT ON FUNCTION md._outbox_adopt() IS
 	'the relay''s start: the published snapshot, taking over an outbox restored from another cluster';
 
+-- The outbox rows not visible in a snapshot: of transactions begun after
+-- it, or running then. Two index look-ups, not a range from the
+-- snapshot's xmin, which a long transaction would stretch over everything
+-- published since it began. Inlined into its callers (SQL, STABLE).
+CREATE FUNCTION md._outbox_pending(snapshot pg_snapshot) RETURNS SETOF md.outbox
+	LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	SELECT * FROM md.outbox WHERE xact >= pg_snapshot_xmax(snapshot)
+	UNION ALL
+	-- OFFSET 0 keeps the look-up per running transaction: pulled up, it
+	-- became a hash join over a scan of the whole outbox
+	SELECT o.* FROM pg_snapshot_xip(snapshot) x,
+		LATERAL (SELECT * FROM md.outbox WHERE xact = x OFFSET 0) o
+$$;
+COMMENT ON FUNCTION md._outbox_pending(pg_snapshot) IS
+	'outbox rows of the transactions not visible in snapshot';
+
 CREATE VIEW md.outbox_pending AS
-	SELECT o.id, o.xact, o.symbol, o.payload, o.created_at
-	FROM md.outbox o, md._outbox_published_snapshot() p(snapshot)
-	WHERE o.xact >= pg_snapshot_xmin(p.snapshot)
-	  AND NOT pg_visible_in_snapshot(o.xact, p.snapshot);
+	SELECT p.id, p.xact, p.symbol, p.payload, p.created_at
+	FROM md._outbox_pending(md._outbox_published_snapshot()) p;
 COMMENT ON VIEW md.outbox_pending IS
 	'price events not yet published to Kafka (the relay''s backlog)';
 

@@ -71,14 +71,9 @@
  * The backlog and the retention are planned with their values each time
  * (SPI_execute_with_args, no kept plan): a generic plan guesses that a
  * third of the outbox matches "xact >= $1" or "created_at < $1" and scans
- * all of it, an hour of events, every second. Not visible in the recorded
- * snapshot: begun after it, or running then; two index look-ups.
+ * all of it, an hour of events, every second.
  */
-#define BACKLOG_SQL \
-	"SELECT (SELECT count(*) FROM md.outbox" \
-	"        WHERE xact >= pg_catalog.pg_snapshot_xmax($1::pg_snapshot))" \
-	"     + coalesce((SELECT sum((SELECT count(*) FROM md.outbox WHERE xact = x))" \
-	"                 FROM pg_catalog.pg_snapshot_xip($1::pg_snapshot) x), 0)::int8"
+#define BACKLOG_SQL "SELECT count(*) FROM md._outbox_pending($1::pg_snapshot)"
 #define RETENTION_SQL \
 	"DELETE FROM md.outbox" \
 	" WHERE created_at < $1 AND pg_catalog.pg_visible_in_snapshot(xact, $2::pg_snapshot)"

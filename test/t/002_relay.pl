@@ -34,17 +34,26 @@ ok($node->poll_query_until('md',
 		"SELECT state IN ('caught up', 'publishing') FROM md.worker_status WHERE worker = 'relay'"),
 	'relay connects after reload');
 
+# one transaction of new prices: each symbol at minutes from..to of day,
+# priced base + minute
+sub ingest_minutes
+{
+	my ($symbols, $from, $to, $base, $day) = @_;
+	my $syms = join(', ', map { "'$_'" } @$symbols);
+	my $n = @$symbols * ($to - $from + 1);
+	$node->safe_psql('md', qq{
+		SELECT md_ingest_prices(
+			ARRAY(SELECT s FROM unnest(ARRAY[$syms]) s, generate_series($from, $to)),
+			array_fill('finnhub'::text, ARRAY[$n]),
+			ARRAY(SELECT $base + g FROM unnest(ARRAY[$syms]) s, generate_series($from, $to) g)::numeric[],
+			ARRAY(SELECT '$day'::timestamptz + g * interval '1 minute'
+				  FROM unnest(ARRAY[$syms]) s, generate_series($from, $to) g))});
+}
+
 # ingest a batch: every new price becomes one event
-$node->safe_psql('md', q{
-	SELECT md_ingest_prices(
-		ARRAY(SELECT s FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM']) s, generate_series(1, 20)),
-		array_fill('finnhub'::text, ARRAY[60]),
-		ARRAY(SELECT 100 + g FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM']) s, generate_series(1, 20) g)::numeric[],
-		ARRAY(SELECT '2024-01-01'::timestamptz + g * interval '1 minute'
-			  FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM']) s, generate_series(1, 20) g));
-	-- a replay is not new and publishes nothing
-	SELECT md_ingest_price('AAPL', 'finnhub', 101, '2024-01-01 00:01+00');
-});
+ingest_minutes([ 'AAPL', 'MSFT', 'IBM' ], 1, 20, 100, '2024-01-01');
+# a replay is not new and publishes nothing
+$node->safe_psql('md', "SELECT md_ingest_price('AAPL', 'finnhub', 101, '2024-01-01 00:01+00')");
 ok($node->poll_query_until('md', 'SELECT count(*) = 0 FROM md.outbox_pending'),
 	'outbox drained');
 my $msgs = kafka_consume($broker, 'price-events');
@@ -74,14 +83,7 @@ like($msgs->[0][1], qr/"timestamp"\s*:\s*"2024-01-01T00:0\d:00Z"/, 'ISO-8601 UTC
 
 # broker outage: events wait in the outbox, nothing is lost or doubled
 kafka_down($broker);
-$node->safe_psql('md', q{
-	SELECT md_ingest_prices(
-		ARRAY(SELECT s FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM']) s, generate_series(21, 40)),
-		array_fill('finnhub'::text, ARRAY[60]),
-		ARRAY(SELECT 100 + g FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM']) s, generate_series(21, 40) g)::numeric[],
-		ARRAY(SELECT '2024-01-01'::timestamptz + g * interval '1 minute'
-			  FROM unnest(ARRAY['AAPL', 'MSFT', 'IBM']) s, generate_series(21, 40) g));
-});
+ingest_minutes([ 'AAPL', 'MSFT', 'IBM' ], 21, 40, 100, '2024-01-01');
 ok($node->poll_query_until('md',
 		"SELECT backlog = 60 FROM md.worker_status WHERE worker = 'relay'"),
 	'backlog visible while Kafka is down');
@@ -102,10 +104,7 @@ is(scalar(grep { $_ > 1 } values %seen), 0, 'no duplicates');
 $node->append_conf('postgresql.conf', "marketdata.relay_batch_size = 10");
 $node->reload;
 kafka_down($broker);
-$node->safe_psql('md', q{
-	SELECT md_ingest_prices(array_fill('PARTS'::text, ARRAY[10]), array_fill('finnhub'::text, ARRAY[10]),
-		ARRAY(SELECT g FROM generate_series(1, 10) g)::numeric[],
-		ARRAY(SELECT '2024-01-03'::timestamptz + g * interval '1 minute' FROM generate_series(1, 10) g))});
+ingest_minutes([ 'PARTS' ], 1, 10, 0, '2024-01-03');
 ok($node->poll_query_until('md', "SELECT state = 'publishing' AND backlog = 10 FROM md.worker_status WHERE worker = 'relay'"),
 	'a full window waits for Kafka');
 for my $g (11 .. 40)
@@ -126,10 +125,7 @@ $node->reload;
 # the relay killed with events in flight: restarted, it sends again from
 # the recorded snapshot, so every event reaches Kafka (some may twice)
 kafka_down($broker);
-$node->safe_psql('md', q{
-	SELECT md_ingest_prices(array_fill('CRASH'::text, ARRAY[30]), array_fill('finnhub'::text, ARRAY[30]),
-		ARRAY(SELECT g FROM generate_series(1, 30) g)::numeric[],
-		ARRAY(SELECT '2024-01-04'::timestamptz + g * interval '1 minute' FROM generate_series(1, 30) g))});
+ingest_minutes([ 'CRASH' ], 1, 30, 0, '2024-01-04');
 ok($node->poll_query_until('md', "SELECT state = 'publishing' AND backlog = 30 FROM md.worker_status WHERE worker = 'relay'"),
 	'the events are in flight');
 kill9_and_wait_restart($node, $node->safe_psql('md', "SELECT pid FROM md.worker_status WHERE worker = 'relay'"));
