@@ -3,14 +3,19 @@
  * extension/json_util.c
  *	  Reading provider bodies with PostgreSQL's own JSON code.
  *
- * jsonb_in raises on input it cannot store; so a body goes through
- * pg_parse_json first, with a scalar action that notes numbers numeric
- * could not hold. Only a body that passes is handed to jsonb_in.
+ * A body is parsed once, by pg_parse_json with our own semantic actions
+ * that build the jsonb value as jsonb_in would. jsonb_in itself would
+ * raise on input it cannot store (a number numeric cannot hold, such as
+ * 1e999999), and a provider's bad answer must be a malformed answer, not
+ * an error that ends the caller's transaction: our actions check each
+ * number before numeric_in sees it and, past a bad one, store null in its
+ * place and note the problem. Parsing once also halves the lexing.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <stdarg.h>
 
 #include "common/jsonapi.h"
@@ -23,20 +28,146 @@
 /* no real price, volume or time needs longer numbers than this */
 #define MAX_NUMBER_LEN 64
 
+/* numeric_in refuses far beyond this; no price needs more */
+#define MAX_NUMBER_EXPONENT 1000
+
 /* the Unix epoch as a TimestampTz */
 #define UNIX_EPOCH_TIMESTAMPTZ \
 	((TimestampTz) (UNIX_EPOCH_JDATE - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY)
 
-typedef struct ScanState
+typedef struct BuildState
 {
-	bool		bad_number;
-} ScanState;
+	JsonbParseState *parse;
+	JsonbValue *result;
+	const char *problem;		/* the first reason to refuse the body */
+} BuildState;
+
+/*
+ * Why numeric_in could not take this JSON number without raising, or NULL
+ * when it can: too long for a price, or an exponent out of numeric's range.
+ */
+static const char *
+number_problem(const char *token, size_t len)
+{
+	const char *e;
+
+	if (len > MAX_NUMBER_LEN)
+		return "body holds a number longer than 64 characters";
+	e = memchr(token, 'e', len);
+	if (e == NULL)
+		e = memchr(token, 'E', len);
+	if (e != NULL)
+	{
+		long		exponent;
+
+		errno = 0;
+		exponent = strtol(e + 1, NULL, 10);
+		if (errno != 0 || exponent > MAX_NUMBER_EXPONENT || exponent < -MAX_NUMBER_EXPONENT)
+			return "body holds a number whose exponent is out of range";
+	}
+	return NULL;
+}
 
 static void
-scan_scalar(void *state, char *token, JsonTokenType tokentype)
+build_push_value(BuildState *state, JsonbValue *v)
 {
-	if (tokentype == JSON_TOKEN_NUMBER && strlen(token) > MAX_NUMBER_LEN)
-		((ScanState *) state)->bad_number = true;
+	if (state->parse == NULL)
+	{
+		/* a scalar document: jsonb stores it as a one-element raw array */
+		JsonbValue	array = {.type = jbvArray};
+
+		array.val.array.rawScalar = true;
+		array.val.array.nElems = 1;
+		pushJsonbValue(&state->parse, WJB_BEGIN_ARRAY, &array);
+		pushJsonbValue(&state->parse, WJB_ELEM, v);
+		state->result = pushJsonbValue(&state->parse, WJB_END_ARRAY, NULL);
+	}
+	else if (state->parse->contVal.type == jbvArray)
+		state->result = pushJsonbValue(&state->parse, WJB_ELEM, v);
+	else
+		state->result = pushJsonbValue(&state->parse, WJB_VALUE, v);
+}
+
+static void
+build_object_start(void *arg)
+{
+	BuildState *state = arg;
+
+	state->result = pushJsonbValue(&state->parse, WJB_BEGIN_OBJECT, NULL);
+}
+
+static void
+build_object_end(void *arg)
+{
+	BuildState *state = arg;
+
+	state->result = pushJsonbValue(&state->parse, WJB_END_OBJECT, NULL);
+}
+
+static void
+build_array_start(void *arg)
+{
+	BuildState *state = arg;
+
+	state->result = pushJsonbValue(&state->parse, WJB_BEGIN_ARRAY, NULL);
+}
+
+static void
+build_array_end(void *arg)
+{
+	BuildState *state = arg;
+
+	state->result = pushJsonbValue(&state->parse, WJB_END_ARRAY, NULL);
+}
+
+static void
+build_field(void *arg, char *fname, bool isnull)
+{
+	BuildState *state = arg;
+	JsonbValue	key = {.type = jbvString};
+
+	key.val.string.len = (int) strlen(fname);
+	key.val.string.val = fname;
+	state->result = pushJsonbValue(&state->parse, WJB_KEY, &key);
+}
+
+static void
+build_scalar(void *arg, char *token, JsonTokenType tokentype)
+{
+	BuildState *state = arg;
+	JsonbValue	v = {.type = jbvNull};
+	size_t		len = strlen(token);
+	const char *problem = NULL;
+
+	switch (tokentype)
+	{
+		case JSON_TOKEN_STRING:
+			v.type = jbvString;
+			v.val.string.len = (int) len;
+			v.val.string.val = token;
+			break;
+		case JSON_TOKEN_NUMBER:
+			problem = number_problem(token, len);
+			if (problem == NULL)
+			{
+				v.type = jbvNumeric;
+				v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																	CStringGetDatum(token),
+																	ObjectIdGetDatum(InvalidOid),
+																	Int32GetDatum(-1)));
+			}
+			else if (state->problem == NULL)
+				state->problem = problem;
+			break;
+		case JSON_TOKEN_TRUE:
+		case JSON_TOKEN_FALSE:
+			v.type = jbvBool;
+			v.val.boolean = (tokentype == JSON_TOKEN_TRUE);
+			break;
+		default:
+			break;				/* JSON_TOKEN_NULL */
+	}
+	build_push_value(state, &v);
 }
 
 JsonbContainer *
@@ -44,9 +175,8 @@ md_json_parse(const char *body, int len, char **problem)
 {
 	JsonLexContext *lex;
 	JsonSemAction sem = {0};
-	ScanState	state = {false};
+	BuildState	state = {0};
 	JsonParseErrorType rc;
-	char	   *copy;
 	Jsonb	   *jb;
 
 	if (len == 0)
@@ -59,22 +189,27 @@ md_json_parse(const char *body, int len, char **problem)
 		*problem = pstrdup("body is not valid text");
 		return NULL;
 	}
-	copy = pnstrdup(body, len);
-	lex = makeJsonLexContextCstringLen(copy, len, GetDatabaseEncoding(), true);
+	lex = makeJsonLexContextCstringLen(unconstify(char *, body), len,
+									   GetDatabaseEncoding(), true);
 	sem.semstate = &state;
-	sem.scalar = scan_scalar;
+	sem.object_start = build_object_start;
+	sem.object_end = build_object_end;
+	sem.array_start = build_array_start;
+	sem.array_end = build_array_end;
+	sem.object_field_start = build_field;
+	sem.scalar = build_scalar;
 	rc = pg_parse_json(lex, &sem);
 	if (rc != JSON_SUCCESS)
 	{
 		*problem = psprintf("body is not JSON: %s", json_errdetail(rc, lex));
 		return NULL;
 	}
-	if (state.bad_number)
+	if (state.problem != NULL)
 	{
-		*problem = pstrdup("body holds a number longer than 64 characters");
+		*problem = pstrdup(state.problem);
 		return NULL;
 	}
-	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
+	jb = JsonbValueToJsonb(state.result);
 	return &jb->root;
 }
 
@@ -149,7 +284,7 @@ md_json_string_numeric(JsonbValue *v)
 {
 	char	   *s = md_json_string(v);
 
-	if (s == NULL || strlen(s) == 0 || strlen(s) > MAX_NUMBER_LEN ||
+	if (s == NULL || strlen(s) == 0 || number_problem(s, strlen(s)) != NULL ||
 		!IsValidJsonNumber(s, strlen(s)))
 		return NULL;
 	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(s),

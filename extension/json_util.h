@@ -3,9 +3,9 @@
  * extension/json_util.h
  *	  Reading provider bodies with PostgreSQL's own JSON code.
  *
- * A body is first validated with pg_parse_json (no ereport: a bad body is
- * a malformed answer, not our error), then turned into jsonb with
- * jsonb_in, whose containers we walk with the jsonb API.
+ * A body is parsed once into jsonb with pg_parse_json (no ereport: a bad
+ * body, even one holding a number numeric cannot store, is a malformed
+ * answer, not our error); its containers are walked with the jsonb API.
  *
  *-------------------------------------------------------------------------
  */

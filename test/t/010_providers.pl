@@ -41,6 +41,8 @@ is(fetch('WKND', 'yahoo_finance'), '244.87|1739998801|USD|', 'yahoo: no bars, bu
 is(fetch('CAPIO.ST', 'yahoo_finance'), '|||no_data', 'yahoo: delisted, no regularMarketPrice');
 is(fetch('GRND3.SA', 'yahoo_finance'), '|||no_data', 'yahoo: empty timestamp and quote arrays');
 is(fetch('NOPE', 'yahoo_finance'), '|||unknown_symbol', 'yahoo: 404 is an unknown symbol');
+is(fetch('BIGEXP', 'yahoo_finance'), '|||malformed',
+	'yahoo: a number beyond numeric (1e999999) is malformed, not an error');
 
 # Alpha Vantage
 my $close = $node->safe_psql('md',
@@ -64,6 +66,7 @@ is(fetch('SQ', 'finnhub'), '|||no_data', 'finnhub: c 0 pre-market');
 is(fetch('^DJI', 'finnhub'), '|||no_data', 'finnhub: every field 0');
 is(fetch('NOACCESS', 'finnhub'), '|||auth_failed', 'finnhub: 401 no access');
 is(fetch('^GSPC', 'finnhub'), '|||auth_failed', 'finnhub: 403 subscription required');
+is(fetch('BIGEXP', 'finnhub'), '|||malformed', 'finnhub: a price of 1e999999 is malformed');
 
 # Polygon
 is(fetch('AAPL', 'polygon'), '156.8|1651003200||', 'polygon prev: results[0].c, t in ms');
@@ -95,7 +98,7 @@ is($node->safe_psql('md', q{
 		count(*) FILTER (WHERE error_class = 'unavailable') || '/' ||
 		count(*) FILTER (WHERE error_class = 'malformed') || '/' ||
 		count(*) FILTER (WHERE latency_ms IS NULL)
-	FROM md.raw_responses}), '17/5/5/4/16/9/0', 'every response kept with its class');
+	FROM md.raw_responses}), '17/5/5/4/16/11/0', 'every response kept with its class');
 is($node->safe_psql('md', q{SELECT http_status || ' ' || length(body) FROM md.raw_responses
 	WHERE symbol = 'HUGE1' AND provider = 'finnhub'}), '200 1048576',
 	'an oversize body is kept up to the cap');
