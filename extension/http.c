@@ -7,7 +7,9 @@
  * exit, so connections to a provider are kept alive from one call to the
  * next. A *transfer* is a request in flight: its easy handle, its header
  * list and its body buffer. Transfers of a group wait in a queue until the
- * group has a free slot.
+ * group has a free slot. A finished transfer's easy handle is reset and
+ * kept for the next one, sparing libcurl a handle's allocations and
+ * teardown per request.
  *
  * Body bytes arrive in a libcurl callback, which must not ereport (a
  * longjmp through libcurl would corrupt it): the buffer is malloc'd there
@@ -72,12 +74,19 @@ typedef struct Run
 
 static CURLM *multi = NULL;
 
+/* easy handles of finished transfers, reset, for the next ones */
+#define MAX_SPARE_HANDLES 1024
+static CURL *spare[MAX_SPARE_HANDLES];
+static int	nspare = 0;
+
 /* the run under way in this process, for md_http_pump */
 static Run *current_run = NULL;
 
 static void
 http_cleanup(int code, Datum arg)
 {
+	while (nspare > 0)
+		curl_easy_cleanup(spare[--nspare]);
 	if (multi != NULL)
 	{
 		curl_multi_cleanup(multi);
@@ -155,15 +164,36 @@ write_body(char *data, size_t size, size_t nmemb, void *userdata)
 	return t->too_large ? 0 : n;
 }
 
-/* Free what libcurl and malloc hold for a transfer; safe to call twice. */
+/* an easy handle with every option at its default */
+static CURL *
+take_handle(void)
+{
+	CURL	   *easy = nspare > 0 ? spare[--nspare] : curl_easy_init();
+
+	if (easy == NULL)
+		elog(ERROR, "curl_easy_init failed");
+	return easy;
+}
+
+/*
+ * Free what libcurl and malloc hold for a transfer; safe to call twice.
+ * keep_handle: the transfer finished normally, its handle may serve again
+ * (not after an error of ours, whatever state it was left in).
+ */
 static void
-release_transfer(Transfer *t)
+release_transfer(Transfer *t, bool keep_handle)
 {
 	if (t->easy != NULL)
 	{
 		if (multi != NULL)
 			curl_multi_remove_handle(multi, t->easy);
-		curl_easy_cleanup(t->easy);
+		if (keep_handle && nspare < MAX_SPARE_HANDLES)
+		{
+			curl_easy_reset(t->easy);
+			spare[nspare++] = t->easy;
+		}
+		else
+			curl_easy_cleanup(t->easy);
 		t->easy = NULL;
 	}
 	if (t->headers != NULL)
@@ -185,9 +215,7 @@ start_transfer(Run *run, Transfer *t)
 	CURLMcode	mrc;
 
 	t->cap = run->max_body;
-	t->easy = curl_easy_init();
-	if (t->easy == NULL)
-		elog(ERROR, "curl_easy_init failed");
+	t->easy = take_handle();
 	if (req->headers != NULL)
 	{
 		char	  **h;
@@ -287,7 +315,7 @@ finish_transfer(Run *run, Transfer *t, CURLcode result)
 		memcpy(req->body, t->buf, t->len);
 	req->body[t->len] = '\0';
 
-	release_transfer(t);
+	release_transfer(t, true);
 	run->active[req->group]--;
 	run->in_flight--;
 }
@@ -473,7 +501,7 @@ md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
 		/* an interrupt or an error of ours: free every transfer in flight */
 		current_run = NULL;
 		for (i = 0; i < run->ntransfers; i++)
-			release_transfer(&run->transfers[i]);
+			release_transfer(&run->transfers[i], false);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
