@@ -9,7 +9,8 @@
 #   BENCH_SCHED_WARMUP=5       seconds of runs before the window, not counted
 #   BENCH_SCHED_JOBS=20        polling jobs, interval 1 s, all due together
 #   BENCH_SCHED_PER_JOB=100    symbols per job (SYN..., synthetic successes)
-#   BENCH_SCHED_CONCURRENCY=64 yahoo_finance's max_concurrency
+#   BENCH_SCHED_CONCURRENCY=128 yahoo_finance's max_concurrency (64 per
+#                              scheduler process with the 2 of the default)
 #   BENCH_SCHED_LATENCY=5      the fake provider's latency per request, ms
 #   BENCH_SCHED_SPREAD=0       1: the jobs' due times spread evenly over the
 #                              second (as jobs created at different times
@@ -26,7 +27,7 @@ RUN_S=${BENCH_SCHED_SECONDS:-30}
 WARMUP_S=${BENCH_SCHED_WARMUP:-5}
 JOBS=${BENCH_SCHED_JOBS:-20}
 PER_JOB=${BENCH_SCHED_PER_JOB:-100}
-CONCURRENCY=${BENCH_SCHED_CONCURRENCY:-64}
+CONCURRENCY=${BENCH_SCHED_CONCURRENCY:-128}
 LATENCY=${BENCH_SCHED_LATENCY:-5}
 SPREAD=${BENCH_SCHED_SPREAD:-0}
 WORKERS=${BENCH_SCHED_WORKERS:-2}
