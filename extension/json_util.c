@@ -15,7 +15,6 @@
  */
 #include "postgres.h"
 
-#include <limits.h>
 #include <stdarg.h>
 
 #include "common/jsonapi.h"
