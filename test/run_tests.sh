@@ -2,6 +2,10 @@
 # Run every test suite: pg_regress (sql/), isolation (test/isolation/) and
 # TAP (test/t/). Ends with "N passed, N failed" summed over all of them and
 # exits non-zero when anything failed. Run after "make install".
+#
+#   ./test/run_tests.sh                 every suite
+#   ./test/run_tests.sh NAME...         only these: a pg_regress test (md_price),
+#                                       an isolation spec, or a TAP file (test/t/020_consumer.pl)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -25,13 +29,28 @@ fi
 passed=0
 failed=0
 
+# pick NAME...: the names given on the command line that are in the list on stdin
+# (everything when none were given)
+only=("$@")
+pick() {
+	local n
+	while read -r n; do
+		if [ ${#only[@]} -eq 0 ] || printf '%s\n' "${only[@]}" | grep -qxF -e "$n" -e "${n#test/t/}"; then
+			echo "$n"
+		fi
+	done
+}
+regress_tests=$(cd "$SRC/sql" && ls *.sql | sed 's/\.sql$//' | sort | pick)
+isolation_tests=$(cd "$SRC/test/isolation/specs" && ls *.spec | sed 's/\.spec$//' | sort | pick)
+tap_tests=$(cd "$SRC" && ls test/t/*.pl | sort | pick)
+
 # count_results LOG RC: add a log's passed and failed tests (pg_regress
 # "... ok" / "... FAILED" lines, TAP "ok N" / "not ok N" lines); a suite
 # that exited non-zero without a failed test (it died) counts one failure
 count_results() {
 	local ok bad
-	ok=$(grep -cE '\.\.\. +ok|^ *ok +[0-9]+' "$1" || true)
-	bad=$(grep -cE '\.\.\. +FAILED|^ *not ok +[0-9]+' "$1" || true)
+	ok=$(grep -acE '\.\.\. +ok|^ *ok +[0-9]+' "$1" || true)
+	bad=$(grep -acE '\.\.\. +FAILED|^ *not ok +[0-9]+' "$1" || true)
 	if [ "$2" -ne 0 ] && [ "$bad" -eq 0 ]; then
 		bad=1
 	fi
@@ -64,27 +83,31 @@ regress_suite() {
 }
 
 # 1. pg_regress: every sql/*.sql, in name order
-suite "pg_regress"
-regress_suite regress "$PGXS_DIR/src/test/regress/pg_regress" "$SRC" \
-	$(cd "$SRC/sql" && ls *.sql | sed 's/\.sql$//' | sort)
+if [ -n "$regress_tests" ]; then
+	suite "pg_regress"
+	regress_suite regress "$PGXS_DIR/src/test/regress/pg_regress" "$SRC" $regress_tests
+fi
 
 # 2. isolation: concurrent sessions, test/isolation/specs/*.spec
-suite "isolation"
-regress_suite isolation "$PGXS_DIR/src/test/isolation/pg_isolation_regress" "$SRC/test/isolation" \
-	$(cd "$SRC/test/isolation/specs" && ls *.spec | sed 's/\.spec$//' | sort)
+if [ -n "$isolation_tests" ]; then
+	suite "isolation"
+	regress_suite isolation "$PGXS_DIR/src/test/isolation/pg_isolation_regress" "$SRC/test/isolation" $isolation_tests
+fi
 
 # 3. TAP: real servers and processes (the fake provider is built first)
-suite "TAP"
-db_user_dir "$OUT/tap"
-(cd "$SRC" && as_db_user env TESTDIR="$OUT/tap" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
-	MD_TOP="$SRC" prove --verbose -I "$PGXS_DIR/src/test/perl" -I "$SRC/test/perl" test/t/*.pl) \
-	>"$OUT/tap.log" 2>&1
-rc=$?
-grep -E '^(ok|not ok) |^t/|^test/t/|^#   Failed|^Result' "$OUT/tap.log" || true
-count_results "$OUT/tap.log" "$rc"
-if [ "$rc" -ne 0 ]; then
-	tail -n 40 "$OUT/tap.log"
-	ls "$OUT"/tap/tmp_check/log/ 2>/dev/null | sed 's/^/  log: /'
+if [ -n "$tap_tests" ]; then
+	suite "TAP"
+	db_user_dir "$OUT/tap"
+	(cd "$SRC" && as_db_user env TESTDIR="$OUT/tap" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+		MD_TOP="$SRC" prove --verbose -I "$PGXS_DIR/src/test/perl" -I "$SRC/test/perl" $tap_tests) \
+		>"$OUT/tap.log" 2>&1
+	rc=$?
+	grep -aE '^(ok|not ok) |^t/|^test/t/|^#   Failed|^Result' "$OUT/tap.log" || true
+	count_results "$OUT/tap.log" "$rc"
+	if [ "$rc" -ne 0 ]; then
+		tail -n 40 "$OUT/tap.log"
+		ls "$OUT"/tap/tmp_check/log/ 2>/dev/null | sed 's/^/  log: /'
+	fi
 fi
 
 echo
