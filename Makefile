@@ -16,6 +16,7 @@ MODULE_big = marketdata
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c worker/*.c)))
 DATA_built = marketdata--$(EXTVERSION).sql
 SHLIB_LINK = -lcurl -lhiredis -lrdkafka
+PG_CPPFLAGS = -Iextension -Iworker
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror
 EXTRA_CLEAN = marketdata--$(EXTVERSION).sql test/kafka_broker
 

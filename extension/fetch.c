@@ -30,105 +30,12 @@
 #include "errors.h"
 #include "fetch.h"
 #include "health.h"
+#include "fetch_outcome.h"
 #include "kept_responses.h"
+#include "raw_responses.h"
 #include "secrets.h"
 #include "sink.h"
 #include "spi_util.h"
-
-#define PROVIDERS_SQL \
-	"SELECT name, rtrim(base_url, '/'), enabled, failover, max_concurrency," \
-	"  rate_limit_per_minute" \
-	" FROM md.providers ORDER BY priority, name"
-
-#define RAW_IDS_SQL \
-	"SELECT pg_catalog.nextval('md.raw_responses_id_seq')" \
-	" FROM pg_catalog.generate_series(1, $1)"
-
-#define RAW_INSERT_SQL \
-	"INSERT INTO md.raw_responses" \
-	" (id, provider, symbol, url, http_status, latency_ms, error_class, body)" \
-	" SELECT * FROM ROWS FROM (pg_catalog.unnest($1::int8[])," \
-	"  pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::text[])," \
-	"  pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::int4[])," \
-	"  pg_catalog.unnest($6::float8[]), pg_catalog.unnest($7::text[])," \
-	"  pg_catalog.unnest($8::text[]))" \
-	" ON CONFLICT (id) DO NOTHING"
-
-static SPIPlanPtr providers_plan = NULL;
-static SPIPlanPtr raw_ids_plan = NULL;
-static SPIPlanPtr raw_insert_plan = NULL;
-
-List *
-md_providers_load(void)
-{
-	MemoryContext caller = CurrentMemoryContext;
-	List	   *result = NIL;
-	uint64		i;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	md_spi_run(md_spi_plan(&providers_plan, PROVIDERS_SQL, 0, NULL),
-			   NULL, NULL, true, 0, SPI_OK_SELECT, "provider list");
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext spi = MemoryContextSwitchTo(caller);
-		MdProviderInfo *p = palloc0(sizeof(MdProviderInfo));
-		bool		isnull;
-
-		p->name = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
-		p->base_url = TextDatumGetCString(SPI_getbinval(tuple, desc, 2, &isnull));
-		p->enabled = DatumGetBool(SPI_getbinval(tuple, desc, 3, &isnull));
-		p->failover = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
-		p->max_concurrency = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
-		p->rate_limit_per_minute = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
-		p->impl = md_provider_lookup(p->name);
-		result = lappend(result, p);
-		MemoryContextSwitchTo(spi);
-	}
-	SPI_finish();
-	return result;
-}
-
-MdProviderInfo *
-md_provider_find(List *providers, const char *name, int *index)
-{
-	ListCell   *lc;
-
-	foreach(lc, providers)
-	{
-		MdProviderInfo *p = lfirst(lc);
-
-		if (strcmp(p->name, name) == 0)
-		{
-			if (index)
-				*index = foreach_current_index(lc);
-			return p;
-		}
-	}
-	return NULL;
-}
-
-/* a body as text we can store: masked, or hex when it is not valid text */
-static char *
-storable_body(MdFetch *f)
-{
-	if (f->body == NULL)
-		return NULL;
-	if (memchr(f->body, '\0', f->body_len) == NULL &&
-		pg_verifymbstr(f->body, f->body_len, true))
-		return md_mask_secret(f->body, f->key);
-	else
-	{
-		char	   *hex = palloc(f->body_len * 2 + 3);
-
-		hex[0] = '\\';
-		hex[1] = 'x';
-		hex[2 + hex_encode(f->body, f->body_len, hex + 2)] = '\0';
-		return hex;
-	}
-}
 
 /* the caller's callback for each finished fetch (md_fetch_perform_each) */
 typedef struct FetchDone
@@ -173,7 +80,7 @@ static void
 finish_fetch(MdFetch *f)
 {
 	/* the body as it will be stored, masked while the key is known */
-	f->body = storable_body(f);
+	f->body = md_raw_response_body(f);
 	f->body_len = f->body ? strlen(f->body) : 0;
 	if (f->key != NULL)
 	{
@@ -205,87 +112,6 @@ finish_fetch(MdFetch *f)
 				 ? errdetail_internal("%s", md_mask_secret(f->transport_detail, f->key)) : 0));
 	if (f->responded)
 		md_health_record(f);
-}
-
-/* every response of the batch into md.raw_responses; ids into the fetches */
-static void
-store_raw_responses(MdFetch *fetches, int n)
-{
-	MdFetch   **kept = palloc(sizeof(MdFetch *) * n);
-	int			nkept = 0;
-	int			i;
-	Datum		args[1];
-	Oid			id_types[1] = {INT4OID};
-
-	for (i = 0; i < n; i++)
-		if (fetches[i].responded)
-			kept[nkept++] = &fetches[i];
-	if (nkept == 0)
-		return;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	args[0] = Int32GetDatum(nkept);
-	md_spi_run(md_spi_plan(&raw_ids_plan, RAW_IDS_SQL, 1, id_types),
-			   args, NULL, false, 0, SPI_OK_SELECT, "raw response ids");
-	if (SPI_processed != (uint64) nkept)
-		elog(ERROR, "got " UINT64_FORMAT " raw response ids for %d responses",
-			 SPI_processed, nkept);
-	for (i = 0; i < nkept; i++)
-	{
-		bool		isnull;
-
-		kept[i]->raw_response_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-																SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	md_raw_responses_insert(kept, nkept);
-	SPI_finish();
-}
-
-void
-md_raw_responses_insert(MdFetch **kept, int nkept)
-{
-	Datum		args[8];
-	Oid			types[8] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	INT4ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum	   *ids = palloc(sizeof(Datum) * nkept);
-	Datum	   *statuses = palloc(sizeof(Datum) * nkept);
-	bool	   *status_nulls = palloc(sizeof(bool) * nkept);
-	Datum	   *latencies = palloc(sizeof(Datum) * nkept);
-	char	  **providers = palloc(sizeof(char *) * nkept);
-	char	  **symbols = palloc(sizeof(char *) * nkept);
-	char	  **urls = palloc(sizeof(char *) * nkept);
-	char	  **classes = palloc(sizeof(char *) * nkept);
-	char	  **bodies = palloc(sizeof(char *) * nkept);
-	int			i;
-
-	for (i = 0; i < nkept; i++)
-	{
-		MdFetch    *f = kept[i];
-
-		ids[i] = Int64GetDatum(f->raw_response_id);
-		providers[i] = f->provider;
-		symbols[i] = f->symbol;
-		urls[i] = f->url;
-		statuses[i] = Int32GetDatum((int32) f->http_status);
-		status_nulls[i] = (f->http_status == 0);
-		latencies[i] = Float8GetDatum(f->latency_ms);
-		classes[i] = (char *) md_error_class_word(f->cls);
-		bodies[i] = f->body;
-	}
-	args[0] = PointerGetDatum(md_datum_array(ids, NULL, nkept, INT8OID));
-	args[1] = PointerGetDatum(md_text_array(providers, nkept));
-	args[2] = PointerGetDatum(md_text_array(symbols, nkept));
-	args[3] = PointerGetDatum(md_text_array(urls, nkept));
-	args[4] = PointerGetDatum(md_datum_array(statuses, status_nulls, nkept, INT4OID));
-	args[5] = PointerGetDatum(md_datum_array(latencies, NULL, nkept, FLOAT8OID));
-	args[6] = PointerGetDatum(md_text_array(classes, nkept));
-	args[7] = PointerGetDatum(md_text_array(bodies, nkept));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	md_spi_run(md_spi_plan(&raw_insert_plan, RAW_INSERT_SQL, 8, types),
-			   args, NULL, false, 0, SPI_OK_INSERT, "storing raw responses");
-	SPI_finish();
 }
 
 /* the prices of the batch through the sink */
@@ -409,7 +235,7 @@ md_fetch_perform_each(MdFetch *fetches, int n, List *providers,
 void
 md_fetch_store(MdFetch *fetches, int n)
 {
-	store_raw_responses(fetches, n);
+	md_raw_responses_store(fetches, n);
 	/* a worker storing one job while others are fetched: keep them going */
 	md_http_pump();
 	ingest_prices(fetches, n);
@@ -442,10 +268,7 @@ md_fetch_symbols(char **symbols, int nsymbols, const char *provider)
 		MdProviderInfo *p = md_provider_find(providers, provider, NULL);
 
 		if (p == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown provider \"%s\"", provider),
-					 errhint("Providers are listed in md.providers.")));
+			md_provider_unknown_error(provider);
 		if (p->enabled)
 			chain = list_make1(p);
 		else

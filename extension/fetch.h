@@ -12,24 +12,6 @@
 
 #include "provider.h"
 
-/* one row of md.providers */
-typedef struct MdProviderInfo
-{
-	char	   *name;
-	char	   *base_url;
-	bool		enabled;
-	bool		failover;
-	int			max_concurrency;
-	int			rate_limit_per_minute;	/* our own budget of requests */
-	const MdProvider *impl;		/* NULL: no implementation of that name */
-} MdProviderInfo;
-
-/* md.providers by ascending priority */
-extern List *md_providers_load(void);
-
-/* the provider of that name in a loaded list (its position in *index), or NULL */
-extern MdProviderInfo *md_provider_find(List *providers, const char *name, int *index);
-
 /*
  * Run fetches concurrently (symbol and provider set in each): keys,
  * circuit breaker, HTTP, parsing, md.raw_responses, then the sink for the
@@ -57,9 +39,6 @@ typedef void (*MdFetchDone) (MdFetch *f, void *arg);
 extern void md_fetch_perform_each(MdFetch *fetches, int n, List *providers,
 								  MdFetchDone done, MdHttpIdle idle, void *arg);
 extern void md_fetch_store(MdFetch *fetches, int n);
-
-/* insert responses whose raw_response_id is set (an existing id is skipped) */
-extern void md_raw_responses_insert(MdFetch **kept, int n);
 
 typedef struct MdFetchResult
 {

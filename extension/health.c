@@ -32,14 +32,15 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "storage/ipc.h"
 #include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "guc.h"
+#include "fetch_outcome.h"
 #include "health.h"
+#include "shmem.h"
+#include "status_row.h"
 
 #define HEALTH_SLOTS 128
 #define LATENCY_RING 256
@@ -72,44 +73,17 @@ typedef struct HealthShared
 } HealthShared;
 
 static HealthShared *health = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
 static void
-health_shmem_request(void)
+health_shmem_init(void *ptr, LWLock *lock)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(HealthShared)));
-	RequestNamedLWLockTranche("marketdata health", 1);
-}
-
-static void
-health_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	health = ShmemInitStruct("marketdata health", sizeof(HealthShared), &found);
-	if (!found)
-	{
-		memset(health, 0, sizeof(HealthShared));
-		health->lock = &(GetNamedLWLockTranche("marketdata health"))->lock;
-	}
-	LWLockRelease(AddinShmemInitLock);
+	((HealthShared *) ptr)->lock = lock;
 }
 
 void
 md_health_init(void)
 {
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = health_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = health_shmem_startup;
+	md_shmem_add("marketdata health", sizeof(HealthShared), true, (void **) &health,
+				 health_shmem_init);
 }
 
 /* the provider's slot in this database; create it when asked. Lock held. */
@@ -310,12 +284,9 @@ md_provider_health(PG_FUNCTION_ARGS)
 		values[2] = TimestampTzGetDatum(s->open_until);
 		nulls[2] = (s->open_until == 0 || md_circuit_breaker_failures == 0 ||
 					s->consecutive_failures < md_circuit_breaker_failures);
-		values[3] = TimestampTzGetDatum(s->rate_limited_until);
-		nulls[3] = (s->rate_limited_until == 0);
-		values[4] = TimestampTzGetDatum(s->last_success_at);
-		nulls[4] = (s->last_success_at == 0);
-		values[5] = TimestampTzGetDatum(s->last_error_at);
-		nulls[5] = (s->last_error_at == 0);
+		md_status_time(values, nulls, 3, s->rate_limited_until);
+		md_status_time(values, nulls, 4, s->last_success_at);
+		md_status_time(values, nulls, 5, s->last_error_at);
 		nulls[6] = nulls[7] = (s->last_error_at == 0);
 		if (!nulls[6])
 		{

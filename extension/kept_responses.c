@@ -20,13 +20,12 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
-#include "storage/ipc.h"
 #include "storage/lwlock.h"
-#include "storage/shmem.h"
 
-#include "fetch.h"
+#include "raw_responses.h"
 #include "kept_responses.h"
-#include "../worker/worker_state.h"
+#include "shmem.h"
+#include "wake.h"
 
 #define MD_KEPT_BYTES (4 * 1024 * 1024)
 
@@ -51,42 +50,17 @@ typedef struct KeptRing
 } KeptRing;
 
 static KeptRing *ring = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
 static void
-request_shmem(void)
+ring_init(void *ptr, LWLock *lock)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(sizeof(KeptRing));
-	RequestNamedLWLockTranche("marketdata kept responses", 1);
-}
-
-static void
-startup_shmem(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	ring = ShmemInitStruct("marketdata kept responses", sizeof(KeptRing), &found);
-	if (!found)
-	{
-		ring->lock = &(GetNamedLWLockTranche("marketdata kept responses"))->lock;
-		ring->head = ring->tail = ring->dropped = 0;
-	}
-	LWLockRelease(AddinShmemInitLock);
+	((KeptRing *) ptr)->lock = lock;
 }
 
 void
 md_kept_responses_init(void)
 {
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = request_shmem;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = startup_shmem;
+	md_shmem_add("marketdata kept responses", sizeof(KeptRing), true, (void **) &ring,
+				 ring_init);
 }
 
 /* copy in and out of the ring at a monotonic position, wrapping around */
@@ -177,7 +151,7 @@ md_kept_responses_keep(MdFetch **fetches, int n)
 		LWLockRelease(ring->lock);
 		pfree(entry);
 	}
-	md_worker_wake("scheduler", MyDatabaseId);
+	md_wake("scheduler", MyDatabaseId);
 }
 
 int

@@ -44,9 +44,6 @@
 	"SELECT price, ts, provider, fetched_at FROM md.latest_prices" \
 	" WHERE symbol = $1 AND provider = $2"
 
-#define PROVIDER_EXISTS_SQL \
-	"SELECT 1 FROM md.providers WHERE name = $1"
-
 typedef struct LatestPrice
 {
 	Numeric		price;
@@ -57,22 +54,6 @@ typedef struct LatestPrice
 
 static SPIPlanPtr latest_plan = NULL;
 static SPIPlanPtr latest_at_plan = NULL;
-static SPIPlanPtr provider_exists_plan = NULL;
-
-static void
-check_provider_exists(const char *provider)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(provider)};
-
-	md_spi_run(md_spi_plan(&provider_exists_plan, PROVIDER_EXISTS_SQL, 1, argtypes),
-			   args, NULL, true, 1, SPI_OK_SELECT, "provider look-up");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown provider \"%s\"", provider),
-				 errhint("Providers are listed in md.providers.")));
-}
 
 /*
  * Is row a of the look-up newer than row b? The newest market time wins,
@@ -140,7 +121,7 @@ lookup_latest(const char *symbol, const char *provider, LatestPrice *out)
 		found = true;
 	}
 	else if (provider != NULL)
-		check_provider_exists(provider);
+		md_provider_require_one(provider);
 	SPI_finish();
 	return found;
 }

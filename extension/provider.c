@@ -1,24 +1,36 @@
 /*-------------------------------------------------------------------------
  *
  * extension/provider.c
- *	  The registry of provider implementations and their shared helpers.
+ *	  Providers: the registry of implementations and the rows of
+ *	  md.providers.
+ *
+ * An *implementation* (provider_<name>.c) is code that speaks a provider's
+ * format; a *provider row* is its line in md.providers (URL, priority,
+ * concurrency, budget). Whether a provider exists is asked here only, with
+ * one query and one error, whoever asks: the sink, md_price, the
+ * consumer, md_fetch.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <stdarg.h>
-#include <curl/curl.h>
-
-#include "mb/pg_wchar.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "utils/builtins.h"
-#include "utils/numeric.h"
 
-#include "guc.h"
-#include "json_util.h"
 #include "provider.h"
+#include "spi_util.h"
 
-static const MdProvider *const providers[] = {
+#define PROVIDERS_SQL \
+	"SELECT name, rtrim(base_url, '/'), enabled, failover, max_concurrency," \
+	"  rate_limit_per_minute" \
+	" FROM md.providers ORDER BY priority, name"
+
+#define UNKNOWN_PROVIDERS_SQL \
+	"SELECT u.name FROM pg_catalog.unnest($1::text[]) u(name)" \
+	" WHERE NOT EXISTS (SELECT 1 FROM md.providers p WHERE p.name = u.name)"
+
+static const MdProvider *const implementations[] = {
 	&md_provider_yahoo,
 	&md_provider_alphavantage,
 	&md_provider_finnhub,
@@ -26,172 +38,110 @@ static const MdProvider *const providers[] = {
 	&md_provider_sandbox,
 };
 
+static SPIPlanPtr providers_plan = NULL;
+static SPIPlanPtr unknown_plan = NULL;
+
 const MdProvider *
 md_provider_lookup(const char *name)
 {
 	size_t		i;
 
-	for (i = 0; i < lengthof(providers); i++)
-		if (strcmp(providers[i]->name, name) == 0)
-			return providers[i];
+	for (i = 0; i < lengthof(implementations); i++)
+		if (strcmp(implementations[i]->name, name) == 0)
+			return implementations[i];
 	return NULL;
 }
 
-void
-md_fetch_fail(MdFetch *f, MdErrorClass cls, const char *fmt,...)
+List *
+md_providers_load(void)
 {
-	va_list		ap;
-	StringInfoData buf;
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *result = NIL;
+	uint64		i;
 
-	initStringInfo(&buf);
-	for (;;)
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	md_spi_run(md_spi_plan(&providers_plan, PROVIDERS_SQL, 0, NULL),
+			   NULL, NULL, true, 0, SPI_OK_SELECT, "provider list");
+	for (i = 0; i < SPI_processed; i++)
 	{
-		int			needed;
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		MdProviderInfo *p = palloc0(sizeof(MdProviderInfo));
+		bool		isnull;
 
-		va_start(ap, fmt);
-		needed = appendStringInfoVA(&buf, fmt, ap);
-		va_end(ap);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
+		p->name = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
+		p->base_url = TextDatumGetCString(SPI_getbinval(tuple, desc, 2, &isnull));
+		p->enabled = DatumGetBool(SPI_getbinval(tuple, desc, 3, &isnull));
+		p->failover = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+		p->max_concurrency = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
+		p->rate_limit_per_minute = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
+		p->impl = md_provider_lookup(p->name);
+		result = lappend(result, p);
+		MemoryContextSwitchTo(spi);
 	}
-	f->cls = cls;
-	f->message = buf.data;
-	f->price = NULL;
+	SPI_finish();
+	return result;
 }
 
-void
-md_fetch_unknown_symbol(MdFetch *f)
+MdProviderInfo *
+md_provider_find(List *providers, const char *name, int *index)
 {
-	md_fetch_fail(f, MD_UNKNOWN_SYMBOL, "unknown symbol \"%s\" at provider %s",
-				  f->symbol, f->provider);
-}
+	ListCell   *lc;
 
-void
-md_fetch_rate_limited(MdFetch *f, int retry_after, const char *said)
-{
-	f->retry_after = retry_after >= 0 ? retry_after : MD_DEFAULT_RETRY_AFTER;
-	md_fetch_fail(f, MD_RATE_LIMITED, "provider %s rate limited, retry after %d s%s%s",
-				  f->provider, f->retry_after, said ? ": " : "", said ? said : "");
-}
-
-void
-md_fetch_malformed(MdFetch *f, const char *problem)
-{
-	md_fetch_fail(f, MD_MALFORMED, "malformed answer from provider %s for \"%s\": %s",
-				  f->provider, f->symbol, problem);
-}
-
-bool
-md_fetch_transport_failed(MdFetch *f, MdHttpRequest *req)
-{
-	if (req->too_large)
+	foreach(lc, providers)
 	{
-		md_fetch_malformed(f, psprintf("response larger than %d bytes",
-									   md_http_max_response_size));
-		return true;
-	}
-	if (req->curl_code == CURLE_OPERATION_TIMEDOUT)
-	{
-		md_fetch_fail(f, MD_UNAVAILABLE, "provider %s unavailable: no answer within %d ms",
-					  f->provider, md_http_timeout);
-		return true;
-	}
-	if (req->curl_code != CURLE_OK)
-	{
-		md_fetch_fail(f, MD_UNAVAILABLE, "provider %s unavailable: %s",
-					  f->provider, req->error ? req->error : "transfer failed");
-		return true;
-	}
-	if (req->status >= 500)
-	{
-		md_fetch_fail(f, MD_UNAVAILABLE, "provider %s unavailable: HTTP status %ld",
-					  f->provider, req->status);
-		return true;
-	}
-	return false;
-}
+		MdProviderInfo *p = lfirst(lc);
 
-char *
-md_provider_said(const char *text)
-{
-	if (text == NULL)
-		return NULL;
-	/* whole characters only, at most 200 bytes */
-	return pnstrdup(text, pg_mbcliplen(text, strlen(text), 200));
-}
-
-char **
-md_headers(const char *first,...)
-{
-	va_list		ap;
-	char	  **list = palloc0(sizeof(char *) * 8);
-	const char *h;
-	int			n = 0;
-
-	va_start(ap, first);
-	for (h = first; h != NULL && n < 7; h = va_arg(ap, const char *))
-		list[n++] = pstrdup(h);
-	va_end(ap);
-	return list;
-}
-
-void
-md_fetch_set_price(MdFetch *f, Numeric price, const char *currency)
-{
-	static const struct
-	{
-		const char *minor;
-		const char *major;
-	}			minor_units[] = {
-		/* Yahoo quotes London in pence, Johannesburg in cents, Tel Aviv in agorot */
-		{"GBp", "GBP"}, {"GBX", "GBP"}, {"ZAc", "ZAR"}, {"ZAC", "ZAR"}, {"ILA", "ILS"},
-	};
-	size_t		i;
-
-	f->cls = MD_OK;
-	f->message = NULL;
-	f->price = price;
-	f->currency = currency ? pstrdup(currency) : NULL;
-	if (currency == NULL)
-		return;
-	for (i = 0; i < lengthof(minor_units); i++)
-	{
-		if (strcmp(currency, minor_units[i].minor) == 0)
+		if (strcmp(p->name, name) == 0)
 		{
-			bool		error = false;
-
-			/* times 0.01 keeps the digits exact: 305.3 GBp is 3.053 GBP */
-			f->price = numeric_mul_opt_error(price, int64_div_fast_to_numeric(1, 2), &error);
-			f->currency = pstrdup(minor_units[i].major);
-			break;
+			if (index)
+				*index = foreach_current_index(lc);
+			return p;
 		}
 	}
+	return NULL;
 }
 
-bool
-md_fetch_status_ok(MdFetch *f, MdHttpRequest *req, void *root,
-				   const char *problem, const char *said)
+List *
+md_providers_unknown(ArrayType *names)
 {
-	const MdProvider *impl = md_provider_lookup(f->provider);
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {PointerGetDatum(names)};
+	List	   *unknown = NIL;
+	uint64		i;
 
-	if (req->status == 401 || req->status == 403)
-	{
-		md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused %s: %s", f->provider,
-					  impl != NULL && impl->needs_key ? "our API key" : "the request",
-					  said ? said : psprintf("HTTP status %ld", req->status));
-		return false;
-	}
-	if (req->status != 200)
-	{
-		md_fetch_fail(f, MD_UNAVAILABLE, "provider %s unavailable: HTTP status %ld%s%s",
-					  f->provider, req->status, said ? ": " : "", said ? said : "");
-		return false;
-	}
-	if (root == NULL)
-	{
-		md_fetch_malformed(f, problem);
-		return false;
-	}
-	return true;
+	md_spi_run(md_spi_plan(&unknown_plan, UNKNOWN_PROVIDERS_SQL, 1, argtypes),
+			   args, NULL, true, 0, SPI_OK_SELECT, "provider check");
+	for (i = 0; i < SPI_processed; i++)
+		unknown = lappend(unknown, SPI_getvalue(SPI_tuptable->vals[i],
+												SPI_tuptable->tupdesc, 1));
+	return unknown;
+}
+
+void
+md_provider_unknown_error(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown provider \"%s\"", name),
+			 errhint("Providers are listed in md.providers.")));
+}
+
+void
+md_provider_require(ArrayType *names)
+{
+	List	   *unknown = md_providers_unknown(names);
+
+	if (unknown != NIL)
+		md_provider_unknown_error(linitial(unknown));
+}
+
+void
+md_provider_require_one(const char *name)
+{
+	char	   *names[1] = {(char *) name};
+
+	md_provider_require(md_text_array(names, 1));
 }

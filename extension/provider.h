@@ -5,9 +5,10 @@
  *
  * A *fetch* asks one provider for the latest price of one symbol. A
  * provider implementation (provider_<name>.c) builds the request and reads
- * the answer into the fetch: a price with the market's time, or an error
- * class with a message a user can act on. fetch.c does the rest (keys,
- * HTTP, circuit breaker, raw responses, the sink).
+ * the answer into the fetch (fetch_outcome.h): a price with the market's
+ * time, or an error class with a message a user can act on. fetch.c does
+ * the rest (keys, HTTP, circuit breaker, raw responses, the sink). A
+ * *provider row* is a provider's line in md.providers (provider.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -15,6 +16,8 @@
 #define MD_PROVIDER_H
 
 #include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+#include "utils/array.h"
 #include "utils/numeric.h"
 
 #include "error_class.h"
@@ -74,38 +77,33 @@ extern const MdProvider md_provider_sandbox;
 /* the implementation of a provider name, NULL when there is none */
 extern const MdProvider *md_provider_lookup(const char *name);
 
-/* set the outcome to an error class with a formatted message */
-extern void md_fetch_fail(MdFetch *f, MdErrorClass cls, const char *fmt,...) pg_attribute_printf(3, 4);
+/* one row of md.providers */
+typedef struct MdProviderInfo
+{
+	char	   *name;
+	char	   *base_url;
+	bool		enabled;
+	bool		failover;
+	int			max_concurrency;
+	int			rate_limit_per_minute;	/* our own budget of requests */
+	const MdProvider *impl;		/* NULL: no implementation of that name */
+} MdProviderInfo;
 
-/* the common ways a fetch fails whatever the provider */
-extern void md_fetch_unknown_symbol(MdFetch *f);
-extern void md_fetch_rate_limited(MdFetch *f, int retry_after, const char *said);
-extern void md_fetch_malformed(MdFetch *f, const char *problem);
+/* md.providers by ascending priority */
+extern List *md_providers_load(void);
+
+/* the provider of that name in a loaded list (its position in *index), or NULL */
+extern MdProviderInfo *md_provider_find(List *providers, const char *name, int *index);
 
 /*
- * Transport failures and 5xx, the same for every provider: true when the
- * request failed that way (the fetch is then classified), false when there
- * is a response for the provider to read.
+ * The one "does this provider exist?": the names of a text[] that are not
+ * in md.providers, as a List of C strings (NIL: all exist). Needs SPI.
  */
-extern bool md_fetch_transport_failed(MdFetch *f, MdHttpRequest *req);
+extern List *md_providers_unknown(ArrayType *names);
 
-/*
- * The end of every provider's status ladder, after its own special cases
- * (429, 404, ...): 401 and 403 are a refusal (auth_failed), any other
- * status but 200 is unavailable, and a 200 body must be JSON (root, or
- * malformed with the parser's problem). said is the provider's own error
- * text, or NULL. Returns false when the fetch is classified.
- */
-extern bool md_fetch_status_ok(MdFetch *f, MdHttpRequest *req, void *root,
-							   const char *problem, const char *said);
-
-/* a provider's error text, shortened for a message */
-extern char *md_provider_said(const char *text);
-
-/* "base/path" with a list of NULL-terminated headers builder helper */
-extern char **md_headers(const char *first,...) __attribute__((sentinel));
-
-/* keep a price with currency, turning minor units (GBp, ZAc, ILA) into major */
-extern void md_fetch_set_price(MdFetch *f, Numeric price, const char *currency);
+/* the same as an error: "unknown provider" for the first unknown name */
+extern void md_provider_require(ArrayType *names);
+extern void md_provider_require_one(const char *name);
+extern void md_provider_unknown_error(const char *name) pg_attribute_noreturn();
 
 #endif							/* MD_PROVIDER_H */

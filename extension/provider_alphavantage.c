@@ -24,7 +24,7 @@
 #include "utils/timestamp.h"
 
 #include "json_util.h"
-#include "provider.h"
+#include "fetch_outcome.h"
 
 static void
 alphavantage_build(MdFetch *f, MdHttpRequest *req)

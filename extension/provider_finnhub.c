@@ -14,7 +14,7 @@
 #include "postgres.h"
 
 #include "json_util.h"
-#include "provider.h"
+#include "fetch_outcome.h"
 
 static void
 finnhub_build(MdFetch *f, MdHttpRequest *req)

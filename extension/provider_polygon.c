@@ -17,7 +17,7 @@
 
 #include "guc.h"
 #include "json_util.h"
-#include "provider.h"
+#include "fetch_outcome.h"
 
 static void
 polygon_build(MdFetch *f, MdHttpRequest *req)

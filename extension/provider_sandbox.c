@@ -23,7 +23,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-#include "provider.h"
+#include "fetch_outcome.h"
 
 /* 2020-01-01 00:00 UTC as seconds since the Unix epoch */
 #define SANDBOX_ORIGIN 1577836800

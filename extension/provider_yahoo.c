@@ -16,7 +16,7 @@
 #include "postgres.h"
 
 #include "json_util.h"
-#include "provider.h"
+#include "fetch_outcome.h"
 
 static void
 yahoo_build(MdFetch *f, MdHttpRequest *req)

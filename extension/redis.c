@@ -33,7 +33,7 @@
 
 #include "guc.h"
 #include "redis.h"
-#include "../worker/worker_state.h"
+#include "cache_stats.h"
 
 #define MIN_BACKOFF_MS 1000
 #define MAX_BACKOFF_MS 30000
@@ -74,7 +74,7 @@ disconnect_at_exit(int code, Datum arg)
 static void
 failed(const char *what)
 {
-	char		message[MD_WORKER_ERROR_LEN];
+	char		message[MD_CACHE_ERROR_LEN];
 
 	snprintf(message, sizeof(message), "redis: %s", what);
 	md_cache_count_failure(message);

@@ -32,11 +32,12 @@
 
 #include "guc.h"
 #include "partitions.h"
+#include "provider.h"
 #include "redis.h"
 #include "spi_util.h"
-#include "../worker/worker_state.h"
 #include "sink.h"
 #include "symbol.h"
+#include "wake.h"
 
 /* averages are serialised per bucket of symbols, not per symbol, so a
  * batch of 10,000 symbols takes at most this many locks */
@@ -115,16 +116,10 @@
 	"   points = EXCLUDED.points, last_ts = EXCLUDED.last_ts," \
 	"   updated_at = EXCLUDED.updated_at"
 
-#define UNKNOWN_PROVIDER_SQL \
-	"SELECT u.name FROM pg_catalog.unnest($1::text[]) u(name)" \
-	" WHERE NOT EXISTS (SELECT 1 FROM md.providers p WHERE p.name = u.name)" \
-	" LIMIT 1"
-
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr touch_plan = NULL;
 static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr averages_plan = NULL;
-static SPIPlanPtr unknown_provider_plan = NULL;
 
 /* the Unix epoch as a TimestampTz: older prices are refused */
 #define UNIX_EPOCH_TIMESTAMPTZ \
@@ -222,23 +217,6 @@ md_sink_check_row(MdPriceRow *row)
 		return psprintf("timestamp of \"%s\" is %s, more than %d s in the future",
 						symbol, timestamptz_to_str(row->ts), md_max_future_skew);
 	return NULL;
-}
-
-/* Every provider named in the batch must exist in md.providers. */
-static void
-check_providers(ArrayType *providers)
-{
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		args[1] = {PointerGetDatum(providers)};
-
-	md_spi_run(md_spi_plan(&unknown_provider_plan, UNKNOWN_PROVIDER_SQL, 1, argtypes),
-			   args, NULL, true, 1, SPI_OK_SELECT, "provider check");
-	if (SPI_processed > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown provider \"%s\"",
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-				 errhint("Providers are listed in md.providers.")));
 }
 
 /* statement 3: moving averages of the symbols that got new rows */
@@ -364,7 +342,7 @@ md_sink_ingest(MdPriceBatch *batch)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	check_providers(DatumGetArrayTypeP(args[1]));
+	md_provider_require(DatumGetArrayTypeP(args[1]));
 	md_partitions_ensure(times, n);
 
 	/* statement 1: prices, latest prices, outbox */
@@ -378,7 +356,7 @@ md_sink_ingest(MdPriceBatch *batch)
 
 	/* a committed outbox row wakes the relay rather than waiting for its poll */
 	if (outbox && inserted > 0)
-		md_worker_wake_at_commit("relay");
+		md_wake_at_commit("relay");
 
 	/* statement 2: a fresh observation of an old price is still fresh */
 	if (batch->observed_now && inserted < n)

@@ -5,7 +5,8 @@
 #
 #   ./test/run_tests.sh                 every suite
 #   ./test/run_tests.sh NAME...         only these: a pg_regress test (md_price),
-#                                       an isolation spec, or a TAP file (test/t/020_consumer.pl)
+#                                       an isolation spec, a TAP file (test/t/020_consumer.pl),
+#                                       or "layers" (test/layers.pl)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -81,6 +82,13 @@ regress_suite() {
 		cat "$OUT/$name/regression.diffs"
 	fi
 }
+
+# 0. layers: includes and the objects' symbols (test/layers.pl), after make
+if [ ${#only[@]} -eq 0 ] || printf '%s\n' "${only[@]}" | grep -qxF layers; then
+	suite "layers"
+	perl "$TOP/test/layers.pl" "$TOP" 2>&1 | tee "$OUT/layers.log"
+	count_results "$OUT/layers.log" "${PIPESTATUS[0]}"
+fi
 
 # 1. pg_regress: every sql/*.sql, in name order
 if [ -n "$regress_tests" ]; then

@@ -24,7 +24,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "../extension/guc.h"
+#include "guc.h"
 #include "consumer_batch.h"
 #include "kafka_conf.h"
 #include "subscription.h"

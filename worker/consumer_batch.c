@@ -33,16 +33,14 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "../extension/guc.h"
-#include "../extension/sink.h"
-#include "../extension/spi_util.h"
+#include "guc.h"
+#include "provider.h"
+#include "sink.h"
+#include "spi_util.h"
 #include "consumer_batch.h"
 #include "price_event.h"
 #include "worker.h"
 
-#define KNOWN_PROVIDERS_SQL \
-	"SELECT u.name FROM pg_catalog.unnest($1::text[]) u(name)" \
-	" WHERE EXISTS (SELECT 1 FROM md.providers p WHERE p.name = u.name)"
 #define DEAD_LETTERS_SQL \
 	"INSERT INTO md.dead_letters (source, topic, partition, \"offset\", key, payload, reason)" \
 	" SELECT 'kafka', $1, p, o, k, v, r FROM ROWS FROM (pg_catalog.unnest($2::int4[])," \
@@ -58,7 +56,6 @@
 	"   next_offset = EXCLUDED.next_offset, high_watermark = EXCLUDED.high_watermark," \
 	"   last_message_at = EXCLUDED.last_message_at, updated_at = EXCLUDED.updated_at"
 
-static SPIPlanPtr known_plan = NULL;
 static SPIPlanPtr dead_letters_plan = NULL;
 static SPIPlanPtr offsets_plan = NULL;
 
@@ -136,21 +133,19 @@ write_dead_letters(MdSubscription *sub, DeadLetters *dl)
 			   false, 0, SPI_OK_INSERT, "storing dead letters");
 }
 
-/* The providers named by the rows that exist in md.providers, as a set. */
+/* The providers named by the rows that are not in md.providers, as a set. */
 static HTAB *
-known_providers(MdPriceBatch *batch)
+unknown_providers(MdPriceBatch *batch)
 {
 	HASHCTL		ctl;
 	HTAB	   *names;
-	HTAB	   *known;
+	HTAB	   *unknown;
 	HASH_SEQ_STATUS seq;
 	char	   *name;
 	Datum	   *d;
 	int			n = 0;
 	int			i;
-	uint64		r;
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		args[1];
+	ListCell   *lc;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = NAMEDATALEN;
@@ -158,7 +153,7 @@ known_providers(MdPriceBatch *batch)
 	ctl.hcxt = CurrentMemoryContext;
 	names = hash_create("marketdata consumer sources", 16, &ctl,
 						HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	known = hash_create("marketdata consumer providers", 16, &ctl,
+	unknown = hash_create("marketdata consumer unknown providers", 16, &ctl,
 						HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	for (i = 0; i < batch->nrows; i++)
 		if (strlen(batch->rows[i].provider) < NAMEDATALEN)
@@ -168,13 +163,9 @@ known_providers(MdPriceBatch *batch)
 	hash_seq_init(&seq, names);
 	while ((name = hash_seq_search(&seq)) != NULL)
 		d[n++] = CStringGetTextDatum(name);
-	args[0] = PointerGetDatum(array_of(d, NULL, n, TEXTOID));
-	md_spi_run(md_spi_plan(&known_plan, KNOWN_PROVIDERS_SQL, 1, argtypes), args, NULL,
-			   true, 0, SPI_OK_SELECT, "looking up providers");
-	for (r = 0; r < SPI_processed; r++)
-		(void) hash_search(known, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1),
-						   HASH_ENTER, NULL);
-	return known;
+	foreach(lc, md_providers_unknown(array_of(d, NULL, n, TEXTOID)))
+		(void) hash_search(unknown, lfirst(lc), HASH_ENTER, NULL);
+	return unknown;
 }
 
 /*
@@ -186,7 +177,7 @@ decode(rd_kafka_message_t **msgs, int n, DeadLetters *dl)
 {
 	MdPriceBatch *batch = md_batch_create(n, false);
 	rd_kafka_message_t **row_msg = palloc(sizeof(rd_kafka_message_t *) * Max(n, 1));
-	HTAB	   *known;
+	HTAB	   *unknown;
 	int			kept = 0;
 	int			i;
 
@@ -220,13 +211,13 @@ decode(rd_kafka_message_t **msgs, int n, DeadLetters *dl)
 	if (batch->nrows == 0)
 		return batch;
 
-	known = known_providers(batch);
+	unknown = unknown_providers(batch);
 	for (i = 0; i < batch->nrows; i++)
 	{
 		MdPriceRow *row = &batch->rows[i];
 
 		if (strlen(row->provider) >= NAMEDATALEN ||
-			hash_search(known, row->provider, HASH_FIND, NULL) == NULL)
+			hash_search(unknown, row->provider, HASH_FIND, NULL) != NULL)
 		{
 			add_dead_letter(dl, row_msg[i],
 							psprintf("unknown source \"%.64s\": not a provider in md.providers",

@@ -20,7 +20,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-#include "../extension/spi_util.h"
+#include "spi_util.h"
 #include "jobs.h"
 
 #define INTERRUPTED_MESSAGE "interrupted: the scheduler stopped during the run"

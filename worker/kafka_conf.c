@@ -11,8 +11,8 @@
  */
 #include "postgres.h"
 
-#include "../extension/guc.h"
-#include "../extension/secrets.h"
+#include "guc.h"
+#include "secrets.h"
 #include "kafka_conf.h"
 
 static void

@@ -28,7 +28,7 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
-#include "../extension/guc.h"
+#include "guc.h"
 #include "worker.h"
 
 const MdWorkerKind md_worker_kinds[] = {

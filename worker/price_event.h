@@ -8,7 +8,7 @@
 #ifndef MD_PRICE_EVENT_H
 #define MD_PRICE_EVENT_H
 
-#include "../extension/sink.h"
+#include "sink.h"
 
 /*
  * Decode one message (len bytes, not NUL-terminated) into row. Returns NULL

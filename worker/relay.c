@@ -40,8 +40,8 @@
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
-#include "../extension/guc.h"
-#include "../extension/spi_util.h"
+#include "guc.h"
+#include "spi_util.h"
 #include "kafka_conf.h"
 #include "worker.h"
 

@@ -33,8 +33,8 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "../extension/guc.h"
-#include "../extension/spi_util.h"
+#include "guc.h"
+#include "spi_util.h"
 #include "subscription.h"
 #include "kafka_conf.h"
 #include "worker.h"

@@ -29,6 +29,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "cache_stats.h"
 #include "worker.h"
 
 /* advisory lock space of the one-worker-per-kind-and-database guard */
@@ -134,9 +135,15 @@ md_worker_begin(const char *what)
 void
 md_worker_commit(void)
 {
+	const char *cache_failure;
+
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* a Redis write that failed at that commit shows in the worker's status too */
+	cache_failure = md_cache_take_failure();
+	if (cache_failure != NULL)
+		md_worker_report_error(cache_failure);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }

@@ -12,8 +12,10 @@
 #include "datatype/timestamp.h"
 #include "storage/spin.h"
 
-#define MD_MAX_WORKER_SLOTS 64
-#define MD_WORKER_KIND_LEN 16
+#include "wake.h"
+
+#define MD_MAX_WORKER_SLOTS MD_WAKE_LISTENERS
+#define MD_WORKER_KIND_LEN MD_WAKE_KIND_LEN
 #define MD_WORKER_STATE_LEN 48
 #define MD_WORKER_ERROR_LEN 256
 
@@ -22,7 +24,6 @@ typedef struct MdWorkerSlot
 	slock_t		mutex;
 	bool		in_use;
 	int			pid;
-	int			procno;			/* to set the worker's latch */
 	Oid			dboid;
 	char		kind[MD_WORKER_KIND_LEN];
 	char		state[MD_WORKER_STATE_LEN];
@@ -35,7 +36,7 @@ typedef struct MdWorkerSlot
 } MdWorkerSlot;
 
 /* shared memory set-up, from _PG_init */
-extern void md_worker_state_request(void);
+extern void md_worker_state_init(void);
 
 /* A worker takes a slot at start and gives it back at exit. */
 extern MdWorkerSlot *md_worker_slot_acquire(const char *kind);
@@ -43,14 +44,7 @@ extern void md_worker_set_state(MdWorkerSlot *slot, const char *state);
 extern void md_worker_loop_done(MdWorkerSlot *slot, int64 processed, int64 backlog);
 extern void md_worker_set_error(MdWorkerSlot *slot, const char *error);
 
-/* Redis write-through counters, shared by every process (md.cache_status) */
-extern void md_cache_count_writes(int n);
-extern void md_cache_count_failure(const char *error);
-
-/* Set the latch of the worker of that kind in this database, if running. */
-extern void md_worker_wake(const char *kind, Oid dboid);
-
-/* The same when (and only if) the current transaction commits. */
-extern void md_worker_wake_at_commit(const char *kind);
+/* an error for this process's own slot, when it is a worker */
+extern void md_worker_report_error(const char *error);
 
 #endif							/* MD_WORKER_STATE_H */
