@@ -536,6 +536,12 @@ COMMENT ON VIEW md.provider_status IS
 -- JSON as the answer's body: the shapes of the REST contract live here,
 -- next to the functions they wrap. Errors keep their SQLSTATEs; the API
 -- maps them to HTTP statuses (docs/errors.md).
+--
+-- They are the API's whole privilege: SECURITY DEFINER with a pinned
+-- search_path, EXECUTE revoked from PUBLIC, granted to the API's role by
+-- md_api_grant(). That role needs nothing on any table, so its password
+-- cannot rewrite md.providers.base_url (where the provider keys are
+-- sent), read md.api_keys or delete prices (docs/security.md).
 
 -- PL/pgSQL, not SQL: a SQL function called in a select list is planned
 -- again on every call (its plans live only as long as the calling query),
@@ -543,7 +549,7 @@ COMMENT ON VIEW md.provider_status IS
 -- misses call this once per request (bench/README.md, "api").
 CREATE FUNCTION md._api_latest(symbol text, provider text, max_age interval)
 	RETURNS text
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -561,7 +567,7 @@ COMMENT ON FUNCTION md._api_latest(text, text, interval) IS
 CREATE FUNCTION md._api_history(symbol text, "from" text, "to" text,
 	provider text, "limit" integer)
 	RETURNS text
-	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -606,7 +612,7 @@ COMMENT ON FUNCTION md._api_history(text, text, text, text, integer) IS
 	'GET /prices/history: a page of md_history() (from defaults to to - 1 day, to to now, limit to 100); next_from starts the next page';
 
 CREATE FUNCTION md._api_average(symbol text, "window" integer) RETURNS text
-	LANGUAGE sql STABLE PARALLEL SAFE
+	LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT json_build_object('symbol', @extschema@._md_normalize_symbol(_api_average.symbol),
@@ -635,7 +641,7 @@ COMMENT ON FUNCTION md._api_job(md.polling_jobs) IS
 
 CREATE FUNCTION md._api_poll_create(symbols text[], "interval" integer, provider text)
 	RETURNS text
-	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	WITH job AS (
@@ -649,7 +655,7 @@ COMMENT ON FUNCTION md._api_poll_create(text[], integer, text) IS
 	'POST /prices/poll: schedules a polling job (as md_poll()) and returns it as JSON with status accepted';
 
 CREATE FUNCTION md._api_poll_get(id bigint) RETURNS text
-	LANGUAGE sql STABLE PARALLEL SAFE
+	LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT (md._api_job(j) || jsonb_build_object('status',
@@ -667,7 +673,7 @@ COMMENT ON FUNCTION md._api_poll_get(bigint) IS
 	'GET /prices/poll/{job_id}: the job and its last 10 runs as JSON, NULL when there is no such job';
 
 CREATE FUNCTION md._api_poll_delete(id bigint) RETURNS text
-	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	WITH job AS (DELETE FROM md.polling_jobs j WHERE j.id = _api_poll_delete.id
@@ -678,7 +684,7 @@ COMMENT ON FUNCTION md._api_poll_delete(bigint) IS
 	'DELETE /prices/poll/{job_id}: stops (deletes) the job; its JSON with status stopped, NULL when there was none';
 
 CREATE FUNCTION md._api_ready() RETURNS text
-	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -707,3 +713,48 @@ END
 $$;
 COMMENT ON FUNCTION md._api_ready() IS
 	'GET /health/ready: Kafka workers (md.worker_status) and providers (md.provider_status when it exists, else md.providers) as JSON';
+
+CREATE FUNCTION md._api_key_role(key_sha256 text) RETURNS text
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT k.role FROM md.api_keys k
+	WHERE k.key_hash = _api_key_role.key_sha256 AND k.revoked_at IS NULL;
+END;
+COMMENT ON FUNCTION md._api_key_role(text) IS
+	'the API''s key check: role of the active API key with that SHA-256 (hex), NULL when none; the key itself never reaches the database';
+
+REVOKE ALL ON FUNCTION md._api_latest(text, text, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION md._api_history(text, text, text, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION md._api_average(text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION md._api_poll_create(text[], integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION md._api_poll_get(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION md._api_poll_delete(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION md._api_ready() FROM PUBLIC;
+REVOKE ALL ON FUNCTION md._api_key_role(text) FROM PUBLIC;
+
+-- Every SECURITY DEFINER md._api_* function, and USAGE on md to reach
+-- them: what the API's database role may do, and all of it. Run by the
+-- superuser (docker/postgres/init-primary.sql, test/run.sh, the tests).
+CREATE FUNCTION @extschema@.md_api_grant(api_role regrole) RETURNS integer
+	LANGUAGE plpgsql VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	fn regprocedure;
+	n integer := 0;
+BEGIN
+	EXECUTE format('GRANT USAGE ON SCHEMA md TO %s', api_role);
+	FOR fn IN SELECT p.oid::regprocedure FROM pg_proc p
+			  WHERE p.pronamespace = 'md'::regnamespace AND p.prosecdef
+				AND p.proname LIKE '\_api\_%'
+	LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', fn, api_role);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_api_grant(regrole) IS
+	'lets a role run the REST API: USAGE on schema md and EXECUTE on the md._api_* functions, nothing on any table; returns how many functions';
+REVOKE ALL ON FUNCTION @extschema@.md_api_grant(regrole) FROM PUBLIC;

@@ -65,6 +65,11 @@ CONF
 		as_db_user "${psql[@]}" -d postgres -c "CREATE DATABASE $DB"
 	as_db_user "${psql[@]}" -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS marketdata" \
 		-c "ALTER EXTENSION marketdata UPDATE" 2>&1 | grep -v 'already' || true
+	# the API's role: the md._api_* functions and nothing else, as in docker
+	as_db_user "${psql[@]}" -d "$DB" -v ON_ERROR_STOP=1 -c "DO \$\$BEGIN
+		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'md_api') THEN
+			CREATE ROLE md_api LOGIN;
+		END IF; END\$\$" -c "SELECT md_api_grant('md_api')" >/dev/null
 	check_extension_script
 }
 
@@ -149,7 +154,7 @@ include $TOP/api/conf/api.conf
 CONF
 	# kore itself must be $! (no subshell in between), so stop can signal it
 	pushd "$RUN/api" >/dev/null
-	MD_API_DATABASE_URL="host=127.0.0.1 port=$PGPORT dbname=$DB user=postgres" \
+	MD_API_DATABASE_URL="host=127.0.0.1 port=$PGPORT dbname=$DB user=md_api" \
 		REDIS_URL="redis://127.0.0.1:$REDIS_PORT" MD_API_TRUSTED_PROXIES=127.0.0.2 \
 		nohup kore -f -n -r -c "$RUN/api/kore.conf" >"$RUN/api.log" 2>&1 &
 	echo $! >"$RUN/api.pid"

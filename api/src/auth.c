@@ -3,10 +3,10 @@
  *	Who is calling: an API key (X-API-Key) or a JWT (Authorization:
  *	Bearer), and the gate every protected route passes first.
  *
- * An *API key* is looked up with md_api_key_role() (only its SHA-256 is
- * stored) and the answer, a role or "no such key", is cached in the worker
- * for MD_API_KEY_CACHE_TTL seconds: a revoked key stops working within
- * that time. A *JWT* is HS256 only (libjwt), with a required exp and the
+ * An *API key* is looked up by its SHA-256 with md._api_key_role() (only
+ * the hash is stored, and only the hash is sent) and the answer, a role
+ * or "no such key", is cached in the worker for MD_API_KEY_CACHE_TTL
+ * seconds: a revoked key stops working within that time. A *JWT* is HS256 only (libjwt), with a required exp and the
  * role in the claim MD_API_JWT_ROLE_CLAIM. Missing or bad credentials:
  * 401; a valid caller without the role: 403.
  */
@@ -145,7 +145,9 @@ api_auth(struct api_ctx *ctx)
 	struct http_request	*req = ctx->req;
 	struct key_entry	*e;
 	u_int8_t		 digest[SHA256_DIGEST_LENGTH];
+	char			 hex[2 * SHA256_DIGEST_LENGTH + 1];
 	const char		*key, *authz, *params[1];
+	size_t			 i;
 
 	if (http_request_header(req, "x-api-key", &key)) {
 		if (!key_format_ok(key))
@@ -160,10 +162,13 @@ api_auth(struct api_ctx *ctx)
 			return (HTTP_STATE_CONTINUE);
 		}
 		ctx->api_key = kore_strdup(key);
-		params[0] = key;
+		/* the key's SHA-256, never the key, goes to the database */
+		for (i = 0; i < sizeof(digest); i++)
+			(void)snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+		params[0] = hex;
 		ctx->gate = GATE_KEY_WAIT;
 		return (api_db_start(ctx, API_DB_PRIMARY,
-		    "SELECT md_api_key_role($1)", 1, params));
+		    "SELECT md._api_key_role($1)", 1, params));
 	}
 
 	if (http_request_header(req, "authorization", &authz)) {

@@ -16,20 +16,11 @@ CREATE DATABASE marketdata;
 \connect marketdata
 CREATE EXTENSION marketdata;
 
--- The REST API's role: not a superuser, so it cannot change settings,
--- read the hidden ones (marketdata.redis_url, kafka_bootstrap_servers,
--- secrets_file) or make admin keys. It runs the API's functions, which
--- read and write through the extension's SQL API: md_quote may fetch a
--- price and store it through the sink, /prices/poll writes
--- md.polling_jobs. md_create_api_key and md_revoke_api_key stay with the
--- superuser (docs/security.md).
+-- The REST API's role: not a superuser, no privilege on any table. It
+-- may run the SECURITY DEFINER md._api_* functions (md_api_grant) and
+-- nothing else, so its password can neither point md.providers.base_url
+-- at another host (where the provider keys would go), nor read
+-- md.api_keys, nor delete prices. Keys stay with the superuser
+-- (docs/security.md).
 CREATE ROLE md_api WITH LOGIN PASSWORD :'api_password';
-GRANT USAGE ON SCHEMA md TO md_api;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA md TO md_api;
-GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA md TO md_api;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA md TO md_api;
-GRANT EXECUTE ON FUNCTION md_api_key_role(text) TO md_api;
--- keys: md_api_key_role (not SECURITY DEFINER) reads the hashes; only the
--- superuser makes or revokes keys
-REVOKE INSERT, UPDATE, DELETE ON md.api_keys FROM md_api;
--- a month's partition of md.prices made later is reached through md.prices
+SELECT md_api_grant('md_api') \g /dev/null

@@ -24,10 +24,28 @@ sub new
 		port => PostgreSQL::Test::Cluster::get_free_port(),
 	}, $class;
 	$self->{dir} = PostgreSQL::Test::Utils::tempdir('api');
+	grant_api_role($self->{node}, $self->{db});
 	$self->{http} = HTTP::Tiny->new(timeout => 30, keep_alive => 0);
 	$self->start;
 	push @running, $self;
 	return $self;
+}
+
+# The API connects as this role, which md_api_grant() lets run the
+# md._api_* functions and nothing else, as in docker and make run: every
+# API test then also proves the API needs no more.
+our $API_ROLE = 'md_api';
+
+sub grant_api_role
+{
+	my ($node, $db) = @_;
+	$node->safe_psql($db, qq{
+DO \$\$BEGIN
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$API_ROLE') THEN
+		CREATE ROLE $API_ROLE LOGIN;
+	END IF;
+END\$\$;
+SELECT md_api_grant('$API_ROLE');});
 }
 
 sub port { return shift->{port}; }
@@ -53,7 +71,7 @@ CONF
 	close $fh;
 
 	my %env = (
-		MD_API_DATABASE_URL => $self->{node}->connstr($self->{db}),
+		MD_API_DATABASE_URL => $self->{node}->connstr($self->{db}) . " user=$API_ROLE",
 		REDIS_URL => $self->{redis} ? $self->{redis}->url : 'redis://127.0.0.1:1',
 		%{ $self->{env} });
 	my $pid = fork();
