@@ -38,6 +38,7 @@ BASE="http://127.0.0.1:$FAKE_PORT"
 as_db_user initdb -D "$PGDATA" -A trust -U postgres >/dev/null
 cat >>"$PGDATA/postgresql.conf" <<CONF
 shared_preload_libraries = 'marketdata'
+marketdata.allow_private_provider_urls = on
 listen_addresses = ''
 unix_socket_directories = '$WORK'
 fsync = off

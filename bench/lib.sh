@@ -50,6 +50,8 @@ listen_addresses = '127.0.0.1'
 port = $PGPORT
 unix_socket_directories = ''
 shared_preload_libraries = 'marketdata'
+# the fake provider is on loopback
+marketdata.allow_private_provider_urls = on
 CONF
 		printf '%s\n' "$@"
 	} >>"$PGDATA/postgresql.conf"

@@ -85,6 +85,13 @@ md_fetch_transport_failed(MdFetch *f, MdHttpRequest *req)
 					  f->provider, req->error ? req->error : "transfer failed");
 		return true;
 	}
+	if (req->status >= 300 && req->status < 400)
+	{
+		/* never followed: it could lead our key to another host */
+		md_fetch_fail(f, MD_UNAVAILABLE, "provider %s unavailable: redirected with HTTP status %ld, "
+					  "redirects are not followed", f->provider, req->status);
+		return true;
+	}
 	if (req->status >= 500)
 	{
 		md_fetch_fail(f, MD_UNAVAILABLE, "provider %s unavailable: HTTP status %ld",

@@ -38,6 +38,7 @@ int			md_redis_timeout = 100;
 int			md_http_timeout = 10000;
 int			md_http_connect_timeout = 3000;
 int			md_http_max_response_size = 1024 * 1024;
+bool		md_allow_private_provider_urls = false;
 char	   *md_secrets_file = NULL;
 int			md_circuit_breaker_failures = 5;
 int			md_circuit_breaker_cooldown = 30;
@@ -353,6 +354,17 @@ md_define_gucs(void)
 							NULL,
 							NULL,
 							NULL);
+
+	DefineCustomBoolVariable("marketdata.allow_private_provider_urls",
+							 "Lets providers be reached at loopback, link-local and private addresses.",
+							 "Off: a provider base_url whose host is or resolves to such an address fails as unavailable without a connection, so a changed base_url cannot send our provider keys, or requests, into the internal network. Tests against a local fake provider turn it on.",
+							 &md_allow_private_provider_urls,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL,
+							 NULL,
+							 NULL);
 
 	DefineCustomStringVariable("marketdata.secrets_file",
 							   "File holding provider API keys, one \"provider = key\" per line.",

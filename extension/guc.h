@@ -43,6 +43,7 @@ extern int	md_redis_timeout;
 extern int	md_http_timeout;	/* ms */
 extern int	md_http_connect_timeout;	/* ms */
 extern int	md_http_max_response_size;	/* bytes */
+extern bool md_allow_private_provider_urls;
 extern char *md_secrets_file;
 extern int	md_circuit_breaker_failures;
 extern int	md_circuit_breaker_cooldown;	/* s */

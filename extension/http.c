@@ -21,7 +21,10 @@
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -53,6 +56,8 @@ typedef struct Transfer
 	size_t		cap;			/* the size cap */
 	size_t		alloc;			/* bytes malloc'd at buf */
 	bool		too_large;
+	char		refused[INET6_ADDRSTRLEN];	/* a private address not
+											 * connected to, "" if none */
 	char		errbuf[CURL_ERROR_SIZE];
 	int			next_in_group;	/* queue link, -1 at the end */
 } Transfer;
@@ -164,6 +169,69 @@ write_body(char *data, size_t size, size_t nmemb, void *userdata)
 	return t->too_large ? 0 : n;
 }
 
+/*
+ * Loopback, "this network", private, shared (CGN), link-local, multicast
+ * and reserved addresses, IPv4 (also mapped into IPv6) and IPv6: where a
+ * provider never is, and where a base_url must not send our keys.
+ */
+static bool
+private_address(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+	{
+		uint32		a = ntohl(((const struct sockaddr_in *) sa)->sin_addr.s_addr);
+
+		return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 ||
+			(a >> 22) == (100 << 2 | 1) ||	/* 100.64.0.0/10 */
+			(a >> 16) == (169 << 8 | 254) ||
+			(a >> 20) == (172 << 4 | 1) ||	/* 172.16.0.0/12 */
+			(a >> 16) == (192 << 8 | 168) ||
+			(a >> 28) >= 14;	/* multicast 224/4, reserved 240/4 */
+	}
+	if (sa->sa_family == AF_INET6)
+	{
+		const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+		const uint8 *b = a->s6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a))
+		{
+			struct sockaddr_in v4 = {.sin_family = AF_INET};
+
+			memcpy(&v4.sin_addr, b + 12, 4);
+			return private_address((const struct sockaddr *) &v4);
+		}
+		return IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LOOPBACK(a) ||
+			(b[0] & 0xfe) == 0xfc ||	/* unique local fc00::/7 */
+			(b[0] == 0xfe && (b[1] & 0xc0) == 0x80) ||	/* fe80::/10 */
+			(b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) ||	/* site-local */
+			b[0] == 0xff;		/* multicast */
+	}
+	return true;				/* no other family reaches a provider */
+}
+
+/*
+ * libcurl's socket opener: refuses private addresses unless allowed,
+ * checked on the address libcurl is about to connect to, so a host name
+ * that resolves to one is refused too. No ereport here.
+ */
+static curl_socket_t
+open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	Transfer   *t = (Transfer *) clientp;
+
+	if (!md_allow_private_provider_urls && private_address(&address->addr))
+	{
+		const void *in = address->family == AF_INET6
+			? (const void *) &((struct sockaddr_in6 *) &address->addr)->sin6_addr
+			: (const void *) &((struct sockaddr_in *) &address->addr)->sin_addr;
+
+		if (inet_ntop(address->family, in, t->refused, sizeof(t->refused)) == NULL)
+			strlcpy(t->refused, "?", sizeof(t->refused));
+		return CURL_SOCKET_BAD;
+	}
+	return socket(address->family, address->socktype, address->protocol);
+}
+
 /* an easy handle with every option at its default */
 static CURL *
 take_handle(void)
@@ -240,9 +308,15 @@ start_transfer(Run *run, Transfer *t)
 	CURL_SETOPT(t->easy, CURLOPT_TIMEOUT_MS, (long) md_http_timeout);
 	CURL_SETOPT(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long) md_http_connect_timeout);
 	CURL_SETOPT(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	CURL_SETOPT(t->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	CURL_SETOPT(t->easy, CURLOPT_FOLLOWLOCATION, 1L);
-	CURL_SETOPT(t->easy, CURLOPT_MAXREDIRS, 3L);
+	/*
+	 * No redirects: libcurl would send our key headers to whatever host
+	 * the Location names, over plain http too. A redirect is the
+	 * provider's error (md_fetch_transport_failed).
+	 */
+	CURL_SETOPT(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	t->refused[0] = '\0';
+	CURL_SETOPT(t->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	CURL_SETOPT(t->easy, CURLOPT_OPENSOCKETDATA, t);
 	CURL_SETOPT(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
 	CURL_SETOPT(t->easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	/* any encoding libcurl can decode; the size cap applies to decoded bytes */
@@ -303,7 +377,14 @@ finish_transfer(Run *run, Transfer *t, CURLcode result)
 	req->retry_after = retry_after_seconds(t->easy);
 	req->curl_code = (int) result;
 	req->too_large = t->too_large;
-	if (result != CURLE_OK)
+	if (result != CURLE_OK && t->refused[0] != '\0')
+	{
+		req->error = psprintf("refused to connect to the private address %s "
+							  "(marketdata.allow_private_provider_urls is off)",
+							  t->refused);
+		req->error_detail = pstrdup(req->error);
+	}
+	else if (result != CURLE_OK)
 	{
 		/* libcurl's fixed text: stable, and never holding a URL */
 		req->error = pstrdup(curl_easy_strerror(result));

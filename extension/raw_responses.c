@@ -18,6 +18,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
+#include "http.h"
 #include "raw_responses.h"
 #include "secrets.h"
 #include "spi_util.h"
@@ -39,22 +40,31 @@
 static SPIPlanPtr raw_ids_plan = NULL;
 static SPIPlanPtr raw_insert_plan = NULL;
 
-/* a body as text we can store: masked, or hex when it is not valid text */
+/*
+ * A body as text we can store: the key masked in the bytes as received
+ * (and as percent-encoded, as a body echoing our URL would hold it), then
+ * hex-encoded when it is not valid text.
+ */
 char *
 md_raw_response_body(MdFetch *f)
 {
+	char	   *body;
+	size_t		len;
+
 	if (f->body == NULL)
 		return NULL;
-	if (memchr(f->body, '\0', f->body_len) == NULL &&
-		pg_verifymbstr(f->body, f->body_len, true))
-		return md_mask_secret(f->body, f->key);
+	body = md_mask_secret_bytes(f->body, f->body_len, f->key, &len);
+	if (f->key != NULL)
+		body = md_mask_secret_bytes(body, len, md_http_escape(f->key), &len);
+	if (memchr(body, '\0', len) == NULL && pg_verifymbstr(body, len, true))
+		return body;
 	else
 	{
-		char	   *hex = palloc(f->body_len * 2 + 3);
+		char	   *hex = palloc(len * 2 + 3);
 
 		hex[0] = '\\';
 		hex[1] = 'x';
-		hex[2 + hex_encode(f->body, f->body_len, hex + 2)] = '\0';
+		hex[2 + hex_encode(body, len, hex + 2)] = '\0';
 		return hex;
 	}
 }

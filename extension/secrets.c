@@ -131,24 +131,32 @@ md_secret_key(const char *provider)
 }
 
 char *
-md_mask_secret(const char *text, const char *secret)
+md_mask_secret_bytes(const char *data, size_t len, const char *secret, size_t *out_len)
 {
 	StringInfoData out;
-	size_t		slen;
-	const char *p;
+	size_t		slen = secret != NULL ? strlen(secret) : 0;
+	const char *p = data;
+	const char *end = data + len;
 	const char *hit;
 
-	if (text == NULL)
-		return NULL;
-	if (secret == NULL || secret[0] == '\0')
-		return pstrdup(text);
-	slen = strlen(secret);
 	initStringInfo(&out);
-	for (p = text; (hit = strstr(p, secret)) != NULL; p = hit + slen)
+	while (slen > 0 && (hit = memmem(p, end - p, secret, slen)) != NULL)
 	{
 		appendBinaryStringInfo(&out, p, hit - p);
 		appendStringInfoString(&out, "***");
+		p = hit + slen;
 	}
-	appendStringInfoString(&out, p);
+	appendBinaryStringInfo(&out, p, end - p);
+	*out_len = out.len;
 	return out.data;
+}
+
+char *
+md_mask_secret(const char *text, const char *secret)
+{
+	size_t		len;
+
+	if (text == NULL)
+		return NULL;
+	return md_mask_secret_bytes(text, strlen(text), secret, &len);
 }

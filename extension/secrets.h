@@ -24,4 +24,8 @@ extern void md_secrets_file_read(const char *path, const char *setting,
 /* a copy of text with every occurrence of secret replaced by "***" */
 extern char *md_mask_secret(const char *text, const char *secret);
 
+/* the same for len bytes that may hold NULs; the copy's length in *out_len */
+extern char *md_mask_secret_bytes(const char *data, size_t len, const char *secret,
+								  size_t *out_len);
+
 #endif							/* MD_SECRETS_H */

@@ -106,7 +106,7 @@ fi
 if [ -n "$tap_tests" ]; then
 	suite "TAP"
 	db_user_dir "$OUT/tap"
-	(cd "$SRC" && as_db_user env TESTDIR="$OUT/tap" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+	(cd "$SRC" && as_db_user env TESTDIR="$OUT/tap" TEMP_CONFIG="$SRC/test/tap.conf" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 		MD_TOP="$SRC" prove --verbose -I "$PGXS_DIR/src/test/perl" -I "$SRC/test/perl" $tap_tests) \
 		>"$OUT/tap.log" 2>&1
 	rc=$?

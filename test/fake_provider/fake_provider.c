@@ -15,6 +15,7 @@
  * Not MHD_USE_TURBO either: no help with that, and "experimental".
  *
  *	fake_provider --fixtures DIR [--port N] [--latency-ms N] [--key KEY]
+ *		[--redirect-to URL]
  *
  * Prints "PORT <n>" on stdout once listening (port 0 picks a free one) and
  * runs until SIGTERM or SIGINT.
@@ -38,6 +39,9 @@
  *	SLOW*		a synthetic success after 1.5 s
  *	SYN*		a synthetic success: price from the symbol, time now
  *	ECHOKEY		an error echoing the key it was sent (for masking tests)
+ *	ECHOBIN		the same in a body that is not UTF-8 (stored hex-encoded)
+ *	REDIRECT*	302 to the same path and query at --redirect-to URL
+ *				(default http://127.0.0.1:1)
  *	a fixture	DIR/<provider>/<SYM>.<status>.<json|txt>
  *	otherwise	DIR/<provider>/_unknown.<status>.<ext>: the provider's
  *				answer for an unknown symbol
@@ -63,6 +67,7 @@
 
 static const char *fixtures = NULL;
 static const char *api_key = NULL;
+static const char *redirect_to = "http://127.0.0.1:1";
 static int	latency_ms = 0;
 static atomic_long requests_served = 0;
 
@@ -501,6 +506,29 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		return send_body(conn, strcmp(provider, "alphavantage") == 0 ? 200 : 401,
 						 "application/json", body, strlen(body), NULL);
 	}
+	if (strcmp(sym, "ECHOBIN") == 0)
+	{
+		size_t		len;
+
+		key = sent_key(conn, provider);
+		len = asprintf(&body, "\xff\xfe bad key %s\x01", key ? key : "(none)");
+		return send_body(conn, strcmp(provider, "alphavantage") == 0 ? 200 : 401,
+						 "application/octet-stream", body, len, NULL);
+	}
+	if (starts(sym, "REDIRECT"))
+	{
+		struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+		char	   *location;
+		int			ret;
+
+		/* the path (libmicrohttpd hands it over without the query) */
+		asprintf(&location, "%s%s?symbol=%s", redirect_to, url, sym);
+		MHD_add_response_header(r, "Location", location);
+		ret = MHD_queue_response(conn, 302, r);
+		MHD_destroy_response(r);
+		free(location);
+		return ret;
+	}
 	if (starts(sym, "TRUNC"))
 	{
 		struct Truncated *t = malloc(sizeof(*t));
@@ -578,9 +606,11 @@ main(int argc, char **argv)
 			latency_ms = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
 			api_key = argv[++i];
+		else if (strcmp(argv[i], "--redirect-to") == 0 && i + 1 < argc)
+			redirect_to = argv[++i];
 		else
 		{
-			fprintf(stderr, "usage: %s --fixtures DIR [--port N] [--latency-ms N] [--key KEY]\n", argv[0]);
+			fprintf(stderr, "usage: %s --fixtures DIR [--port N] [--latency-ms N] [--key KEY] [--redirect-to URL]\n", argv[0]);
 			return 2;
 		}
 	}

@@ -2,7 +2,8 @@
 #	Start and stop the fake provider (test/fake_provider) for a test, and
 #	point md.providers at it.
 #
-#	my $fake = MarketData::FakeProvider->new(latency_ms => 20, key => 'k');
+#	my $fake = MarketData::FakeProvider->new(latency_ms => 20, key => 'k',
+#		redirect_to => $other->url);     # where REDIRECT* symbols are sent
 #	$fake->point_providers($node, 'md');     # every HTTP provider -> the fake
 #	$fake->requests;                          # provider requests served so far
 #	$fake->stop;                              # also done when it goes out of scope
@@ -36,6 +37,7 @@ sub new
 	my @cmd = (binary(), '--fixtures', top() . '/test/fixtures/providers', '--port', 0);
 	push @cmd, '--latency-ms', $opts{latency_ms} if $opts{latency_ms};
 	push @cmd, '--key', $opts{key} if defined $opts{key};
+	push @cmd, '--redirect-to', $opts{redirect_to} if defined $opts{redirect_to};
 	my ($in, $out, $err) = ('', '', '');
 	my $h = IPC::Run::start(\@cmd, \$in, \$out, \$err);
 	my $deadline = time() + 10;
