@@ -37,31 +37,33 @@
 #include "sink.h"
 #include "spi_util.h"
 
-/* the caller's callback for each finished fetch (md_fetch_perform_each) */
-typedef struct FetchDone
+/*
+ * A round: fetches started together. The ones settled before any HTTP
+ * (refused, keyless, the sandbox) are handed out first, then the others
+ * as their answers come in.
+ */
+struct MdFetchRound
 {
-	MdFetchDone done;
-	MdHttpIdle	idle;
-	void	   *arg;
-} FetchDone;
+	MdFetch    *fetches;
+	int			n;
+	int		   *unsent;			/* fetches settled without HTTP, in order */
+	int			nunsent;
+	int			next_unsent;
+	MdHttpRequest *requests;
+	int		   *limits;
+	char	  **keys;			/* per provider, wiped at the end */
+	int			nkeys;
+	MdHttpRun  *http;
+	MemoryContext cxt;
+};
 
 static void finish_fetch(MdFetch *f);
 
-/* the run waits for the network: the caller's turn */
-static void
-fetch_idle(void *arg)
-{
-	FetchDone  *cb = (FetchDone *) arg;
-
-	cb->idle(cb->arg);
-}
-
 /* the provider's answer is in: read it, mask secrets, check the price */
-static void
-read_answer(MdHttpRequest *req, void *arg)
+static MdFetch *
+read_answer(MdHttpRequest *req)
 {
 	MdFetch    *f = (MdFetch *) req->private;
-	FetchDone  *cb = (FetchDone *) arg;
 
 	f->responded = true;
 	f->http_status = req->status;
@@ -71,8 +73,7 @@ read_answer(MdHttpRequest *req, void *arg)
 	f->transport_detail = req->error_detail;
 	md_provider_lookup(f->provider)->parse(f, req);
 	finish_fetch(f);
-	if (cb->done != NULL)
-		cb->done(f, cb->arg);
+	return f;
 }
 
 /* after parsing: secrets out of everything kept, the price row checked */
@@ -143,33 +144,31 @@ ingest_prices(MdFetch *fetches, int n)
 		md_sink_ingest(batch);
 }
 
-void
-md_fetch_perform(MdFetch *fetches, int n, List *providers)
+MdFetchRound *
+md_fetch_start(MdFetch *fetches, int n, List *providers)
 {
-	md_fetch_perform_each(fetches, n, providers, NULL, NULL, NULL);
-}
-
-void
-md_fetch_perform_each(MdFetch *fetches, int n, List *providers,
-					  MdFetchDone done, MdHttpIdle idle, void *arg)
-{
-	FetchDone	cb = {done, idle, arg};
-	bool	   *sent = palloc0(sizeof(bool) * Max(n, 1));
+	MdFetchRound *round = palloc0(sizeof(MdFetchRound));
 	int			ngroups = list_length(providers);
-	int		   *limits = palloc(sizeof(int) * Max(ngroups, 1));
-	char	  **keys = palloc0(sizeof(char *) * Max(ngroups, 1));
 	bool	   *key_read = palloc0(sizeof(bool) * Max(ngroups, 1));
-	MdHttpRequest *requests = palloc0(sizeof(MdHttpRequest) * n);
 	int			nrequests = 0;
 	ListCell   *lc;
 	int			i;
 
+	round->fetches = fetches;
+	round->n = n;
+	round->cxt = CurrentMemoryContext;
+	round->unsent = palloc(sizeof(int) * Max(n, 1));
+	round->limits = palloc(sizeof(int) * Max(ngroups, 1));
+	round->keys = palloc0(sizeof(char *) * Max(ngroups, 1));
+	round->nkeys = ngroups;
+	round->requests = palloc0(sizeof(MdHttpRequest) * Max(n, 1));
 	foreach(lc, providers)
-		limits[foreach_current_index(lc)] = ((MdProviderInfo *) lfirst(lc))->max_concurrency;
+		round->limits[foreach_current_index(lc)] = ((MdProviderInfo *) lfirst(lc))->max_concurrency;
 
 	for (i = 0; i < n; i++)
 	{
 		MdFetch    *f = &fetches[i];
+		MdHttpRequest *req = &round->requests[nrequests];
 		int			g;
 		MdProviderInfo *p = md_provider_find(providers, f->provider, &g);
 
@@ -177,6 +176,7 @@ md_fetch_perform_each(MdFetch *fetches, int n, List *providers,
 		if (p == NULL)
 			elog(ERROR, "provider \"%s\" vanished", f->provider);
 		f->base_url = p->base_url;
+		round->unsent[round->nunsent++] = i;
 		if (p->impl == NULL)
 		{
 			md_fetch_fail(f, MD_UNAVAILABLE, "provider %s has no implementation in marketdata",
@@ -189,55 +189,101 @@ md_fetch_perform_each(MdFetch *fetches, int n, List *providers,
 		{
 			if (!key_read[g])
 			{
-				keys[g] = md_secret_key(p->name);
+				round->keys[g] = md_secret_key(p->name);
 				key_read[g] = true;
 			}
-			if (keys[g] == NULL)
+			if (round->keys[g] == NULL)
 			{
 				md_fetch_fail(f, MD_AUTH_FAILED,
 							  "no API key configured for provider %s", f->provider);
 				continue;
 			}
-			f->key = keys[g];
+			f->key = round->keys[g];
 		}
 		if (p->impl->answer != NULL)
 		{
 			p->impl->answer(f);
 			continue;
 		}
-		p->impl->build(f, &requests[nrequests]);
-		f->url = requests[nrequests].url;
-		requests[nrequests].group = g;
-		requests[nrequests].private = f;
-		sent[i] = true;
+		/* it goes over HTTP after all */
+		round->nunsent--;
+		p->impl->build(f, req);
+		f->url = req->url;
+		req->group = g;
+		req->private = f;
 		nrequests++;
 	}
+	round->http = md_http_start(round->requests, nrequests, round->limits, ngroups);
+	return round;
+}
 
-	/* those settled without HTTP first; the others as their answers come */
-	for (i = 0; i < n; i++)
-		if (!sent[i])
-		{
-			finish_fetch(&fetches[i]);
-			if (done != NULL)
-				done(&fetches[i], arg);
-		}
-	md_http_run(requests, nrequests, limits, ngroups, read_answer,
-				idle != NULL ? fetch_idle : NULL, &cb);
+MdFetch *
+md_fetch_next(MdFetchRound *round, long timeout_ms)
+{
+	MemoryContext old;
+	MdHttpRequest *req;
+	MdFetch    *f;
 
+	old = MemoryContextSwitchTo(round->cxt);
+	if (round->next_unsent < round->nunsent)
+	{
+		f = &round->fetches[round->unsent[round->next_unsent++]];
+		finish_fetch(f);
+	}
+	else if ((req = md_http_next(round->http, timeout_ms)) != NULL)
+		f = read_answer(req);
+	else
+		f = NULL;
+	MemoryContextSwitchTo(old);
+	return f;
+}
+
+bool
+md_fetch_finished(MdFetchRound *round)
+{
+	return round->next_unsent == round->nunsent && md_http_finished(round->http);
+}
+
+void
+md_fetch_pump(MdFetchRound *round)
+{
+	md_http_pump(round->http);
+}
+
+void
+md_fetch_end(MdFetchRound *round)
+{
+	int			i;
+
+	md_http_end(round->http);
 	/* the keys were in palloc'd memory: wipe them */
-	for (i = 0; i < ngroups; i++)
-		if (keys[i] != NULL)
-			explicit_bzero(keys[i], strlen(keys[i]));
-	for (i = 0; i < n; i++)
-		fetches[i].key = NULL;
+	for (i = 0; i < round->nkeys; i++)
+		if (round->keys[i] != NULL)
+			explicit_bzero(round->keys[i], strlen(round->keys[i]));
+	for (i = 0; i < round->n; i++)
+		round->fetches[i].key = NULL;
+}
+
+void
+md_fetch_perform(MdFetch *fetches, int n, List *providers)
+{
+	MdFetchRound *round = md_fetch_start(fetches, n, providers);
+
+	while (md_fetch_next(round, -1) != NULL)
+		;
+	md_fetch_end(round);
+}
+
+void
+md_fetch_ingest(MdFetch *fetches, int n)
+{
+	ingest_prices(fetches, n);
 }
 
 void
 md_fetch_store(MdFetch *fetches, int n)
 {
 	md_raw_responses_store(fetches, n);
-	/* a worker storing one job while others are fetched: keep them going */
-	md_http_pump();
 	ingest_prices(fetches, n);
 }
 

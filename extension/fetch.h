@@ -25,20 +25,27 @@ extern void md_fetch_batch(MdFetch *fetches, int n, List *providers);
  * circuit breaker); store runs in one (raw responses, then the sink).
  */
 extern void md_fetch_perform(MdFetch *fetches, int n, List *providers);
+extern void md_fetch_store(MdFetch *fetches, int n);
+
+/* the second half of md_fetch_store: the prices through the sink */
+extern void md_fetch_ingest(MdFetch *fetches, int n);
 
 /*
- * md_fetch_perform calling done as each fetch is settled (answered,
- * failed, or refused before any HTTP), and idle (when not NULL) whenever
- * it is about to wait for the network, in the calling process: a worker
- * can store the jobs whose fetches are all settled while the other jobs'
- * requests are in flight. idle may run a short transaction of its own
- * (waiting for no response: md_http_pump), and must leave
- * CurrentMemoryContext as it found it.
+ * md_fetch_perform pulled, for a caller that works while fetches are in
+ * flight (the scheduler stores the jobs already settled): start a round,
+ * take each fetch as it settles (answered, failed, or refused before any
+ * HTTP) with md_fetch_next, waiting up to timeout_ms for one (0: not at
+ * all, -1: until one settles; NULL when none did or none is left), let
+ * the requests progress with md_fetch_pump while doing other work, and
+ * end the round (keys wiped). Needs no transaction; results are allocated
+ * in the memory context of md_fetch_start.
  */
-typedef void (*MdFetchDone) (MdFetch *f, void *arg);
-extern void md_fetch_perform_each(MdFetch *fetches, int n, List *providers,
-								  MdFetchDone done, MdHttpIdle idle, void *arg);
-extern void md_fetch_store(MdFetch *fetches, int n);
+typedef struct MdFetchRound MdFetchRound;
+extern MdFetchRound *md_fetch_start(MdFetch *fetches, int n, List *providers);
+extern MdFetch *md_fetch_next(MdFetchRound *round, long timeout_ms);
+extern bool md_fetch_finished(MdFetchRound *round);
+extern void md_fetch_pump(MdFetchRound *round);
+extern void md_fetch_end(MdFetchRound *round);
 
 typedef struct MdFetchResult
 {

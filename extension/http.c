@@ -13,9 +13,12 @@
  *
  * Body bytes arrive in a libcurl callback, which must not ereport (a
  * longjmp through libcurl would corrupt it): the buffer is malloc'd there
- * and copied into palloc memory when the transfer is done. If anything
- * raises while transfers are in flight (an interrupt, out of memory), the
- * PG_CATCH block removes and frees them all before re-throwing.
+ * and copied into palloc memory when the transfer is done. A *run* is a
+ * set of requests started together; the caller pulls their answers
+ * (md_http_next) and decides when to wait. If anything raises while
+ * transfers are in flight (an interrupt, out of memory, the caller's own
+ * error), they are freed when the run's memory context goes (a reset
+ * callback), or by md_http_end.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,6 +31,7 @@
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "utils/timestamp.h"
 
 #include "guc.h"
 #include "http.h"
@@ -46,8 +50,11 @@
 				 curl_easy_strerror(setopt_rc_)); \
 	} while (0)
 
+typedef struct MdHttpRun MdHttpRun;
+
 typedef struct Transfer
 {
+	MdHttpRun  *run;
 	MdHttpRequest *request;
 	CURL	   *easy;			/* NULL until started and after finishing */
 	struct curl_slist *headers;
@@ -62,7 +69,7 @@ typedef struct Transfer
 	int			next_in_group;	/* queue link, -1 at the end */
 } Transfer;
 
-typedef struct Run
+struct MdHttpRun
 {
 	Transfer   *transfers;
 	int			ntransfers;
@@ -73,9 +80,12 @@ typedef struct Run
 	int			in_flight;
 	size_t		max_body;
 	MemoryContext cxt;			/* the caller's: results are allocated here */
-	MdHttpRequest **finished;	/* completed, not yet handed to done */
+	MdHttpRequest **finished;	/* completed, not yet handed out */
 	int			nfinished;
-} Run;
+	int			next_out;		/* finished[next_out..nfinished-1] wait */
+	bool		turned;			/* libcurl did what it could since the last wait */
+	MemoryContextCallback abandon;	/* frees the transfers if never ended */
+};
 
 static CURLM *multi = NULL;
 
@@ -83,9 +93,6 @@ static CURLM *multi = NULL;
 #define MAX_SPARE_HANDLES 1024
 static CURL *spare[MAX_SPARE_HANDLES];
 static int	nspare = 0;
-
-/* the run under way in this process, for md_http_pump */
-static Run *current_run = NULL;
 
 static void
 http_cleanup(int code, Datum arg)
@@ -277,7 +284,7 @@ release_transfer(Transfer *t, bool keep_handle)
 }
 
 static void
-start_transfer(Run *run, Transfer *t)
+start_transfer(MdHttpRun *run, Transfer *t)
 {
 	MdHttpRequest *req = t->request;
 	CURLMcode	mrc;
@@ -330,7 +337,7 @@ start_transfer(Run *run, Transfer *t)
 
 /* start waiting transfers of group g while it has free slots */
 static void
-start_group(Run *run, int g)
+start_group(MdHttpRun *run, int g)
 {
 	while (run->head[g] >= 0 && run->active[g] < run->limits[g])
 	{
@@ -364,8 +371,9 @@ retry_after_seconds(CURL *easy)
 
 /* collect a finished transfer's results into its request and free it */
 static void
-finish_transfer(Run *run, Transfer *t, CURLcode result)
+finish_transfer(Transfer *t, CURLcode result)
 {
+	MdHttpRun  *run;
 	MdHttpRequest *req = t->request;
 	curl_off_t	total_us = 0;
 	long		status = 0;
@@ -397,6 +405,7 @@ finish_transfer(Run *run, Transfer *t, CURLcode result)
 	req->body[t->len] = '\0';
 
 	release_transfer(t, true);
+	run = t->run;
 	run->active[req->group]--;
 	run->in_flight--;
 }
@@ -414,15 +423,17 @@ perform(void)
 
 /*
  * Let libcurl read and write what it can without waiting, collect the
- * finished transfers (to be handed to done later) and start the next
- * requests of their groups, then let libcurl send those.
+ * finished transfers (each into the queue of its own run, to be handed
+ * out) and start the next requests of their groups, then let libcurl send
+ * those.
  */
 static void
-turn(Run *run)
+turn(MdHttpRun *run)
 {
 	int			queued;
-	int			before = run->nfinished;
+	bool		finished = false;
 	CURLMsg    *msg;
+	MemoryContext old = MemoryContextSwitchTo(run->cxt);
 
 	perform();
 	while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
@@ -433,79 +444,44 @@ turn(Run *run)
 			continue;
 		if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t) != CURLE_OK)
 			elog(ERROR, "curl_easy_getinfo(CURLINFO_PRIVATE) failed");
-		finish_transfer(run, t, msg->data.result);
-		start_group(run, t->request->group);
-		run->finished[run->nfinished++] = t->request;
+		finish_transfer(t, msg->data.result);
+		start_group(t->run, t->request->group);
+		t->run->finished[t->run->nfinished++] = t->request;
+		finished = true;
 	}
 	/* the requests just started go out now, not after the caller's work */
-	if (run->nfinished > before && run->in_flight > 0)
+	if (finished && run->in_flight > 0)
 		perform();
-}
-
-static void
-run_loop(Run *run, MdHttpDone done, MdHttpIdle idle, void *arg)
-{
-	int			g;
-
-	for (g = 0; g < run->ngroups; g++)
-		start_group(run, g);
-
-	while (run->in_flight > 0 || run->nfinished > 0)
-	{
-		CURLMcode	mrc;
-		int			i;
-
-		CHECK_FOR_INTERRUPTS();
-		turn(run);
-
-		/*
-		 * Hand the finished ones to the caller. done may pump (see
-		 * md_http_pump), which queues more behind these: they are handed
-		 * over in this same pass.
-		 */
-		for (i = 0; i < run->nfinished; i++)
-			if (done != NULL)
-				done(run->finished[i], arg);
-		run->nfinished = 0;
-		if (run->in_flight == 0)
-			break;
-
-		/* nothing to do but wait: the caller's turn (it may pump) */
-		if (idle != NULL)
-		{
-			idle(arg);
-			if (run->nfinished > 0)
-				continue;
-		}
-
-		mrc = curl_multi_poll(multi, NULL, 0, WAIT_SLICE_MS, NULL);
-		if (mrc != CURLM_OK)
-			elog(ERROR, "curl_multi_poll failed: %s", curl_multi_strerror(mrc));
-	}
-}
-
-void
-md_http_pump(void)
-{
-	MemoryContext old;
-
-	if (current_run == NULL)
-		return;
-	old = MemoryContextSwitchTo(current_run->cxt);
-	turn(current_run);
+	run->turned = true;
 	MemoryContextSwitchTo(old);
 }
 
-void
-md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
-			int ngroups, MdHttpDone done, MdHttpIdle idle, void *arg)
+/* free every transfer still held: the run ends, or its memory goes */
+static void
+release_run(void *arg)
 {
-	Run		   *run;
-	int		   *tail;
+	MdHttpRun  *run = (MdHttpRun *) arg;
 	int			i;
 
+	for (i = 0; i < run->ntransfers; i++)
+		release_transfer(&run->transfers[i], false);
+	run->in_flight = 0;
+	run->nfinished = run->next_out = 0;
+}
+
+MdHttpRun *
+md_http_start(MdHttpRequest *requests, int nrequests, const int *group_limits,
+			  int ngroups)
+{
+	MdHttpRun  *run;
+	int		   *tail;
+	int			g;
+	int			i;
+
+	run = palloc0(sizeof(MdHttpRun));
+	run->cxt = CurrentMemoryContext;
 	if (nrequests <= 0)
-		return;
+		return run;
 	get_multi();
 
 	/*
@@ -526,10 +502,6 @@ md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
 				 curl_multi_strerror(mrc));
 	}
 
-	if (current_run != NULL)
-		elog(ERROR, "md_http_run called while a run is under way");
-	run = palloc0(sizeof(Run));
-	run->cxt = CurrentMemoryContext;
 	run->finished = palloc(sizeof(MdHttpRequest *) * nrequests);
 	run->transfers = palloc0(sizeof(Transfer) * nrequests);
 	run->ntransfers = nrequests;
@@ -550,10 +522,11 @@ md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
 	for (i = 0; i < nrequests; i++)
 	{
 		Transfer   *t = &run->transfers[i];
-		int			g = requests[i].group;
 
+		g = requests[i].group;
 		if (g < 0 || g >= ngroups)
 			elog(ERROR, "request %d names group %d of %d", i, g, ngroups);
+		t->run = run;
 		t->request = &requests[i];
 		t->next_in_group = -1;
 		requests[i].status = 0;
@@ -572,19 +545,76 @@ md_http_run(MdHttpRequest *requests, int nrequests, const int *group_limits,
 		tail[g] = i;
 	}
 
-	current_run = run;
-	PG_TRY();
+	/* an error before md_http_end: the transfers go with the memory */
+	run->abandon.func = release_run;
+	run->abandon.arg = run;
+	MemoryContextRegisterResetCallback(run->cxt, &run->abandon);
+
+	for (g = 0; g < run->ngroups; g++)
+		start_group(run, g);
+	return run;
+}
+
+MdHttpRequest *
+md_http_next(MdHttpRun *run, long timeout_ms)
+{
+	TimestampTz deadline = 0;
+
+	if (timeout_ms > 0)
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	for (;;)
 	{
-		run_loop(run, done, idle, arg);
+		long		wait_ms = WAIT_SLICE_MS;
+		CURLMcode	mrc;
+
+		if (run->next_out < run->nfinished)
+			return run->finished[run->next_out++];
+		run->nfinished = run->next_out = 0;
+		if (run->in_flight == 0)
+			return NULL;
+		CHECK_FOR_INTERRUPTS();
+		if (!run->turned)
+		{
+			turn(run);
+			continue;
+		}
+		/* libcurl did all it could: wait for the network */
+		if (timeout_ms == 0)
+			return NULL;
+		if (timeout_ms > 0)
+		{
+			long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+			if (left <= 0)
+				return NULL;
+			wait_ms = Min(wait_ms, left);
+		}
+		mrc = curl_multi_poll(multi, NULL, 0, (int) wait_ms, NULL);
+		if (mrc != CURLM_OK)
+			elog(ERROR, "curl_multi_poll failed: %s", curl_multi_strerror(mrc));
+		run->turned = false;
 	}
-	PG_CATCH();
-	{
-		/* an interrupt or an error of ours: free every transfer in flight */
-		current_run = NULL;
-		for (i = 0; i < run->ntransfers; i++)
-			release_transfer(&run->transfers[i], false);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	current_run = NULL;
+}
+
+bool
+md_http_finished(MdHttpRun *run)
+{
+	return run->in_flight == 0 && run->next_out == run->nfinished;
+}
+
+void
+md_http_pump(MdHttpRun *run)
+{
+	if (run->in_flight > 0)
+		turn(run);
+}
+
+void
+md_http_end(MdHttpRun *run)
+{
+	if (run->abandon.func == NULL)
+		return;
+	release_run(run);
+	/* nothing is left to free when the memory goes */
+	run->ntransfers = 0;
 }

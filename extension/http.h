@@ -4,16 +4,18 @@
  *	  Concurrent HTTP GETs over the libcurl multi interface.
  *
  * A *request* is one GET; a *group* is a set of requests that share a
- * concurrency bound (in practice: one provider). md_http_run() runs a set
- * of requests concurrently, never more than a group's limit at once per
- * group, and returns when all are done. It waits in slices of at most
- * 100 ms and checks for interrupts between them, so query cancel,
- * statement_timeout and SIGTERM are answered promptly, in a backend as in
- * a background worker. Every libcurl handle is freed on every path.
+ * concurrency bound (in practice: one provider). md_http_start() starts a
+ * *run*, a set of requests that go out concurrently, never more than a
+ * group's limit at once per group; the caller pulls the completed ones
+ * with md_http_next() and so decides when to wait and what to do in
+ * between. Waits are slices of at most 100 ms with interrupts checked
+ * between them, so query cancel, statement_timeout and SIGTERM are
+ * answered promptly, in a backend as in a background worker. Every
+ * libcurl handle is freed on every path.
  *
  * Failures of the far side (timeouts, refused connections, resets, bodies
  * over the size cap) are results, not errors: they come back in the
- * request. md_http_run raises only for our own failures (out of memory,
+ * request. md_http_next raises only for our own failures (out of memory,
  * libcurl refusing an option) and for interrupts.
  *
  *-------------------------------------------------------------------------
@@ -44,32 +46,39 @@ typedef struct MdHttpRequest
 	double		latency_ms;		/* from start to the end of the transfer */
 } MdHttpRequest;
 
-/* called as each request completes (in the calling process, may ereport) */
-typedef void (*MdHttpDone) (MdHttpRequest *request, void *arg);
+/* a set of requests under way together; its answers are pulled */
+typedef struct MdHttpRun MdHttpRun;
 
 /*
- * Called when the run is about to wait for the network: every request
- * that can go out is out and every answer in has been handed to done.
+ * Start nrequests requests, at most group_limits[g] of group g at a time,
+ * with results allocated in the current memory context (requests and
+ * group_limits must live as long). Their transfers are freed by
+ * md_http_end, or when that memory context goes (after an error).
  */
-typedef void (*MdHttpIdle) (void *arg);
+extern MdHttpRun *md_http_start(MdHttpRequest *requests, int nrequests,
+								const int *group_limits, int ngroups);
 
 /*
- * Run nrequests requests concurrently, at most group_limits[g] of group g
- * at a time, calling done (when not NULL) as each one completes, and idle
- * (when not NULL) before each wait.
+ * The next completed request: at once when one is, else waiting up to
+ * timeout_ms for the network (0: not at all, -1: until one completes), in
+ * slices of 100 ms between which interrupts are answered. NULL when none
+ * completed in that time, or when every request has been handed out.
  */
-extern void md_http_run(MdHttpRequest *requests, int nrequests,
-						const int *group_limits, int ngroups,
-						MdHttpDone done, MdHttpIdle idle, void *arg);
+extern MdHttpRequest *md_http_next(MdHttpRun *run, long timeout_ms);
+
+/* every request completed and handed out */
+extern bool md_http_finished(MdHttpRun *run);
 
 /*
- * From a callback doing long work (a worker storing jobs): let the
- * run under way read the answers that came in meanwhile and start the
+ * While the caller does long work between md_http_next calls (a worker
+ * storing jobs): let the run read the answers that came in and start the
  * next requests in their place, without waiting for anything; the
- * finished ones are handed to done after the callback returns. Nothing
- * when no run is under way.
+ * completed ones wait for md_http_next.
  */
-extern void md_http_pump(void);
+extern void md_http_pump(MdHttpRun *run);
+
+/* free what the run still holds (nothing once it is finished) */
+extern void md_http_end(MdHttpRun *run);
 
 /* percent-encode a path segment or query value (RFC 3986 unreserved kept) */
 extern char *md_http_escape(const char *text);

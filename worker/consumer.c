@@ -36,6 +36,9 @@
 
 static MdWorkerSlot *slot = NULL;
 static char *consumer_identity = NULL;	/* md_kafka_identity() of the handles */
+static TimestampTz last_sync = 0;
+static TimestampTz last_status = 0;
+static int64 lag = 0;			/* as last counted */
 
 /* messages taken from librdkafka and not yet given back */
 static rd_kafka_message_t **msgs = NULL;
@@ -178,73 +181,71 @@ state_word(int64 processed)
 	return processed > 0 ? "consuming" : "caught up";
 }
 
-void
-md_consumer_main(Datum main_arg)
+static void
+consumer_start(MdWorkerSlot *worker_slot)
 {
-	MemoryContext loop_context;
-	TimestampTz last_sync = 0;
-	TimestampTz last_status = 0;
-	int64		lag = 0;
-
-	slot = md_worker_start("consumer");
+	slot = worker_slot;
 	md_subscription_slot = slot;
 	/* ISO-8601 times without a zone in events are UTC */
 	SetConfigOption("timezone", "UTC", PGC_SUSET, PGC_S_OVERRIDE);
 	on_proc_exit(at_exit, (Datum) 0);
-	loop_context = AllocSetContextCreate(TopMemoryContext, "marketdata consumer loop",
-										 ALLOCSET_DEFAULT_SIZES);
-	for (;;)
+}
+
+static void
+consumer_not_ready(void)
+{
+	md_subscriptions_drop_all();
+}
+
+static long
+consumer_loop(MdWorkerSlot *worker_slot, MemoryContext loop_context, int *fd)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int64		processed = 0;
+	bool		more;
+	char	   *identity;
+
+	if (md_kafka_bootstrap_servers[0] == '\0')
 	{
-		MemoryContext old;
-		long		timeout = 1000;
-		int			fd = -1;
-
-		old = MemoryContextSwitchTo(loop_context);
-		if (!md_worker_extension_ready())
-		{
-			md_worker_set_state(slot, "waiting for CREATE EXTENSION");
-			md_subscriptions_drop_all();
-			timeout = 5000;
-		}
-		else if (md_kafka_bootstrap_servers[0] == '\0')
-		{
-			md_worker_set_state(slot, "idle: Kafka not configured");
-			md_subscriptions_drop_all();
-		}
-		else
-		{
-			TimestampTz now = GetCurrentTimestamp();
-			int64		processed = 0;
-			bool		more;
-
-			char	   *identity = md_kafka_identity();
-
-			if (consumer_identity == NULL || strcmp(consumer_identity, identity) != 0)
-			{
-				md_subscriptions_drop_all();
-				if (consumer_identity)
-					pfree(consumer_identity);
-				consumer_identity = MemoryContextStrdup(TopMemoryContext, identity);
-				last_sync = 0;
-			}
-			if (TimestampDifferenceExceeds(last_sync, now, SYNC_EVERY_MS))
-			{
-				md_subscriptions_sync();
-				last_sync = now;
-			}
-			more = consume_round(&processed);
-			if (TimestampDifferenceExceeds(last_status, now, STATUS_EVERY_MS))
-			{
-				lag = refresh_status();
-				last_status = now;
-			}
-			md_worker_set_state(slot, state_word(processed));
-			md_worker_loop_done(slot, processed, lag);
-			fd = md_subscriptions_wait_fd();
-			timeout = more ? 0 : 1000;
-		}
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(loop_context);
-		md_worker_wait_fd(fd, timeout);
+		md_worker_set_state(slot, "idle: Kafka not configured");
+		md_subscriptions_drop_all();
+		return 1000;
 	}
+	identity = md_kafka_identity();
+	if (consumer_identity == NULL || strcmp(consumer_identity, identity) != 0)
+	{
+		md_subscriptions_drop_all();
+		if (consumer_identity)
+			pfree(consumer_identity);
+		consumer_identity = MemoryContextStrdup(TopMemoryContext, identity);
+		last_sync = 0;
+	}
+	if (TimestampDifferenceExceeds(last_sync, now, SYNC_EVERY_MS))
+	{
+		md_subscriptions_sync();
+		last_sync = now;
+	}
+	more = consume_round(&processed);
+	if (TimestampDifferenceExceeds(last_status, now, STATUS_EVERY_MS))
+	{
+		lag = refresh_status();
+		last_status = now;
+	}
+	md_worker_set_state(slot, state_word(processed));
+	md_worker_loop_done(slot, processed, lag);
+	*fd = md_subscriptions_wait_fd();
+	return more ? 0 : 1000;
+}
+
+static const MdWorkerOps consumer_ops = {
+	.kind = "consumer",
+	.start = consumer_start,
+	.not_ready = consumer_not_ready,
+	.loop = consumer_loop,
+};
+
+void
+md_consumer_main(Datum main_arg)
+{
+	md_worker_run(&consumer_ops);
 }

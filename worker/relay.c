@@ -1,599 +1,102 @@
 /*-------------------------------------------------------------------------
  *
  * worker/relay.c
- *	  The outbox relay: publishes md.outbox to Kafka (design invariant 3).
+ *	  The outbox relay's loop: publishes md.outbox to Kafka (design
+ *	  invariant 3; the ticks themselves are relay_ticks.c).
  *
- * The sink writes a price event into md.outbox in the same transaction as
- * the price, with that transaction's id (xact). The relay publishes by
- * *ticks*, as PgQ does: a tick is the rows of the transactions visible in
- * a new snapshot and not in the previous tick's, sent in (xact, id) order
- * with an idempotent producer (acks=all), keyed by symbol so one symbol's
- * events stay in one partition and in order. Once every row of a tick and
- * of all ticks before it has its delivery report, one INSERT into
- * md.outbox_published records the tick's snapshot: a row is published
- * when its transaction is visible there. Marking costs one row per batch,
- * not an UPDATE per event, and a transaction committing late (its id lower
- * than rows already sent) simply falls into the next tick.
- *
- * Kafka down: messages wait inside librdkafka (at most
- * marketdata.relay_batch_size of them), the outbox grows, nothing is lost;
- * librdkafka reconnects and the backlog drains. Messages never time out
- * (message.timeout.ms = 0), so a failed delivery report means a fatal
- * producer error: the relay then drops the producer and sends everything
- * after the recorded snapshot again from a new one, still in order.
- *
- * librdkafka runs threads of its own; its logs, errors and delivery reports
- * are all served by rd_kafka_poll() in this process's thread, so no
- * PostgreSQL call is ever made from a librdkafka thread.
+ * Each iteration: a producer for the current settings (none while Kafka
+ * is not configured), the recorded snapshot once per producer, delivery
+ * reports served, the outbox read on while the window has room, finished
+ * ticks recorded; the backlog counted every second and old rows deleted
+ * every ten. While rows are in flight the loop goes on at once, waiting
+ * inside librdkafka for delivery reports rather than sleeping.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <librdkafka/rdkafka.h>
-
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
-#include "storage/ipc.h"
-#include "utils/builtins.h"
-#include "utils/memutils.h"
 #include "utils/timestamp.h"
-#include "utils/xid8.h"
 
 #include "guc.h"
-#include "spi_util.h"
-#include "kafka_conf.h"
+#include "relay_ticks.h"
 #include "worker.h"
-
-#define ADOPT_SQL "SELECT md._outbox_adopt()::text"
-/* a new snapshot, and where its tick starts: the oldest transaction that
- * was running at the previous tick and has ended since, else the previous
- * tick's xmax */
-#define TICK_SQL \
-	"SELECT s::text, coalesce(" \
-	"  (SELECT min(x) FROM pg_catalog.pg_snapshot_xip($1::pg_snapshot) x" \
-	"   WHERE pg_catalog.pg_visible_in_snapshot(x, s))," \
-	"  pg_catalog.pg_snapshot_xmax($1::pg_snapshot))" \
-	" FROM pg_catalog.pg_current_snapshot() s"
-#define ROWS_SQL \
-	"SELECT xact, id, symbol, payload FROM md.outbox" \
-	" WHERE (xact, id) > ($1, $2)" \
-	"   AND xact < pg_catalog.pg_snapshot_xmax($3::pg_snapshot)" \
-	"   AND pg_catalog.pg_visible_in_snapshot(xact, $3::pg_snapshot)" \
-	"   AND NOT pg_catalog.pg_visible_in_snapshot(xact, $4::pg_snapshot)" \
-	" ORDER BY xact, id LIMIT $5"
-#define THROUGH_SQL \
-	"SELECT md._outbox_snapshot_through($1::pg_snapshot, $2::pg_snapshot, $3)::text"
-#define RECORD_SQL \
-	"INSERT INTO md.outbox_published (snapshot, system_identifier)" \
-	" SELECT $1::pg_snapshot, system_identifier FROM pg_catalog.pg_control_system()"
-/*
- * The backlog and the retention are planned with their values each time
- * (SPI_execute_with_args, no kept plan): a generic plan guesses that a
- * third of the outbox matches "xact >= $1" or "created_at < $1" and scans
- * all of it, an hour of events, every second.
- */
-#define BACKLOG_SQL "SELECT count(*) FROM md._outbox_pending($1::pg_snapshot)"
-#define RETENTION_SQL \
-	"DELETE FROM md.outbox" \
-	" WHERE created_at < $1 AND pg_catalog.pg_visible_in_snapshot(xact, $2::pg_snapshot)"
-#define PROGRESS_RETENTION_SQL \
-	"DELETE FROM md.outbox_published" \
-	" WHERE id < (SELECT max(id) FROM md.outbox_published)"
 
 #define RETENTION_EVERY_MS 10000
 #define BACKLOG_EVERY_MS 1000
-/* ticks in flight at once; a full ring waits for delivery reports */
-#define MAX_TICKS 256
-#define LEARN_TOPIC_TIMEOUT_MS 200
 
-typedef struct Tick
-{
-	char	   *snapshot;		/* in TopMemoryContext */
-	int64		outstanding;	/* sent, no delivery report yet */
-	int64		rows;
-	bool		read_done;		/* every row of the tick handed over */
-} Tick;
-
-static rd_kafka_t *producer = NULL;
-static rd_kafka_topic_t *producer_rkt = NULL;	/* marketdata.kafka_topic's handle */
-static char *producer_identity = NULL;	/* md_kafka_identity() it was made for */
-static char *producer_topic = NULL;
-static bool reset_wanted = false;	/* a fatal producer error happened */
-
-/* ticks[seq % MAX_TICKS] for tick_head <= seq < tick_tail */
-static Tick ticks[MAX_TICKS];
-static uint64 tick_head = 0;
-static uint64 tick_tail = 0;
-static int64 in_flight = 0;		/* sum of the ticks' outstanding */
-static int64 delivered = 0;		/* delivery reports since the last loop */
-
-static char *published = NULL;	/* the recorded snapshot, NULL before adopt */
-static char *read_upto = NULL;	/* the newest tick's snapshot */
-/* where the newest tick, while not read to its end, goes on */
-static uint64 cursor_xact = 0;
-static int64 cursor_id = 0;
-static char *tick_prev = NULL;	/* the snapshot before the newest tick */
-
-static MdWorkerSlot *slot = NULL;
-
-static SPIPlanPtr adopt_plan = NULL;
-static SPIPlanPtr tick_plan = NULL;
-static SPIPlanPtr rows_plan = NULL;
-static SPIPlanPtr through_plan = NULL;
-static SPIPlanPtr record_plan = NULL;
-static SPIPlanPtr progress_plan = NULL;
+static MdRelay *relay = NULL;
+static TimestampTz last_retention = 0;
+static TimestampTz last_backlog = 0;
+static int64 backlog = 0;
 
 PGDLLEXPORT void md_relay_main(Datum main_arg);
 
-static char *
-keep(char *old, const char *text)
+static void
+relay_start(MdWorkerSlot *slot)
 {
-	if (old != NULL)
-		pfree(old);
-	return text == NULL ? NULL : MemoryContextStrdup(TopMemoryContext, text);
+	relay = md_relay_create(slot);
 }
 
-/* librdkafka callbacks: they run inside rd_kafka_poll(), in our thread */
-
 static void
-on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+relay_not_ready(void)
 {
-	uint64		seq = (uint64) (uintptr_t) msg->_private;
+	md_relay_drop_producer(relay);
+}
 
-	if (seq >= tick_head && seq < tick_tail)
+static long
+relay_loop(MdWorkerSlot *slot, MemoryContext loop_context, int *fd)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int64		in_flight;
+	bool		more;
+
+	if (!md_relay_ensure_producer(relay))
 	{
-		ticks[seq % MAX_TICKS].outstanding--;
-		in_flight--;
+		md_worker_set_state(slot, "idle: Kafka not configured");
+		return 1000;
 	}
-	if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
-		delivered++;
-	else
+	md_relay_adopt(relay);
+	md_relay_poll(relay, 0);
+	more = md_relay_send_pending(relay);
+	md_relay_poll(relay, 0);
+	(void) md_relay_record_published(relay);
+	if (TimestampDifferenceExceeds(last_backlog, now, BACKLOG_EVERY_MS))
 	{
-		md_worker_set_error(slot, rd_kafka_err2str(msg->err));
-		reset_wanted = true;
+		backlog = md_relay_count_backlog(relay);
+		last_backlog = now;
 	}
-}
-
-static void
-on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-	char		buf[512];
-
-	/* transport errors are normal while Kafka is down: librdkafka retries */
-	md_worker_set_error(slot, reason);
-	if (rd_kafka_fatal_error(rk, buf, sizeof(buf)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+	in_flight = md_relay_in_flight(relay);
+	md_worker_set_state(slot, in_flight > 0 ? "publishing" : "caught up");
+	md_worker_loop_done(slot, md_relay_take_delivered(relay), backlog);
+	if (TimestampDifferenceExceeds(last_retention, now, RETENTION_EVERY_MS))
 	{
-		elog(WARNING, "marketdata relay: fatal Kafka error: %s", buf);
-		reset_wanted = true;
+		md_relay_apply_retention(relay);
+		last_retention = now;
 	}
-}
-
-/* Forget every tick in flight: reading starts again from the record. */
-static void
-forget_ticks(void)
-{
-	for (; tick_head < tick_tail; tick_head++)
-		ticks[tick_head % MAX_TICKS].snapshot =
-			keep(ticks[tick_head % MAX_TICKS].snapshot, NULL);
-	in_flight = 0;
-	read_upto = keep(read_upto, published);
-}
-
-static void
-destroy_producer(void)
-{
-	if (producer == NULL)
-		return;
-	/* drop what is queued: unpublished rows are sent again from the outbox */
-	rd_kafka_purge(producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-	rd_kafka_poll(producer, 0);
-	rd_kafka_topic_destroy(producer_rkt);
-	producer_rkt = NULL;
-	rd_kafka_destroy(producer);
-	producer = NULL;
-	forget_ticks();
-	published = keep(published, NULL);
-	read_upto = keep(read_upto, NULL);
-	reset_wanted = false;
-}
-
-static void
-destroy_at_exit(int code, Datum arg)
-{
-	destroy_producer();
-}
-
-/*
- * Ask for the topic's partitions now. librdkafka 2.0 asks for an unknown
- * topic's metadata only at its next one-second scan, and holds the first
- * messages back until then. Bounded: with Kafka down this gives up.
- */
-static void
-learn_topic(rd_kafka_t *rk, rd_kafka_topic_t *rkt)
-{
-	const rd_kafka_metadata_t *metadata;
-
-	if (rd_kafka_metadata(rk, 0, rkt, &metadata, LEARN_TOPIC_TIMEOUT_MS) ==
-		RD_KAFKA_RESP_ERR_NO_ERROR)
-		rd_kafka_metadata_destroy(metadata);
-}
-
-static void
-create_producer(void)
-{
-	rd_kafka_conf_t *conf = md_kafka_conf_new("marketdata-relay");
-
-	md_kafka_conf_set(conf, "enable.idempotence", "true");
-	md_kafka_conf_set(conf, "acks", "all");
-	md_kafka_conf_set(conf, "message.timeout.ms", "0");
-	md_kafka_conf_set(conf, "linger.ms", "5");
-	/* room in librdkafka's queue for the whole window */
-	md_kafka_conf_set(conf, "queue.buffering.max.messages",
-					  psprintf("%d", Max(md_relay_batch_size, 100000)));
-	md_kafka_conf_set(conf, "partitioner", "murmur2_random");
-	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-	rd_kafka_conf_set_error_cb(conf, on_error);
-	producer = md_kafka_new(RD_KAFKA_PRODUCER, conf);
-	producer_rkt = rd_kafka_topic_new(producer, md_kafka_topic, NULL);
-	if (producer_rkt == NULL)
+	/*
+	 * While rows are in flight: go on at once when there is more to send;
+	 * otherwise wait inside librdkafka for the next delivery report (at
+	 * most 10 ms, then the latch is looked at again), not for a fixed
+	 * sleep.
+	 */
+	if (in_flight > 0 || more)
 	{
-		rd_kafka_destroy(producer);
-		producer = NULL;
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("could not make the Kafka topic handle \"%s\": %s", md_kafka_topic,
-						rd_kafka_err2str(rd_kafka_last_error()))));
-	}
-	learn_topic(producer, producer_rkt);
-
-	producer_identity = keep(producer_identity, md_kafka_identity());
-	producer_topic = keep(producer_topic, md_kafka_topic);
-}
-
-/* A producer for the current settings, or none when Kafka is not configured. */
-static bool
-ensure_producer(void)
-{
-	bool		configured = md_kafka_bootstrap_servers[0] != '\0';
-
-	if (producer != NULL &&
-		(!configured || reset_wanted ||
-		 strcmp(producer_identity, md_kafka_identity()) != 0 ||
-		 strcmp(producer_topic, md_kafka_topic) != 0))
-		destroy_producer();
-	if (configured && producer == NULL)
-		create_producer();
-	return producer != NULL;
-}
-
-/* The recorded snapshot, once per producer: reading starts from it. */
-static void
-adopt(void)
-{
-	md_worker_begin("marketdata relay: reading the published snapshot");
-	md_spi_run(md_spi_plan(&adopt_plan, ADOPT_SQL, 0, NULL), NULL, NULL,
-			   false, 1, SPI_OK_SELECT, "adopting the outbox");
-	published = keep(published, SPI_getvalue(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1));
-	md_worker_commit();
-	read_upto = keep(read_upto, published);
-}
-
-/* Open a new tick after read_upto; false when the ring is full. */
-static bool
-start_tick(void)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	bool		isnull;
-	Tick	   *t;
-
-	if (tick_tail - tick_head >= MAX_TICKS)
-		return false;
-	args[0] = CStringGetTextDatum(read_upto);
-	md_spi_run(md_spi_plan(&tick_plan, TICK_SQL, 1, argtypes), args, NULL,
-			   true, 1, SPI_OK_SELECT, "taking a snapshot of the outbox");
-	t = &ticks[tick_tail % MAX_TICKS];
-	t->snapshot = keep(t->snapshot, SPI_getvalue(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 1));
-	t->outstanding = 0;
-	t->rows = 0;
-	t->read_done = false;
-	cursor_xact = U64FromFullTransactionId(
-		DatumGetFullTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 2, &isnull)));
-	cursor_id = 0;
-	tick_prev = keep(tick_prev, read_upto);
-	read_upto = keep(read_upto, t->snapshot);
-	tick_tail++;
-	return true;
-}
-
-/*
- * End the newest tick before transaction x: its record becomes the
- * previous snapshot plus the transactions below x, and the next tick takes
- * the rest. A tick is then at most about relay_batch_size rows (one
- * transaction is never split), so a crash sends at most that many again.
- */
-static void
-end_tick_before(Tick *t, uint64 x)
-{
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, XID8OID};
-	Datum		args[3];
-
-	args[0] = CStringGetTextDatum(tick_prev);
-	args[1] = CStringGetTextDatum(t->snapshot);
-	args[2] = FullTransactionIdGetDatum(FullTransactionIdFromU64(x));
-	md_spi_run(md_spi_plan(&through_plan, THROUGH_SQL, 3, argtypes), args, NULL,
-			   true, 1, SPI_OK_SELECT, "ending a tick");
-	t->snapshot = keep(t->snapshot, SPI_getvalue(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 1));
-	read_upto = keep(read_upto, t->snapshot);
-	t->read_done = true;
-}
-
-/*
- * Hand the newest tick's next rows, in (xact, id) order, to the producer,
- * at most until the window is full; returns how many.
- */
-static int
-send_tick_rows(Tick *t, uint64 seq)
-{
-	Oid			argtypes[5] = {XID8OID, INT8OID, TEXTOID, TEXTOID, INT4OID};
-	Datum		args[5];
-	int64		wanted = md_relay_batch_size - in_flight;
-	rd_kafka_message_t *msgs;
-	uint64		last_xact = cursor_xact;
-	uint64		n;
-	uint64		i;
-	bool		cut = false;
-	bool		isnull;
-
-	if (wanted <= 0)
+		if (!more || in_flight >= md_relay_batch_size)
+			md_relay_poll(relay, 10);
 		return 0;
-	args[0] = FullTransactionIdGetDatum(FullTransactionIdFromU64(cursor_xact));
-	args[1] = Int64GetDatum(cursor_id);
-	args[2] = CStringGetTextDatum(t->snapshot);
-	args[3] = CStringGetTextDatum(tick_prev);
-	args[4] = Int32GetDatum((int32) wanted);
-	md_spi_run(md_spi_plan(&rows_plan, ROWS_SQL, 5, argtypes), args, NULL,
-			   true, 0, SPI_OK_SELECT, "reading the outbox");
-	n = SPI_processed;
-	msgs = palloc0(sizeof(rd_kafka_message_t) * Max(n, 1));
-	for (i = 0; i < n; i++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		text	   *symbol = DatumGetTextPP(SPI_getbinval(tuple, desc, 3, &isnull));
-		text	   *payload = DatumGetTextPP(SPI_getbinval(tuple, desc, 4, &isnull));
-		uint64		xact = U64FromFullTransactionId(
-			DatumGetFullTransactionId(SPI_getbinval(tuple, desc, 1, &isnull)));
-
-		if (t->rows + (int64) i >= md_relay_batch_size && xact != last_xact)
-		{
-			cut = true;
-			break;
-		}
-		msgs[i].key = VARDATA_ANY(symbol);
-		msgs[i].key_len = VARSIZE_ANY_EXHDR(symbol);
-		msgs[i].payload = VARDATA_ANY(payload);
-		msgs[i].len = VARSIZE_ANY_EXHDR(payload);
-		msgs[i]._private = (void *) (uintptr_t) seq;
-		last_xact = xact;
 	}
-	/* one call for the lot: librdkafka then locks the topic once, not per message */
-	if (i > 0)
-	{
-		HeapTuple	last = SPI_tuptable->vals[i - 1];
-		int			queued = rd_kafka_produce_batch(producer_rkt, RD_KAFKA_PARTITION_UA,
-													RD_KAFKA_MSG_F_COPY, msgs, (int) i);
-
-		t->outstanding += queued;
-		t->rows += queued;
-		in_flight += queued;
-		if ((uint64) queued != i)
-		{
-			uint64		k;
-
-			/*
-			 * librdkafka's queue holds the whole window, so this is no
-			 * passing "queue full"; and later messages may have been queued
-			 * after a refused one. Start again from the record, in order,
-			 * as after a fatal error.
-			 */
-			for (k = 0; k < i; k++)
-				if (msgs[k].err != RD_KAFKA_RESP_ERR_NO_ERROR)
-				{
-					md_worker_set_error(slot, rd_kafka_err2str(msgs[k].err));
-					break;
-				}
-			reset_wanted = true;
-			return 0;
-		}
-		cursor_xact = last_xact;
-		cursor_id = DatumGetInt64(SPI_getbinval(last, SPI_tuptable->tupdesc, 2, &isnull));
-	}
-	if (cut)
-		end_tick_before(t, U64FromFullTransactionId(
-			DatumGetFullTransactionId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-													1, &isnull))));
-	else if (n < (uint64) wanted)
-		t->read_done = true;
-	return (int) i;
+	return 1000;
 }
 
-/*
- * Read on: the newest tick to its end, or one new tick, while the window
- * has room; returns whether the newest tick has more to send right now.
- */
-static bool
-send_pending(void)
-{
-	bool		started = false;
-	Tick	   *t = NULL;
-
-	md_worker_begin("marketdata relay: reading the outbox");
-	while (in_flight < md_relay_batch_size)
-	{
-		t = tick_tail > tick_head ? &ticks[(tick_tail - 1) % MAX_TICKS] : NULL;
-		if (t == NULL || t->read_done)
-		{
-			if (started)
-				break;
-			/* a tick that found nothing is dropped: the next one covers it */
-			if (t != NULL && t->rows == 0)
-				tick_tail--;
-			if (!start_tick())
-			{
-				t = NULL;
-				break;
-			}
-			started = true;
-			t = &ticks[(tick_tail - 1) % MAX_TICKS];
-		}
-		if (send_tick_rows(t, tick_tail - 1) == 0 && !t->read_done)
-			break;				/* librdkafka's queue is full */
-	}
-	md_worker_commit();
-	return t != NULL && !t->read_done;
-}
-
-/*
- * Record the newest snapshot whose tick and all ticks before it have
- * every delivery report; returns the rows thereby published.
- */
-static int64
-record_published(void)
-{
-	const char *done = NULL;
-	int64		rows = 0;
-
-	while (tick_head < tick_tail)
-	{
-		Tick	   *t = &ticks[tick_head % MAX_TICKS];
-
-		if (!t->read_done || t->outstanding > 0)
-			break;
-		if (t->rows > 0)
-			done = t->snapshot;
-		rows += t->rows;
-		tick_head++;
-	}
-	if (done != NULL)
-	{
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		args[1] = {CStringGetTextDatum(done)};
-
-		md_worker_begin("marketdata relay: recording published events");
-		md_spi_run(md_spi_plan(&record_plan, RECORD_SQL, 1, argtypes), args, NULL,
-				   false, 0, SPI_OK_INSERT, "recording the published snapshot");
-		md_worker_commit();
-		published = keep(published, done);
-	}
-	return rows;
-}
-
-/* Rows not yet published, for md.worker_status. */
-static int64
-count_backlog(void)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(published)};
-	int64		backlog;
-	bool		isnull;
-
-	md_worker_begin("marketdata relay: counting the outbox");
-	if (SPI_execute_with_args(BACKLOG_SQL, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "marketdata relay: counting the outbox failed");
-	backlog = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, &isnull));
-	md_worker_commit();
-	return backlog;
-}
-
-static void
-apply_retention(void)
-{
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TEXTOID};
-	Datum		args[2];
-
-	args[0] = TimestampTzGetDatum(GetCurrentTimestamp() -
-								  (TimestampTz) md_outbox_retention * USECS_PER_SEC);
-	args[1] = CStringGetTextDatum(published);
-	md_worker_begin("marketdata relay: deleting old published events");
-	if (SPI_execute_with_args(RETENTION_SQL, 2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "marketdata relay: outbox retention failed");
-	md_spi_run(md_spi_plan(&progress_plan, PROGRESS_RETENTION_SQL, 0, NULL), NULL, NULL,
-			   false, 0, SPI_OK_DELETE, "outbox progress retention");
-	md_worker_commit();
-}
+static const MdWorkerOps relay_ops = {
+	.kind = "relay",
+	.start = relay_start,
+	.not_ready = relay_not_ready,
+	.loop = relay_loop,
+};
 
 void
 md_relay_main(Datum main_arg)
 {
-	MemoryContext loop_context;
-	TimestampTz last_retention = 0;
-	TimestampTz last_backlog = 0;
-	int64		backlog = 0;
-
-	slot = md_worker_start("relay");
-	on_proc_exit(destroy_at_exit, (Datum) 0);
-	loop_context = AllocSetContextCreate(TopMemoryContext, "marketdata relay loop",
-										 ALLOCSET_DEFAULT_SIZES);
-	for (;;)
-	{
-		MemoryContext old;
-		long		timeout = 1000;
-
-		old = MemoryContextSwitchTo(loop_context);
-		if (!md_worker_extension_ready())
-		{
-			md_worker_set_state(slot, "waiting for CREATE EXTENSION");
-			destroy_producer();
-			timeout = 5000;
-		}
-		else if (!ensure_producer())
-			md_worker_set_state(slot, "idle: Kafka not configured");
-		else
-		{
-			bool		more;
-			TimestampTz now = GetCurrentTimestamp();
-
-			if (published == NULL)
-				adopt();
-			rd_kafka_poll(producer, 0);
-			more = send_pending();
-			rd_kafka_poll(producer, 0);
-			(void) record_published();
-			if (TimestampDifferenceExceeds(last_backlog, now, BACKLOG_EVERY_MS))
-			{
-				backlog = count_backlog();
-				last_backlog = now;
-			}
-			md_worker_set_state(slot, in_flight > 0 ? "publishing" : "caught up");
-			md_worker_loop_done(slot, delivered, backlog);
-			delivered = 0;
-			if (TimestampDifferenceExceeds(last_retention, now, RETENTION_EVERY_MS))
-			{
-				apply_retention();
-				last_retention = now;
-			}
-			/*
-			 * While rows are in flight: go on at once when there is more to
-			 * send; otherwise wait inside librdkafka for the next delivery
-			 * report (at most 10 ms, then the latch is looked at again),
-			 * not for a fixed sleep.
-			 */
-			if (in_flight > 0 || more)
-			{
-				timeout = 0;
-				if (!more || in_flight >= md_relay_batch_size)
-					rd_kafka_poll(producer, 10);
-			}
-		}
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(loop_context);
-		md_worker_wait(timeout);
-	}
+	md_worker_run(&relay_ops);
 }

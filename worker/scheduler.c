@@ -7,8 +7,9 @@
  * next_run_at moved on); with no transaction open, fetch every symbol of
  * every claimed job concurrently through the providers (libcurl multi,
  * each provider's max_concurrency, its circuit breaker and Retry-After, and
- * our own budget of rate_limit_per_minute requests). Whenever the HTTP
- * loop would wait for the network, a short transaction stores the jobs
+ * our own budget of rate_limit_per_minute requests), taking each fetch as
+ * it settles. Whenever the round would wait for the network, a short
+ * transaction stores the jobs
  * whose fetches are all settled (raw responses, the sink, their runs
  * finished): the first jobs of a round are visible while the last ones
  * are still being fetched. That transaction waits for no response (see
@@ -30,8 +31,9 @@
 #include "guc.h"
 #include "health.h"
 #include "http.h"
-#include "kept_responses.h"
 #include "jobs.h"
+#include "kept_responses.h"
+#include "raw_responses.h"
 #include "worker.h"
 
 #define MAX_JOBS_PER_ROUND 1000
@@ -39,6 +41,8 @@
 
 static MdWorkerSlot *slot = NULL;
 static int	my_number = 0;		/* 0..marketdata.scheduler_workers-1 */
+static bool recovered = false;	/* interrupted runs failed since ready */
+static TimestampTz last_retention = 0;
 
 PGDLLEXPORT void md_scheduler_main(Datum main_arg);
 
@@ -154,16 +158,16 @@ finish_run(RoundJob *rj)
 /*
  * Store the jobs whose fetches are all settled and not stored yet: their
  * raw responses and prices, and finish their runs, in one short
- * transaction. Called when the HTTP loop would wait for the network (and
- * at the end of the round), so the first jobs of a round are visible
- * while the last ones are still being fetched, and under load jobs that
- * settle together share a transaction. The transaction waits for no
- * response: the requests that can go out are out, and between its
- * statements md_http_pump takes the answers that came in and sends the
- * next requests, so the provider connections do not stand idle.
+ * transaction. Called when the round would wait for the network (and at
+ * its end), so the first jobs of a round are visible while the last ones
+ * are still being fetched, and under load jobs that settle together share
+ * a transaction. The transaction waits for no response: the requests that
+ * can go out are out, and between its statements md_fetch_pump takes the
+ * answers that came in and sends the next requests, so the provider
+ * connections do not stand idle.
  */
 static void
-store_ready_jobs(Round *round)
+store_ready_jobs(Round *round, MdFetchRound *fetching)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	MdFetch    *copy;
@@ -183,8 +187,10 @@ store_ready_jobs(Round *round)
 	for (i = 0; i < round->nready; i++)
 		for (k = 0; k < round->ready[i]->nfetches; k++)
 			copy[n++] = *round->ready[i]->fetches[k];
-	md_fetch_store(copy, n);
-	md_http_pump();
+	md_raw_responses_store(copy, n);
+	md_fetch_pump(fetching);
+	md_fetch_ingest(copy, n);
+	md_fetch_pump(fetching);
 	for (i = 0; i < round->nready; i++)
 		finish_run(round->ready[i]);
 	md_worker_commit();
@@ -195,11 +201,10 @@ store_ready_jobs(Round *round)
 	round->nready = 0;
 }
 
-/* md_fetch_perform_each's callback: one fetch of the round is settled */
+/* one fetch of the round is settled: its job may be ready */
 static void
-fetch_settled(MdFetch *f, void *arg)
+fetch_settled(Round *round, MdFetch *f)
 {
-	Round	   *round = (Round *) arg;
 	RoundJob   *rj = &round->jobs[round->owner[f - round->base]];
 
 	Assert(rj->pending > 0);
@@ -207,11 +212,32 @@ fetch_settled(MdFetch *f, void *arg)
 		round->ready[round->nready++] = rj;
 }
 
-/* md_fetch_perform_each's callback: waiting for the network, our turn */
+/*
+ * Fetch the round's admitted fetches: take each as it settles; when none
+ * is settled and the network must be waited for, store the jobs that are
+ * ready first; the last ones after the round.
+ */
 static void
-fetch_idle(void *arg)
+fetch_and_store(Round *round, MdFetch *fetches, int n, List *providers)
 {
-	store_ready_jobs((Round *) arg);
+	MdFetchRound *fetching = md_fetch_start(fetches, n, providers);
+
+	while (!md_fetch_finished(fetching))
+	{
+		MdFetch    *f = md_fetch_next(fetching, 0);
+
+		if (f == NULL && round->nready > 0)
+		{
+			store_ready_jobs(round, fetching);
+			continue;
+		}
+		if (f == NULL)
+			f = md_fetch_next(fetching, -1);
+		if (f != NULL)
+			fetch_settled(round, f);
+	}
+	md_fetch_end(fetching);
+	store_ready_jobs(round, fetching);
 }
 
 /* runs of a scheduler that is gone (we at an earlier start, or another) */
@@ -303,9 +329,7 @@ run_due_jobs(MemoryContext cxt)
 	for (i = 0; i < round.njobs; i++)
 		if (round.jobs[i].pending == 0)
 			round.ready[round.nready++] = &round.jobs[i];
-	/* HTTP; settled jobs are stored whenever it waits, the last ones after */
-	md_fetch_perform_each(fetches, admitted, providers, fetch_settled, fetch_idle, &round);
-	store_ready_jobs(&round);
+	fetch_and_store(&round, fetches, admitted, providers);
 	MemoryContextSwitchTo(old);
 	if (round.stored != round.njobs)
 		elog(ERROR, "marketdata scheduler: %d of %d jobs of the round stored",
@@ -313,73 +337,76 @@ run_due_jobs(MemoryContext cxt)
 	return n;
 }
 
+static void
+scheduler_start(MdWorkerSlot *worker_slot)
+{
+	slot = worker_slot;
+}
+
+/* marketdata.scheduler_workers was lowered: the launcher stops us */
+static const char *
+scheduler_idle_reason(void)
+{
+	return my_number >= md_scheduler_workers ? "stopping: not wanted" : NULL;
+}
+
+/* after CREATE EXTENSION (again), the runs of an earlier start are failed */
+static void
+scheduler_not_ready(void)
+{
+	recovered = false;
+}
+
+static long
+scheduler_loop(MdWorkerSlot *worker_slot, MemoryContext loop_context, int *fd)
+{
+	int			fetched;
+	int64		due;
+	long		next;
+	bool		housekeeping;
+
+	if (!recovered)
+	{
+		fail_interrupted_runs();
+		recovered = true;
+	}
+	fetched = run_due_jobs(loop_context);
+	housekeeping = TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
+											  RETENTION_EVERY_MS);
+	md_worker_begin("marketdata scheduler: looking ahead");
+	/* responses of failed md_price calls elsewhere, kept for the first */
+	if (my_number == 0)
+		fetched += md_kept_responses_store();
+	due = md_jobs_due_count(my_number);
+	next = md_jobs_ms_to_next(my_number);
+	if (housekeeping)
+	{
+		md_jobs_apply_retention(md_job_run_retention);
+		last_retention = GetCurrentTimestamp();
+	}
+	md_worker_commit();
+	/* a scheduler stopped for good: the others fail its runs */
+	if (housekeeping)
+		fail_interrupted_runs();
+	md_worker_loop_done(slot, fetched, due);
+	md_worker_set_state(slot, next < 0 ? "idle: no enabled job" : "waiting for the next job");
+	/* due jobs left over (a round takes at most so many) run at once */
+	if (due > 0)
+		return 0;
+	return next >= 0 ? next : 1000;
+}
+
+static const MdWorkerOps scheduler_ops = {
+	.kind = "scheduler",
+	.start = scheduler_start,
+	.idle_reason = scheduler_idle_reason,
+	.not_ready = scheduler_not_ready,
+	.loop = scheduler_loop,
+};
+
 void
 md_scheduler_main(Datum main_arg)
 {
-	MemoryContext round;
-	bool		recovered = false;
-	TimestampTz last_retention = 0;
-
 	my_number = DatumGetInt32(main_arg);
-	slot = md_worker_start("scheduler");
-	round = AllocSetContextCreate(TopMemoryContext, "marketdata scheduler round",
-								  ALLOCSET_DEFAULT_SIZES);
-	for (;;)
-	{
-		long		timeout = 1000;
-
-		/* marketdata.scheduler_workers was lowered: the launcher stops us */
-		if (my_number >= md_scheduler_workers)
-		{
-			md_worker_set_state(slot, "stopping: not wanted");
-			md_worker_wait(1000);
-			continue;
-		}
-		if (!md_worker_extension_ready())
-		{
-			md_worker_set_state(slot, "waiting for CREATE EXTENSION");
-			recovered = false;
-			md_worker_wait(5000);
-			continue;
-		}
-		if (!recovered)
-		{
-			fail_interrupted_runs();
-			recovered = true;
-		}
-
-		{
-			int			fetched = run_due_jobs(round);
-			int64		due;
-			long		next;
-			bool		housekeeping;
-
-			MemoryContextReset(round);
-			housekeeping = TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
-													  RETENTION_EVERY_MS);
-			md_worker_begin("marketdata scheduler: looking ahead");
-			/* responses of failed md_price calls elsewhere, kept for the first */
-			if (my_number == 0)
-				fetched += md_kept_responses_store();
-			due = md_jobs_due_count(my_number);
-			next = md_jobs_ms_to_next(my_number);
-			if (housekeeping)
-			{
-				md_jobs_apply_retention(md_job_run_retention);
-				last_retention = GetCurrentTimestamp();
-			}
-			md_worker_commit();
-			/* a scheduler stopped for good: the others fail its runs */
-			if (housekeeping)
-				fail_interrupted_runs();
-			md_worker_loop_done(slot, fetched, due);
-			md_worker_set_state(slot, next < 0 ? "idle: no enabled job" : "waiting for the next job");
-			/* due jobs left over (a round takes at most so many) run at once */
-			if (due > 0)
-				timeout = 0;
-			else if (next >= 0)
-				timeout = Min(next, 1000);
-		}
-		md_worker_wait(timeout);
-	}
+	md_worker_run(&scheduler_ops);
 }

@@ -26,11 +26,16 @@
 #include "storage/lock.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "cache_stats.h"
 #include "worker.h"
+
+/* the longest wait of a worker loop, and that of one waiting for CREATE EXTENSION */
+#define MAX_WAIT_MS 1000
+#define NOT_READY_WAIT_MS 5000
 
 /* advisory lock space of the one-worker-per-kind-and-database guard */
 #define MD_WORKER_LOCK_FIELD1 0x6d64		/* "md" */
@@ -52,8 +57,14 @@ take_kind_lock(const char *kind, int number)
 	return LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
-MdWorkerSlot *
-md_worker_start(const char *kind)
+/*
+ * Start-up of a per-database worker: signal handlers, connection to the
+ * database named in bgw_extra, its shared-memory slot. Exits quietly when
+ * another worker of this kind and number (bgw_main_arg: 0.., several
+ * only of the scheduler) already runs in the database.
+ */
+static MdWorkerSlot *
+start_worker(const char *kind)
 {
 	MdWorkerSlot *slot;
 	bool		unique;
@@ -98,14 +109,52 @@ md_worker_extension_ready(void)
 	return ready;
 }
 
-void
-md_worker_wait(long timeout_ms)
-{
-	md_worker_wait_fd(-1, timeout_ms);
-}
+static void wait_fd(int fd, long timeout_ms);
 
 void
-md_worker_wait_fd(int fd, long timeout_ms)
+md_worker_run(const MdWorkerOps *ops)
+{
+	MdWorkerSlot *slot = start_worker(ops->kind);
+	MemoryContext loop_context;
+
+	if (ops->start != NULL)
+		ops->start(slot);
+	loop_context = AllocSetContextCreate(TopMemoryContext, "marketdata worker loop",
+										 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSetIdentifier(loop_context, ops->kind);
+	for (;;)
+	{
+		MemoryContext old = MemoryContextSwitchTo(loop_context);
+		const char *reason = ops->idle_reason != NULL ? ops->idle_reason() : NULL;
+		long		timeout;
+		int			fd = -1;
+
+		if (reason != NULL)
+		{
+			md_worker_set_state(slot, reason);
+			timeout = MAX_WAIT_MS;
+		}
+		else if (!md_worker_extension_ready())
+		{
+			md_worker_set_state(slot, "waiting for CREATE EXTENSION");
+			if (ops->not_ready != NULL)
+				ops->not_ready();
+			timeout = NOT_READY_WAIT_MS;
+		}
+		else
+			timeout = Min(ops->loop(slot, loop_context, &fd), MAX_WAIT_MS);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(loop_context);
+		wait_fd(fd, timeout);
+	}
+}
+
+/*
+ * Wait on the latch up to timeout_ms, also woken when fd (a pipe or
+ * socket; -1: none) is readable, then handle interrupts and SIGHUP.
+ */
+static void
+wait_fd(int fd, long timeout_ms)
 {
 	int			events = WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH;
 

@@ -24,22 +24,30 @@ extern const int md_worker_kind_count;
 /* launcher.c */
 extern void md_launcher_register(void);
 
-/*
- * Start-up of a per-database worker: signal handlers, connection to the
- * database named in bgw_extra, its shared-memory slot. Exits quietly when
- * another worker of this kind and number (bgw_main_arg: 0.., several
- * only of the scheduler) already runs in the database.
- */
-extern MdWorkerSlot *md_worker_start(const char *kind);
-
 /* true when the extension exists (and is not being dropped) here */
 extern bool md_worker_extension_ready(void);
 
-/* Wait on the latch up to timeout_ms, then handle interrupts and SIGHUP. */
-extern void md_worker_wait(long timeout_ms);
+/*
+ * A worker's main loop, driven by md_worker_run so that each reads like a
+ * table of contents. After start-up (signals, connection, slot) start runs
+ * once. Then each iteration, in a memory context reset after it: when
+ * idle_reason gives a reason, the worker idles with that state for a
+ * second; when the extension is not ready, not_ready drops what the
+ * worker holds and it waits 5 s; otherwise loop does one batch and returns
+ * the milliseconds until its next deadline (0: go on at once, capped at
+ * one second), setting *fd to a socket whose readability also ends the
+ * wait (-1: none). Every wait answers interrupts and SIGHUP.
+ */
+typedef struct MdWorkerOps
+{
+	const char *kind;			/* "relay" */
+	void		(*start) (MdWorkerSlot *slot);
+	const char *(*idle_reason) (void);
+	void		(*not_ready) (void);
+	long		(*loop) (MdWorkerSlot *slot, MemoryContext loop_context, int *fd);
+} MdWorkerOps;
 
-/* The same, also woken when fd (a pipe or socket; -1: none) is readable. */
-extern void md_worker_wait_fd(int fd, long timeout_ms);
+extern void md_worker_run(const MdWorkerOps *ops) pg_attribute_noreturn();
 
 /* One short transaction with a snapshot and SPI connected; "what" for ps. */
 extern void md_worker_begin(const char *what);
