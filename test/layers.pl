@@ -5,9 +5,9 @@
 # (nm): extension/ includes no header of worker/ and references no symbol
 # that a worker/ object defines; no file includes through "../" (the
 # Makefile's -Iextension -Iworker say where headers are); and within one
-# directory (extension/, worker/) no files call each other in a circle.
-# Prints TAP lines ("ok N - ...", "not ok N - ..."); exits 1 on a failure.
-# Run after "make" (the objects must exist).
+# directory (extension/, worker/, api/src/) no files call each other in a
+# circle. Prints TAP lines ("ok N - ...", "not ok N - ..."); exits 1 on a
+# failure. Run after "make" and "make api" (the objects must exist).
 #
 #   perl test/layers.pl [TOP]
 use strict;
@@ -17,6 +17,7 @@ my $top = shift // '.';
 my @dirs = (
 	{ name => 'extension', src => "$top/extension", obj => sub { "$top/extension/$_[0].o" } },
 	{ name => 'worker',    src => "$top/worker",    obj => sub { "$top/worker/$_[0].o" } },
+	{ name => 'api/src',   src => "$top/api/src",   obj => sub { "$top/api/.objs/$_[0].c.o" } },
 );
 my $n = 0;
 my $failed = 0;
@@ -57,7 +58,7 @@ sub includes
 sub symbols
 {
 	my ($obj) = @_;
-	die "missing object $obj: run make first\n" unless -f $obj;
+	die "missing object $obj: run make and make api first\n" unless -f $obj;
 	my (%def, %undef);
 	for (`nm -P $obj`)
 	{

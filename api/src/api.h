@@ -2,7 +2,8 @@
  * api/src/api.h
  *	Shared declarations of the marketdata REST API (a Kore module).
  *
- * Words: a *ctx* is our per-request state (struct api_ctx); a *gate* is
+ * Words: a *ctx* is our per-request state (struct api_ctx, one struct per
+ * concern, with hooks run when the request is done); a *gate* is
  * what every protected route passes first (authentication, role check,
  * rate limit); a *flight* is one database call shared by all concurrent
  * cache misses of one key (single flight).
@@ -69,6 +70,9 @@ struct api_settings {
 
 extern struct api_settings	api_cfg;
 
+/* settings.c */
+void		 api_settings_load(void);
+
 /* The result of one database query: one value (row 0, column 0). */
 struct api_dbres {
 	int		 ok;
@@ -79,57 +83,103 @@ struct api_dbres {
 	char		*detail;
 };
 
-/* Our per-request state. */
-struct api_ctx {
-	struct http_request	*req;		/* NULL once Kore freed it */
-	int			 route;
-	int			 step;
-	int			 pending;	/* async operations holding us */
-	u_int64_t		 start_us;
-
-	/* gate */
-	int			 gate;
+/* The gate's state: who the caller is, what the route needs. */
+struct api_gate_state {
+	int			 step;		/* API_GATE_PASSED: through */
 	int			 need_role;
 	int			 role;
 	char			 ident[80];	/* rate limit identity */
 	char			*api_key;
-	long long		 rl[5];		/* allowed limit remaining retry_ms reset_ms */
-	int			 rl_done;
-	int			 rl_error;
-	int			 rl_headers;	/* RateLimit-* added */
-	int			 rl_nkeys;	/* limited keys: IP, caller */
-	int			 rl_peek;	/* the script reads cache_key */
-	char			 rl_keys[2][128];
-	struct rl_lease		*rl_slots[2];	/* their leases' slots */
-	int			 rl_limits[2];
+};
 
-	/* last Redis answer */
-	int			 redis_ok;
-	char			*redis_value;
-	size_t			 redis_len;
-	u_int64_t		 redis_us;
+/* The rate limit's answer and the keys it limited. */
+struct api_rl_state {
+	long long		 allowed;
+	long long		 limit;		/* of the key with the fewest left */
+	long long		 remaining;
+	long long		 retry_ms;
+	long long		 reset_ms;
+	int			 done;		/* the script was sent in full */
+	int			 error;
+	int			 headers;	/* RateLimit-* added */
+	int			 nkeys;		/* limited keys: IP, caller */
+	int			 peek;		/* the script reads args.cache_key */
+	char			 keys[2][128];
+	struct rl_lease		*slots[2];	/* their leases' slots */
+	int			 limits[2];
+};
 
-	/* last database answer */
-	struct api_dbres	 db;
-	u_int64_t		 db_us;
+/* The last Redis answer. */
+struct api_redis_answer {
+	int			 ok;
+	char			*value;
+	size_t			 len;
+	u_int64_t		 us;
+};
 
-	/* route data */
+/* The one query of a route (route.c), and its answers. */
+struct api_query {
+	int			 role;		/* the gate's */
+	const char		*db;		/* API_DB_PRIMARY or API_DB_READ */
+	const char		*sql;
+	int			 nparams;	/* of args.arg */
+	int			 status;	/* of an answer */
+	const char		*not_found;	/* error code of a NULL answer */
+	const char		*not_found_text;
+	int			 not_found_names_symbol;	/* + args.symbol */
+};
+
+/* What the route was asked for, and what it learnt of its cache. */
+struct api_route_args {
+	const struct api_query	*query;
 	char			 symbol[40];
 	char			 provider[72];
 	char			 cache_key[128];
-	char			*arg[6];
+	char			*arg[6];	/* the query's parameters, in order */
 	int			 cache_hit;
 	int			 cache_peeked;	/* the gate's script read the cache */
 	u_int64_t		 cache_gen;	/* local cache generation seen */
+};
+
+/* This request's share of a flight (prices.c). */
+struct api_flight_share {
 	struct api_flight	*flight;
-	TAILQ_ENTRY(api_ctx)	 flight_list;
-	int			 in_flight_list;
+	TAILQ_ENTRY(api_ctx)	 list;
+	int			 listed;
+};
+
+#define API_CTX_HOOKS	4
+
+/* Our per-request state, one struct per concern. */
+struct api_ctx {
+	struct http_request	*req;		/* NULL once Kore freed it */
+	int			 route;
+	int			 pending;	/* async operations holding us */
+	u_int64_t		 start_us;
+	/* run once when the request is gone (answered, or the client left) */
+	void			(*on_done[API_CTX_HOOKS])(struct api_ctx *);
+
+	struct api_gate_state	 gate;
+	struct api_rl_state	 rl;
+	struct api_redis_answer	 redis;
+	struct api_dbres	 db;		/* the last database answer */
+	u_int64_t		 db_us;
+	struct api_route_args	 args;
+	struct api_flight_share	 share;
 };
 
 /* ctx.c */
 struct api_ctx	*api_ctx_get(struct http_request *, int);
 void		 api_ctx_wait(struct api_ctx *);
 void		 api_ctx_done(struct api_ctx *);
+void		 api_ctx_on_done(struct api_ctx *, void (*)(struct api_ctx *));
+int		 api_ctx_run(struct http_request *, int, struct http_state *,
+		    u_int8_t);
+/* a handler: its ctx, then its state table (Kore's http_state_run) */
+#define API_RUN(req, route, states)					\
+	api_ctx_run((req), (route), (states),				\
+	    sizeof(states) / sizeof((states)[0]))
+void		 api_dbres_clear(struct api_dbres *);
 u_int64_t	 api_now_us(void);
 void		 api_digest(const char *, const void *, size_t, u_int8_t *);
 u_int32_t	 api_slot(const void *, size_t, u_int32_t);
@@ -141,9 +191,16 @@ int		 api_gate(struct api_ctx *, int);
 int		 api_auth(struct api_ctx *);
 int		 api_ratelimit_start(struct api_ctx *);
 void		 api_ratelimit_headers(struct api_ctx *);
+void		 api_ratelimit_init(void);
+
+/* client_ip.c */
 const char	*api_client_ip(struct http_request *, char *, size_t);
 int		 api_is_local(struct http_request *);
-void		 api_ratelimit_init(void);
+
+/* route.c: the states of a route that runs one query after the gate */
+int		 api_route_gate(struct http_request *);
+int		 api_route_query(struct http_request *);
+int		 api_route_answer(struct http_request *);
 
 /* json_error.c */
 int		 api_error(struct http_request *, int, const char *,
@@ -158,10 +215,23 @@ void		 api_db_query(const char *, const char *, int, const char **,
 		    void (*)(struct api_dbres *, void *), void *);
 int		 api_db_start(struct api_ctx *, const char *, const char *,
 		    int, const char **);
-void		 api_dbres_clear(struct api_dbres *);
 extern int	 api_db_active;
 
-/* redis_kore.c */
+/* redis_kore.c: the hiredis adapter on Kore's event loop */
+struct redisAsyncContext;
+struct api_redis_kore {
+	struct kore_event		 evt;		/* first: Kore's epoll data */
+	struct redisAsyncContext	*ac;
+	int				 fd;
+	int				 events;	/* EPOLLIN | EPOLLOUT wanted */
+	int				 registered;
+};
+void		 api_redis_kore_attach(struct api_redis_kore *,
+		    struct redisAsyncContext *);
+
+/* redis.c */
+void		 api_redis_on_publish(void (*)(const char *, size_t),
+		    void (*)(int));
 int		 api_redis_up(void);
 void		 api_redis_init(void);
 void		 api_redis_close(void);
@@ -187,7 +257,8 @@ void		 api_lcache_subscribed(int);
 int		 api_symbol_normalize(const char *, char *, size_t);
 int		 api_provider_ok(const char *);
 
-/* metrics.c */
+/* counters.c: the counters behind /metrics, shared by all workers */
+void		 api_metrics_render(struct kore_buf *, int);
 void		 api_metrics_init(void);
 void		 api_metrics_worker_init(void);
 void		 api_metrics_request(int, int, u_int64_t);
@@ -214,8 +285,5 @@ enum api_counter {
 /* shutdown.c */
 void		 api_shutdown_init(void);
 extern volatile sig_atomic_t	api_draining;
-
-/* prices.c */
-void		 api_flight_ctx_gone(struct api_ctx *);
 
 #endif

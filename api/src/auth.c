@@ -89,7 +89,7 @@ unauthorized(struct api_ctx *ctx, const char *msg)
 static void
 ident_from_digest(struct api_ctx *ctx, const u_int8_t *d)
 {
-	(void)snprintf(ctx->ident, sizeof(ctx->ident),
+	(void)snprintf(ctx->gate.ident, sizeof(ctx->gate.ident),
 	    "key:%02x%02x%02x%02x%02x%02x%02x%02x",
 	    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
 }
@@ -127,18 +127,18 @@ auth_jwt(struct api_ctx *ctx, const char *token)
 	}
 
 	role = jwt_get_grant(jwt, api_cfg.jwt_role_claim);
-	ctx->role = role_parse(role);
+	ctx->gate.role = role_parse(role);
 	sub = jwt_get_grant(jwt, "sub");
-	(void)snprintf(ctx->ident, sizeof(ctx->ident), "jwt:%.64s",
+	(void)snprintf(ctx->gate.ident, sizeof(ctx->gate.ident), "jwt:%.64s",
 	    sub != NULL ? sub : "-");
 	jwt_free(jwt);
 
-	rc = ctx->role == ROLE_NONE ?
+	rc = ctx->gate.role == ROLE_NONE ?
 	    unauthorized(ctx, "token has no valid role") : HTTP_STATE_CONTINUE;
 	return (rc);
 }
 
-/* CONTINUE: ctx->role is known; RETRY: looking the key up; COMPLETE: 401. */
+/* CONTINUE: ctx->gate.role is known; RETRY: looking the key up; COMPLETE: 401. */
 int
 api_auth(struct api_ctx *ctx)
 {
@@ -158,15 +158,15 @@ api_auth(struct api_ctx *ctx)
 		    e->expires > kore_time_ms()) {
 			if (e->role < 0)
 				return (unauthorized(ctx, "invalid API key"));
-			ctx->role = e->role;
+			ctx->gate.role = e->role;
 			return (HTTP_STATE_CONTINUE);
 		}
-		ctx->api_key = kore_strdup(key);
+		ctx->gate.api_key = kore_strdup(key);
 		/* the key's SHA-256, never the key, goes to the database */
 		for (i = 0; i < sizeof(digest); i++)
 			(void)snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 		params[0] = hex;
-		ctx->gate = GATE_KEY_WAIT;
+		ctx->gate.step = GATE_KEY_WAIT;
 		return (api_db_start(ctx, API_DB_PRIMARY,
 		    "SELECT md._api_key_role($1)", 1, params));
 	}
@@ -192,7 +192,7 @@ key_looked_up(struct api_ctx *ctx)
 		(void)api_db_error(ctx);
 		return (HTTP_STATE_COMPLETE);
 	}
-	e = key_slot(ctx->api_key, digest);
+	e = key_slot(ctx->gate.api_key, digest);
 	memcpy(e->digest, digest, sizeof(digest));
 	e->role = ctx->db.isnull ? -1 : role_parse(ctx->db.value);
 	if (e->role == ROLE_NONE)
@@ -200,7 +200,7 @@ key_looked_up(struct api_ctx *ctx)
 	e->expires = kore_time_ms() + (u_int64_t)api_cfg.key_cache_ttl * 1000;
 	if (e->role < 0)
 		return (unauthorized(ctx, "invalid API key"));
-	ctx->role = e->role;
+	ctx->gate.role = e->role;
 	return (HTTP_STATE_CONTINUE);
 }
 
@@ -215,50 +215,50 @@ api_gate(struct api_ctx *ctx, int need_role)
 	int	rc;
 
 	for (;;) {
-		switch (ctx->gate) {
+		switch (ctx->gate.step) {
 		case GATE_START:
 			rc = api_auth(ctx);
 			if (rc != HTTP_STATE_CONTINUE)
 				return (rc);
-			ctx->gate = GATE_LIMIT;
+			ctx->gate.step = GATE_LIMIT;
 			break;
 		case GATE_KEY_WAIT:
 			rc = key_looked_up(ctx);
 			if (rc != HTTP_STATE_CONTINUE)
 				return (rc);
-			ctx->gate = GATE_LIMIT;
+			ctx->gate.step = GATE_LIMIT;
 			break;
 		case GATE_LIMIT:
-			if (ctx->role < need_role) {
+			if (ctx->gate.role < need_role) {
 				api_error(ctx->req, 403, "forbidden",
 				    "this needs the %s role, the caller is %s",
 				    role_names[need_role],
-				    role_names[ctx->role]);
+				    role_names[ctx->gate.role]);
 				return (HTTP_STATE_COMPLETE);
 			}
-			ctx->gate = GATE_LIMIT_WAIT;
+			ctx->gate.step = GATE_LIMIT_WAIT;
 			if (api_ratelimit_start(ctx) == HTTP_STATE_RETRY)
 				return (HTTP_STATE_RETRY);
 			break;
 		case GATE_LIMIT_WAIT:
 			api_ratelimit_headers(ctx);
-			if (ctx->rl_error && !api_cfg.rl_fail_open) {
+			if (ctx->rl.error && !api_cfg.rl_fail_open) {
 				http_response_header(ctx->req, "retry-after",
 				    "1");
 				api_error(ctx->req, 503, "rate_limiter_unavailable",
 				    "the rate limiter is unavailable");
 				return (HTTP_STATE_COMPLETE);
 			}
-			if (ctx->rl_error) {
+			if (ctx->rl.error) {
 				api_metrics_count(MC_RL_FAIL_OPEN);
-			} else if (!ctx->rl[0]) {
+			} else if (!ctx->rl.allowed) {
 				api_metrics_count(MC_RATE_LIMITED);
 				api_error(ctx->req, 429, "rate_limited",
 				    "too many requests, retry after %lld s",
-				    (ctx->rl[3] + 999) / 1000);
+				    (ctx->rl.retry_ms + 999) / 1000);
 				return (HTTP_STATE_COMPLETE);
 			}
-			ctx->gate = GATE_PASSED;
+			ctx->gate.step = GATE_PASSED;
 			break;
 		case GATE_PASSED:
 			return (HTTP_STATE_CONTINUE);

@@ -2,6 +2,11 @@
  * api/src/ctx.c
  *	Per-request state and its lifetime.
  *
+ * The state is one struct per concern (gate, rate limit, Redis and
+ * database answers, route arguments, flight share); what a concern must
+ * do when the request is gone it registers as an "on done" hook, so this
+ * file knows none of them.
+ *
  * An asynchronous operation (a Redis command, a database query, a share
  * of a flight) holds the ctx: api_ctx_wait() puts the request to sleep
  * and takes a hold before the operation starts, api_ctx_done() gives it
@@ -81,6 +86,14 @@ api_ctx_get(struct http_request *req, int route)
 	return (ctx);
 }
 
+int
+api_ctx_run(struct http_request *req, int route, struct http_state *states,
+    u_int8_t nstates)
+{
+	(void)api_ctx_get(req, route);
+	return (http_state_run(states, nstates, req));
+}
+
 void
 api_ctx_wait(struct api_ctx *ctx)
 {
@@ -103,6 +116,7 @@ static void
 ctx_onfree(struct http_request *req)
 {
 	struct api_ctx	*ctx = req->hdlr_extra;
+	int		 i;
 
 	if (ctx == NULL)
 		return;
@@ -110,7 +124,8 @@ ctx_onfree(struct http_request *req)
 	    api_now_us() - ctx->start_us);
 	req->hdlr_extra = NULL;
 	ctx->req = NULL;
-	api_flight_ctx_gone(ctx);
+	for (i = 0; i < API_CTX_HOOKS && ctx->on_done[i] != NULL; i++)
+		ctx->on_done[i](ctx);
 	if (ctx->pending == 0)
 		ctx_free(ctx);
 }
@@ -121,10 +136,36 @@ ctx_free(struct api_ctx *ctx)
 	int	i;
 
 	api_dbres_clear(&ctx->db);
-	kore_free(ctx->redis_value);
-	kore_free(ctx->api_key);
+	kore_free(ctx->redis.value);
+	kore_free(ctx->gate.api_key);
 	for (i = 0; i < 6; i++)
-		kore_free(ctx->arg[i]);
+		kore_free(ctx->args.arg[i]);
 	kore_free(ctx);
 	api_ctx_live--;
+}
+
+/* Run fn when the request is gone; once, however often it is asked. */
+void
+api_ctx_on_done(struct api_ctx *ctx, void (*fn)(struct api_ctx *))
+{
+	int	i;
+
+	for (i = 0; i < API_CTX_HOOKS; i++) {
+		if (ctx->on_done[i] == fn)
+			return;
+		if (ctx->on_done[i] == NULL) {
+			ctx->on_done[i] = fn;
+			return;
+		}
+	}
+	fatal("more than %d on-done hooks on a request", API_CTX_HOOKS);
+}
+
+void
+api_dbres_clear(struct api_dbres *res)
+{
+	kore_free(res->value);
+	kore_free(res->message);
+	kore_free(res->detail);
+	memset(res, 0, sizeof(*res));
 }

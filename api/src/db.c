@@ -83,15 +83,6 @@ api_db_init(void)
 	(void)kore_timer_add(dbq_timer, 100, NULL, 0);
 }
 
-void
-api_dbres_clear(struct api_dbres *res)
-{
-	kore_free(res->value);
-	kore_free(res->message);
-	kore_free(res->detail);
-	memset(res, 0, sizeof(*res));
-}
-
 /* The statement number of a query text (texts are constants). */
 static int
 stmt_id(const char *query)

@@ -65,7 +65,7 @@ ready_answer(struct api_ctx *ctx)
 	if (!ctx->db.ok) {
 		status = "down";
 		code = 503;
-	} else if (!ctx->redis_ok) {
+	} else if (!ctx->redis.ok) {
 		status = "degraded";
 		code = 200;
 	} else {
@@ -77,9 +77,9 @@ ready_answer(struct api_ctx *ctx)
 	check(root, "database", ctx->db.ok ? "ok" : "down",
 	    ctx->db.ok ? ctx->db_us / 1000.0 : -1,
 	    ctx->db.ok ? NULL : "the database is unreachable");
-	check(root, "redis", ctx->redis_ok ? "ok" : "down",
-	    ctx->redis_ok ? ctx->redis_us / 1000.0 : -1,
-	    ctx->redis_ok ? NULL : "Redis is unreachable: answers come "
+	check(root, "redis", ctx->redis.ok ? "ok" : "down",
+	    ctx->redis.ok ? ctx->redis.us / 1000.0 : -1,
+	    ctx->redis.ok ? NULL : "Redis is unreachable: answers come "
 	    "from the database");
 
 	/* kafka and providers, as the database reported them */
@@ -98,27 +98,42 @@ ready_answer(struct api_ctx *ctx)
 	return (KORE_RESULT_OK);
 }
 
+static int
+ready_redis(struct http_request *req)
+{
+	if (!api_method(req, HTTP_METHOD_GET))
+		return (HTTP_STATE_COMPLETE);
+	req->fsm_state++;
+	return (api_redis_ping(req->hdlr_extra) ? HTTP_STATE_RETRY :
+	    HTTP_STATE_CONTINUE);
+}
+
+static int
+ready_database(struct http_request *req)
+{
+	req->fsm_state++;
+	return (api_db_start(req->hdlr_extra, API_DB_PRIMARY,
+	    "SELECT md._api_ready()", 0, NULL));
+}
+
+static int
+ready_answered(struct http_request *req)
+{
+	(void)ready_answer(req->hdlr_extra);
+	return (HTTP_STATE_COMPLETE);
+}
+
+static struct http_state ready_states[] = {
+	KORE_HTTP_STATE(ready_redis),
+	KORE_HTTP_STATE(ready_database),
+	KORE_HTTP_STATE(ready_answered),
+};
+
+/* GET /health/ready: Redis, then the database, then the answer */
 int
 api_ready(struct http_request *req)
 {
-	struct api_ctx	*ctx = api_ctx_get(req, ROUTE_READY);
-
-	switch (ctx->step) {
-	case 0:
-		if (!api_method(req, HTTP_METHOD_GET))
-			return (KORE_RESULT_OK);
-		ctx->step = 1;
-		if (api_redis_ping(ctx))
-			return (KORE_RESULT_RETRY);
-		/* FALLTHROUGH */
-	case 1:
-		ctx->step = 2;
-		return (api_db_start(ctx, API_DB_PRIMARY,
-		    "SELECT md._api_ready()", 0, NULL) == HTTP_STATE_RETRY ?
-		    KORE_RESULT_RETRY : KORE_RESULT_OK);
-	default:
-		return (ready_answer(ctx));
-	}
+	return (API_RUN(req, ROUTE_READY, ready_states));
 }
 
 int

@@ -6,7 +6,7 @@
  * MD_API_LOCAL_CACHE_MS milliseconds. It is dropped sooner when the sink
  * publishes a new price of its symbol (PUBLISH md:prices:{symbol},
  * extension/redis.c), which the worker hears on its subscriber connection
- * (redis_kore.c). While that connection is not subscribed we would not
+ * (redis.c). While that connection is not subscribed we would not
  * hear of new prices: then the cache is emptied and neither serves nor
  * keeps anything, and requests go to Redis as before.
  *
@@ -81,6 +81,8 @@ api_lcache_init(void)
 
 	for (i = 0; i < LC_BUCKETS; i++)
 		LIST_INIT(&buckets[i].entries);
+	/* the sink's PUBLISH of a symbol drops its answers */
+	api_redis_on_publish(api_lcache_invalidate, api_lcache_subscribed);
 }
 
 static int

@@ -29,7 +29,7 @@ body_error(struct http_request *req, const char *fmt, const char *what)
 	return (api_error(req, 400, "invalid_body", fmt, what));
 }
 
-/* Checks the body; fills ctx->arg[0..2]. KORE_RESULT_ERROR: answered. */
+/* Checks the body; fills ctx->args.arg[0..2]. KORE_RESULT_ERROR: answered. */
 static int
 poll_body(struct api_ctx *ctx)
 {
@@ -133,7 +133,7 @@ poll_body(struct api_ctx *ctx)
 				    "provider name (lower-case letters, digits, _)");
 				goto bad;
 			}
-			ctx->arg[2] = kore_strdup(item->data.string);
+			ctx->args.arg[2] = kore_strdup(item->data.string);
 		} else {
 			api_error(req, 400, "invalid_body",
 			    "unknown or repeated field \"%.40s\"", item->name);
@@ -147,10 +147,10 @@ poll_body(struct api_ctx *ctx)
 	}
 
 	text = json_dumps(arr, JSON_COMPACT);
-	ctx->arg[0] = kore_strdup(text);
+	ctx->args.arg[0] = kore_strdup(text);
 	free(text);
 	(void)snprintf(num, sizeof(num), "%lld", (long long)interval);
-	ctx->arg[1] = kore_strdup(num);
+	ctx->args.arg[1] = kore_strdup(num);
 	json_decref(arr);
 	kore_json_cleanup(&json);
 	return (KORE_RESULT_OK);
@@ -161,89 +161,100 @@ bad:
 	return (KORE_RESULT_ERROR);
 }
 
-static int
-run_query(struct api_ctx *ctx, const char *query, int nparams, int status)
-{
-	int	rc;
+static const struct api_query q_create = {
+	ROLE_WRITER, API_DB_PRIMARY,
+	"SELECT md._api_poll_create("
+	"ARRAY(SELECT jsonb_array_elements_text($1::jsonb)), $2::int, $3)",
+	3, 202, "no_such_job", "no polling job", 1
+};
 
-	switch (ctx->step) {
-	case 1:
-		rc = api_gate(ctx, ROLE_WRITER);
-		if (rc == HTTP_STATE_RETRY)
-			return (KORE_RESULT_RETRY);
-		if (rc == HTTP_STATE_COMPLETE)
-			return (KORE_RESULT_OK);
-		ctx->step = 2;
-		(void)api_db_start(ctx, API_DB_PRIMARY, query, nparams,
-		    (const char **)ctx->arg);
-		return (KORE_RESULT_RETRY);
-	default:
-		if (!ctx->db.ok)
-			return (api_db_error(ctx));
-		if (ctx->db.isnull)
-			return (api_error(ctx->req, 404, "no_such_job",
-			    "no polling job %s", ctx->symbol));
-		api_ratelimit_headers(ctx);
-		api_json(ctx->req, status, ctx->db.value,
-		    strlen(ctx->db.value));
-		return (KORE_RESULT_OK);
-	}
+static const struct api_query q_get = {
+	ROLE_WRITER, API_DB_PRIMARY,
+	"SELECT md._api_poll_get($1::bigint)", 1, 200,
+	"no_such_job", "no polling job", 1
+};
+
+static const struct api_query q_delete = {
+	ROLE_WRITER, API_DB_PRIMARY,
+	"SELECT md._api_poll_delete($1::bigint)", 1, 200,
+	"no_such_job", "no polling job", 1
+};
+
+static int
+create_start(struct http_request *req)
+{
+	struct api_ctx	*ctx = req->hdlr_extra;
+
+	if (!api_method(req, HTTP_METHOD_POST))
+		return (HTTP_STATE_COMPLETE);
+	/* who asks comes before what is asked: the gate, then the body */
+	ctx->args.query = &q_create;
+	req->fsm_state++;
+	return (HTTP_STATE_CONTINUE);
 }
 
+static int
+create_body(struct http_request *req)
+{
+	if (!poll_body(req->hdlr_extra))
+		return (HTTP_STATE_COMPLETE);
+	req->fsm_state++;
+	return (HTTP_STATE_CONTINUE);
+}
+
+static int
+job_id(struct http_request *req)
+{
+	struct api_ctx	*ctx = req->hdlr_extra;
+	const char	*id, *p;
+
+	if (!api_method(req, HTTP_METHOD_GET | HTTP_METHOD_DELETE))
+		return (HTTP_STATE_COMPLETE);
+	id = req->path + strlen("/prices/poll/");
+	(void)kore_strlcpy(ctx->args.symbol, id, sizeof(ctx->args.symbol));
+	if (strncmp(id, "poll_", 5) || strlen(id) < 6 || strlen(id) > 23) {
+		(void)api_error(req, 404, "no_such_job", "no polling job "
+		    "\"%.40s\" (job ids look like poll_42)", id);
+		return (HTTP_STATE_COMPLETE);
+	}
+	for (p = id + 5; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9') {
+			(void)api_error(req, 404, "no_such_job", "no polling "
+			    "job \"%.40s\" (job ids look like poll_42)", id);
+			return (HTTP_STATE_COMPLETE);
+		}
+	}
+	ctx->args.arg[0] = kore_strdup(id + 5);
+	ctx->args.query = req->method == HTTP_METHOD_DELETE ? &q_delete : &q_get;
+	req->fsm_state++;
+	return (HTTP_STATE_CONTINUE);
+}
+
+static struct http_state create_states[] = {
+	KORE_HTTP_STATE(create_start),
+	KORE_HTTP_STATE(api_route_gate),
+	KORE_HTTP_STATE(create_body),
+	KORE_HTTP_STATE(api_route_query),
+	KORE_HTTP_STATE(api_route_answer),
+};
+
+static struct http_state job_states[] = {
+	KORE_HTTP_STATE(job_id),
+	KORE_HTTP_STATE(api_route_gate),
+	KORE_HTTP_STATE(api_route_query),
+	KORE_HTTP_STATE(api_route_answer),
+};
+
+/* POST /prices/poll */
 int
 api_poll_create(struct http_request *req)
 {
-	struct api_ctx	*ctx = api_ctx_get(req, ROUTE_POLL);
-
-	if (ctx->step == 0) {
-		if (!api_method(req, HTTP_METHOD_POST))
-			return (KORE_RESULT_OK);
-		/* who asks comes before what is asked */
-		ctx->step = 10;
-	}
-	if (ctx->step == 10) {
-		int	rc = api_gate(ctx, ROLE_WRITER);
-
-		if (rc == HTTP_STATE_RETRY)
-			return (KORE_RESULT_RETRY);
-		if (rc == HTTP_STATE_COMPLETE)
-			return (KORE_RESULT_OK);
-		if (!poll_body(ctx))
-			return (KORE_RESULT_OK);
-		ctx->step = 1;
-	}
-	return (run_query(ctx, "SELECT md._api_poll_create("
-	    "ARRAY(SELECT jsonb_array_elements_text($1::jsonb)), $2::int, $3)",
-	    3, 202));
+	return (API_RUN(req, ROUTE_POLL, create_states));
 }
 
+/* GET and DELETE /prices/poll/{job_id} */
 int
 api_poll_job(struct http_request *req)
 {
-	struct api_ctx	*ctx = api_ctx_get(req, ROUTE_POLL_JOB);
-	const char	*id, *p;
-
-	if (ctx->step == 0) {
-		if (!api_method(req, HTTP_METHOD_GET | HTTP_METHOD_DELETE))
-			return (KORE_RESULT_OK);
-		id = req->path + strlen("/prices/poll/");
-		(void)kore_strlcpy(ctx->symbol, id, sizeof(ctx->symbol));
-		if (strncmp(id, "poll_", 5) || strlen(id) < 6 ||
-		    strlen(id) > 23)
-			return (api_error(req, 404, "no_such_job",
-			    "no polling job \"%.40s\" (job ids look like "
-			    "poll_42)", id));
-		for (p = id + 5; *p != '\0'; p++) {
-			if (*p < '0' || *p > '9')
-				return (api_error(req, 404, "no_such_job",
-				    "no polling job \"%.40s\" (job ids look "
-				    "like poll_42)", id));
-		}
-		ctx->arg[0] = kore_strdup(id + 5);
-		ctx->step = 1;
-	}
-	if (req->method == HTTP_METHOD_DELETE)
-		return (run_query(ctx, "SELECT md._api_poll_delete($1::bigint)",
-		    1, 200));
-	return (run_query(ctx, "SELECT md._api_poll_get($1::bigint)", 1, 200));
+	return (API_RUN(req, ROUTE_POLL_JOB, job_states));
 }

@@ -15,7 +15,8 @@
  * belongs to the flight, not to a request, so a client going away does
  * not cancel it for the others.
  *
- * Each handler is a small state table on ctx->step.
+ * Each handler is a Kore state table (http_state_run): /prices/latest its
+ * own, the others their arguments then route.c's gate, query, answer.
  */
 
 #include <stdio.h>
@@ -38,6 +39,9 @@ struct api_flight {
 
 static TAILQ_HEAD(, api_flight)	flights = TAILQ_HEAD_INITIALIZER(flights);
 
+static void	flight_ctx_gone(struct api_ctx *);
+
+/* /prices/latest's states, in the order of latest_states */
 #define LATEST_START		0
 #define LATEST_GATE		1
 #define LATEST_CACHE		2
@@ -66,9 +70,9 @@ flight_done(struct api_dbres *res, void *arg)
 	}
 
 	while ((ctx = TAILQ_FIRST(&f->waiters)) != NULL) {
-		TAILQ_REMOVE(&f->waiters, ctx, flight_list);
-		ctx->in_flight_list = 0;
-		ctx->flight = NULL;
+		TAILQ_REMOVE(&f->waiters, ctx, share.list);
+		ctx->share.listed = 0;
+		ctx->share.flight = NULL;
 		api_dbres_clear(&ctx->db);
 		ctx->db.ok = res->ok;
 		ctx->db.isnull = res->isnull;
@@ -86,7 +90,7 @@ flight_done(struct api_dbres *res, void *arg)
 	kore_free(f);
 }
 
-/* Joins the flight of ctx->cache_key, or starts it. */
+/* Joins the flight of ctx->args.cache_key, or starts it. */
 static void
 flight_join(struct api_ctx *ctx)
 {
@@ -95,46 +99,47 @@ flight_join(struct api_ctx *ctx)
 	char			 maxage[16];
 
 	api_ctx_wait(ctx);
+	api_ctx_on_done(ctx, flight_ctx_gone);
 	TAILQ_FOREACH(f, &flights, list) {
-		if (!strcmp(f->key, ctx->cache_key))
+		if (!strcmp(f->key, ctx->args.cache_key))
 			break;
 	}
 	if (f != NULL) {
 		api_metrics_count(MC_FLIGHT_JOINED);
-		TAILQ_INSERT_TAIL(&f->waiters, ctx, flight_list);
-		ctx->in_flight_list = 1;
-		ctx->flight = f;
+		TAILQ_INSERT_TAIL(&f->waiters, ctx, share.list);
+		ctx->share.listed = 1;
+		ctx->share.flight = f;
 		return;
 	}
 
 	f = kore_calloc(1, sizeof(*f));
-	(void)kore_strlcpy(f->key, ctx->cache_key, sizeof(f->key));
-	(void)kore_strlcpy(f->symbol, ctx->symbol, sizeof(f->symbol));
-	(void)kore_strlcpy(f->provider, ctx->provider, sizeof(f->provider));
-	f->gen = api_lcache_gen(ctx->symbol);
+	(void)kore_strlcpy(f->key, ctx->args.cache_key, sizeof(f->key));
+	(void)kore_strlcpy(f->symbol, ctx->args.symbol, sizeof(f->symbol));
+	(void)kore_strlcpy(f->provider, ctx->args.provider, sizeof(f->provider));
+	f->gen = api_lcache_gen(ctx->args.symbol);
 	TAILQ_INIT(&f->waiters);
 	TAILQ_INSERT_TAIL(&flights, f, list);
-	TAILQ_INSERT_TAIL(&f->waiters, ctx, flight_list);
-	ctx->in_flight_list = 1;
-	ctx->flight = f;
+	TAILQ_INSERT_TAIL(&f->waiters, ctx, share.list);
+	ctx->share.listed = 1;
+	ctx->share.flight = f;
 
 	api_metrics_count(MC_DB_QUERY_LATEST);
 	(void)snprintf(maxage, sizeof(maxage), "%d", api_cfg.max_age);
-	params[0] = ctx->symbol;
-	params[1] = ctx->provider[0] ? ctx->provider : NULL;
+	params[0] = ctx->args.symbol;
+	params[1] = ctx->args.provider[0] ? ctx->args.provider : NULL;
 	params[2] = maxage;
 	api_db_query(API_DB_PRIMARY, q_latest, 3, params, flight_done, f);
 }
 
 /* The request of ctx is gone: it no longer waits for its flight. */
-void
-api_flight_ctx_gone(struct api_ctx *ctx)
+static void
+flight_ctx_gone(struct api_ctx *ctx)
 {
-	if (!ctx->in_flight_list)
+	if (!ctx->share.listed)
 		return;
-	TAILQ_REMOVE(&ctx->flight->waiters, ctx, flight_list);
-	ctx->in_flight_list = 0;
-	ctx->flight = NULL;
+	TAILQ_REMOVE(&ctx->share.flight->waiters, ctx, share.list);
+	ctx->share.listed = 0;
+	ctx->share.flight = NULL;
 	ctx->pending--;
 }
 
@@ -155,139 +160,146 @@ answer_price(struct api_ctx *ctx, const char *body, size_t len, int from)
 	return (KORE_RESULT_OK);
 }
 
+/* Answered (or refused): the state table is done. */
+static int
+answered(int rc)
+{
+	(void)rc;
+	return (HTTP_STATE_COMPLETE);
+}
+
+static int
+latest_start(struct http_request *req)
+{
+	struct api_ctx	*ctx = req->hdlr_extra;
+	char		*sym, *prov;
+
+	if (!api_method(req, HTTP_METHOD_GET))
+		return (HTTP_STATE_COMPLETE);
+	http_populate_qs(req);
+	if (!http_argument_get_string(req, "symbol", &sym) ||
+	    !api_symbol_normalize(sym, ctx->args.symbol,
+	    sizeof(ctx->args.symbol)))
+		return (answered(api_error(req, 400, "invalid_argument",
+		    "symbol is missing or invalid: 1-32 letters, digits and "
+		    ". - ^ = _ /, starting with a letter, a digit or ^")));
+	if (http_argument_get_string(req, "provider", &prov))
+		(void)kore_strlcpy(ctx->args.provider, prov,
+		    sizeof(ctx->args.provider));
+	else if (strstr(req->query_string ? req->query_string : "",
+	    "provider=") != NULL)
+		return (answered(api_error(req, 400, "invalid_argument",
+		    "provider is invalid: a provider name is lower-case "
+		    "letters, digits and _")));
+	(void)snprintf(ctx->args.cache_key, sizeof(ctx->args.cache_key),
+	    "md:price:%s:%s", ctx->args.provider[0] ? ctx->args.provider : "_",
+	    ctx->args.symbol);
+	/* before anything is read from Redis */
+	ctx->args.cache_gen = api_lcache_gen(ctx->args.symbol);
+	req->fsm_state = LATEST_GATE;
+	return (HTTP_STATE_CONTINUE);
+}
+
+static int
+latest_gate(struct http_request *req)
+{
+	struct api_ctx	*ctx = req->hdlr_extra;
+	int		 rc;
+
+	rc = api_gate(ctx, ROLE_READER);
+	if (rc == HTTP_STATE_RETRY || rc == HTTP_STATE_COMPLETE)
+		return (rc);
+	req->fsm_state = LATEST_CACHE;
+	return (HTTP_STATE_CONTINUE);
+}
+
+/* Not cached: one flight to the database for all who miss this key. */
+static int
+latest_miss(struct http_request *req)
+{
+	api_metrics_count(MC_CACHE_MISS);
+	req->fsm_state = LATEST_FLIGHT_WAIT;
+	flight_join(req->hdlr_extra);
+	return (HTTP_STATE_RETRY);
+}
+
+static int
+latest_cache(struct http_request *req)
+{
+	struct api_ctx	*ctx = req->hdlr_extra;
+	char		*body;
+	size_t		 len;
+
+	if (ctx->args.cache_peeked) {
+		/* the gate's script read the cache already */
+		req->fsm_state = LATEST_CACHE_WAIT;
+		return (HTTP_STATE_CONTINUE);
+	}
+	if (api_lcache_get(ctx->args.symbol, ctx->args.provider, &body, &len)) {
+		api_metrics_count(MC_CACHE_HIT);
+		api_metrics_count(MC_CACHE_LOCAL_HIT);
+		return (answered(answer_price(ctx, body, len, FROM_LOCAL)));
+	}
+	if (api_cfg.cache_ttl > 0 && api_redis_up()) {
+		req->fsm_state = LATEST_CACHE_WAIT;
+		if (api_redis_get(ctx, ctx->args.cache_key))
+			return (HTTP_STATE_RETRY);
+		return (HTTP_STATE_CONTINUE);
+	}
+	return (latest_miss(req));
+}
+
+static int
+latest_cache_wait(struct http_request *req)
+{
+	struct api_ctx	*ctx = req->hdlr_extra;
+
+	if (ctx->redis.value == NULL)
+		return (latest_miss(req));
+	api_metrics_count(MC_CACHE_HIT);
+	api_lcache_put(ctx->args.symbol, ctx->args.provider, ctx->redis.value,
+	    ctx->redis.len, ctx->args.cache_gen);
+	return (answered(answer_price(ctx, ctx->redis.value, ctx->redis.len,
+	    FROM_REDIS)));
+}
+
+static int
+latest_flight_wait(struct http_request *req)
+{
+	struct api_ctx	*ctx = req->hdlr_extra;
+
+	if (!ctx->db.ok)
+		return (answered(api_db_error(ctx)));
+	if (ctx->db.isnull)
+		return (answered(api_error(req, 404, "no_price",
+		    "no price for symbol \"%s\"", ctx->args.symbol)));
+	return (answered(answer_price(ctx, ctx->db.value,
+	    strlen(ctx->db.value), FROM_DB)));
+}
+
+/* GET /prices/latest: worker cache, then Redis, then a flight. */
+static struct http_state latest_states[] = {
+	KORE_HTTP_STATE(latest_start),
+	KORE_HTTP_STATE(latest_gate),
+	KORE_HTTP_STATE(latest_cache),
+	KORE_HTTP_STATE(latest_cache_wait),
+	KORE_HTTP_STATE(latest_flight_wait),
+};
+
 int
 api_prices_latest(struct http_request *req)
 {
-	struct api_ctx	*ctx = api_ctx_get(req, ROUTE_LATEST);
-	char		*sym, *prov, *body;
-	size_t		 len;
-	int		 rc;
-
-	for (;;) {
-		switch (ctx->step) {
-		case LATEST_START:
-			if (!api_method(req, HTTP_METHOD_GET))
-				return (KORE_RESULT_OK);
-			http_populate_qs(req);
-			if (!http_argument_get_string(req, "symbol", &sym) ||
-			    !api_symbol_normalize(sym, ctx->symbol,
-			    sizeof(ctx->symbol)))
-				return (api_error(req, 400, "invalid_argument",
-				    "symbol is missing or invalid: 1-32 "
-				    "letters, digits and . - ^ = _ /, "
-				    "starting with a letter, a digit or ^"));
-			if (http_argument_get_string(req, "provider", &prov))
-				(void)kore_strlcpy(ctx->provider, prov,
-				    sizeof(ctx->provider));
-			else if (strstr(req->query_string ?
-			    req->query_string : "", "provider=") != NULL)
-				return (api_error(req, 400, "invalid_argument",
-				    "provider is invalid: a provider name is "
-				    "lower-case letters, digits and _"));
-			(void)snprintf(ctx->cache_key, sizeof(ctx->cache_key),
-			    "md:price:%s:%s", ctx->provider[0] ?
-			    ctx->provider : "_", ctx->symbol);
-			/* before anything is read from Redis */
-			ctx->cache_gen = api_lcache_gen(ctx->symbol);
-			ctx->step = LATEST_GATE;
-			break;
-		case LATEST_GATE:
-			rc = api_gate(ctx, ROLE_READER);
-			if (rc == HTTP_STATE_RETRY)
-				return (KORE_RESULT_RETRY);
-			if (rc == HTTP_STATE_COMPLETE)
-				return (KORE_RESULT_OK);
-			ctx->step = LATEST_CACHE;
-			break;
-		case LATEST_CACHE:
-			if (ctx->cache_peeked) {
-				/* the gate's script read the cache already */
-				ctx->step = LATEST_CACHE_WAIT;
-				break;
-			}
-			if (api_lcache_get(ctx->symbol, ctx->provider, &body,
-			    &len)) {
-				api_metrics_count(MC_CACHE_HIT);
-				api_metrics_count(MC_CACHE_LOCAL_HIT);
-				return (answer_price(ctx, body, len,
-				    FROM_LOCAL));
-			}
-			if (api_cfg.cache_ttl > 0 && api_redis_up()) {
-				ctx->step = LATEST_CACHE_WAIT;
-				if (api_redis_get(ctx, ctx->cache_key))
-					return (KORE_RESULT_RETRY);
-				break;
-			}
-			api_metrics_count(MC_CACHE_MISS);
-			ctx->step = LATEST_FLIGHT_WAIT;
-			flight_join(ctx);
-			return (KORE_RESULT_RETRY);
-		case LATEST_CACHE_WAIT:
-			if (ctx->redis_value != NULL) {
-				api_metrics_count(MC_CACHE_HIT);
-				api_lcache_put(ctx->symbol, ctx->provider,
-				    ctx->redis_value, ctx->redis_len,
-				    ctx->cache_gen);
-				return (answer_price(ctx, ctx->redis_value,
-				    ctx->redis_len, FROM_REDIS));
-			}
-			api_metrics_count(MC_CACHE_MISS);
-			ctx->step = LATEST_FLIGHT_WAIT;
-			flight_join(ctx);
-			return (KORE_RESULT_RETRY);
-		case LATEST_FLIGHT_WAIT:
-			if (!ctx->db.ok)
-				return (api_db_error(ctx));
-			if (ctx->db.isnull)
-				return (api_error(req, 404, "no_price",
-				    "no price for symbol \"%s\"", ctx->symbol));
-			return (answer_price(ctx, ctx->db.value,
-			    strlen(ctx->db.value), FROM_DB));
-		}
-	}
+	return (API_RUN(req, ROUTE_LATEST, latest_states));
 }
 
-/* A handler that runs one query after the gate and answers its JSON. */
-static int
-one_query(struct api_ctx *ctx, int role, const char *dbname,
-    const char *query, int nparams, int status)
-{
-	int	rc;
-
-	switch (ctx->step) {
-	case 1:
-		rc = api_gate(ctx, role);
-		if (rc == HTTP_STATE_RETRY)
-			return (KORE_RESULT_RETRY);
-		if (rc == HTTP_STATE_COMPLETE)
-			return (KORE_RESULT_OK);
-		ctx->step = 2;
-		(void)api_db_start(ctx, dbname, query, nparams,
-		    (const char **)ctx->arg);
-		return (KORE_RESULT_RETRY);
-	case 2:
-		if (!ctx->db.ok)
-			return (api_db_error(ctx));
-		if (ctx->db.isnull)
-			return (api_error(ctx->req, 404, "not_found",
-			    "nothing found"));
-		api_ratelimit_headers(ctx);
-		api_json(ctx->req, status, ctx->db.value,
-		    strlen(ctx->db.value));
-		return (KORE_RESULT_OK);
-	}
-	fatal("one_query: bad step %d", ctx->step);
-	return (KORE_RESULT_OK);
-}
-
-/* Copies an optional query argument into ctx->arg[i] (NULL: absent). */
+/* Copies an optional query argument into ctx->args.arg[i] (NULL: absent). */
 static int
 opt_arg(struct api_ctx *ctx, int i, const char *name)
 {
 	char	*v;
 
 	if (http_argument_get_string(ctx->req, name, &v)) {
-		ctx->arg[i] = kore_strdup(v);
+		ctx->args.arg[i] = kore_strdup(v);
 		return (KORE_RESULT_OK);
 	}
 	/* present in the query but dropped by its validator: invalid */
@@ -307,56 +319,92 @@ symbol_arg(struct api_ctx *ctx)
 	char	*sym;
 
 	if (!http_argument_get_string(ctx->req, "symbol", &sym) ||
-	    !api_symbol_normalize(sym, ctx->symbol, sizeof(ctx->symbol))) {
+	    !api_symbol_normalize(sym, ctx->args.symbol, sizeof(ctx->args.symbol))) {
 		api_error(ctx->req, 400, "invalid_argument",
 		    "symbol is missing or invalid: 1-32 letters, digits and "
 		    ". - ^ = _ /, starting with a letter, a digit or ^");
 		return (KORE_RESULT_ERROR);
 	}
-	ctx->arg[0] = kore_strdup(ctx->symbol);
+	ctx->args.arg[0] = kore_strdup(ctx->args.symbol);
 	return (KORE_RESULT_OK);
 }
 
+static const struct api_query q_history = {
+	ROLE_READER, API_DB_READ,
+	"SELECT md._api_history($1, $2, $3, $4, $5::int)", 5, 200,
+	"not_found", "nothing found", 0
+};
+
+static const struct api_query q_average = {
+	ROLE_READER, API_DB_READ,
+	"SELECT md._api_average($1, $2::int)", 2, 200,
+	"not_found", "nothing found", 0
+};
+
+static int
+history_args(struct http_request *req)
+{
+	struct api_ctx		*ctx = req->hdlr_extra;
+	static const char	*names[] = { "from", "to", "provider", "limit" };
+	int			 i;
+
+	if (!api_method(req, HTTP_METHOD_GET))
+		return (HTTP_STATE_COMPLETE);
+	http_populate_qs(req);
+	if (!symbol_arg(ctx))
+		return (HTTP_STATE_COMPLETE);
+	for (i = 0; i < 4; i++) {
+		if (!opt_arg(ctx, i + 1, names[i]))
+			return (answered(api_error(req, 400,
+			    "invalid_argument", "%s is invalid", names[i])));
+	}
+	ctx->args.query = &q_history;
+	req->fsm_state++;
+	return (HTTP_STATE_CONTINUE);
+}
+
+static int
+average_args(struct http_request *req)
+{
+	struct api_ctx	*ctx = req->hdlr_extra;
+
+	if (!api_method(req, HTTP_METHOD_GET))
+		return (HTTP_STATE_COMPLETE);
+	http_populate_qs(req);
+	if (!symbol_arg(ctx))
+		return (HTTP_STATE_COMPLETE);
+	if (!opt_arg(ctx, 1, "window"))
+		return (answered(api_error(req, 400, "invalid_argument",
+		    "window is invalid: a whole number of points")));
+	ctx->args.query = &q_average;
+	req->fsm_state++;
+	return (HTTP_STATE_CONTINUE);
+}
+
+static struct http_state history_states[] = {
+	KORE_HTTP_STATE(history_args),
+	KORE_HTTP_STATE(api_route_gate),
+	KORE_HTTP_STATE(api_route_query),
+	KORE_HTTP_STATE(api_route_answer),
+};
+
+static struct http_state average_states[] = {
+	KORE_HTTP_STATE(average_args),
+	KORE_HTTP_STATE(api_route_gate),
+	KORE_HTTP_STATE(api_route_query),
+	KORE_HTTP_STATE(api_route_answer),
+};
+
+/* GET /prices/history (the replica) */
 int
 api_prices_history(struct http_request *req)
 {
-	struct api_ctx	*ctx = api_ctx_get(req, ROUTE_HISTORY);
-	static const char *names[] = { "from", "to", "provider", "limit" };
-	int		 i;
-
-	if (ctx->step == 0) {
-		if (!api_method(req, HTTP_METHOD_GET))
-			return (KORE_RESULT_OK);
-		http_populate_qs(req);
-		if (!symbol_arg(ctx))
-			return (KORE_RESULT_OK);
-		for (i = 0; i < 4; i++) {
-			if (!opt_arg(ctx, i + 1, names[i]))
-				return (api_error(req, 400, "invalid_argument",
-				    "%s is invalid", names[i]));
-		}
-		ctx->step = 1;
-	}
-	return (one_query(ctx, ROLE_READER, API_DB_READ,
-	    "SELECT md._api_history($1, $2, $3, $4, $5::int)", 5, 200));
+	return (API_RUN(req, ROUTE_HISTORY, history_states));
 }
 
+/* GET /prices/average (the replica) */
 int
 api_prices_average(struct http_request *req)
 {
-	struct api_ctx	*ctx = api_ctx_get(req, ROUTE_AVERAGE);
-
-	if (ctx->step == 0) {
-		if (!api_method(req, HTTP_METHOD_GET))
-			return (KORE_RESULT_OK);
-		http_populate_qs(req);
-		if (!symbol_arg(ctx))
-			return (KORE_RESULT_OK);
-		if (!opt_arg(ctx, 1, "window"))
-			return (api_error(req, 400, "invalid_argument",
-			    "window is invalid: a whole number of points"));
-		ctx->step = 1;
-	}
-	return (one_query(ctx, ROLE_READER, API_DB_READ,
-	    "SELECT md._api_average($1, $2::int)", 2, 200));
+	return (API_RUN(req, ROUTE_AVERAGE, average_states));
 }

@@ -12,22 +12,14 @@
  * clock so instances need not agree on time.
  *
  * A route that reads the cache next (/prices/latest) has the script also
- * GET its cache key when the request is allowed (ctx->cache_key): one
+ * GET its cache key when the request is allowed (ctx->args.cache_key): one
  * Redis round trip for the gate and the cache.
  *
- * The client IP is the peer address; X-Forwarded-For is believed only
- * when the peer is one of MD_API_TRUSTED_PROXIES, and then its right-most
- * address that is not itself a trusted proxy is the client.
+ * The client IP limited is client_ip.c's.
  */
-
-#include <sys/socket.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
@@ -139,118 +131,6 @@ api_ratelimit_init(void)
 		(void)snprintf(script_sha + i * 2, 3, "%02x", d[i]);
 }
 
-static int
-addr_of(struct http_request *req, char *buf, size_t len)
-{
-	struct connection	*c = req->owner;
-
-	if (c->family == AF_INET)
-		return (inet_ntop(AF_INET, &c->addr.ipv4.sin_addr, buf,
-		    len) != NULL);
-	if (c->family == AF_INET6)
-		return (inet_ntop(AF_INET6, &c->addr.ipv6.sin6_addr, buf,
-		    len) != NULL);
-	(void)kore_strlcpy(buf, "local", len);
-	return (1);
-}
-
-static int
-is_trusted(const char *ip)
-{
-	const char	*p = api_cfg.trusted_proxies;
-	size_t		 n = strlen(ip);
-
-	while (p != NULL && *p != '\0') {
-		while (*p == ',' || *p == ' ')
-			p++;
-		if (!strncmp(p, ip, n) && (p[n] == ',' || p[n] == ' ' ||
-		    p[n] == '\0'))
-			return (1);
-		p = strchr(p, ',');
-	}
-	return (0);
-}
-
-static int
-ip_valid(const char *s)
-{
-	struct in6_addr	a6;
-	struct in_addr	a4;
-
-	return (inet_pton(AF_INET, s, &a4) == 1 ||
-	    inet_pton(AF_INET6, s, &a6) == 1);
-}
-
-/*
- * All X-Forwarded-For lines, in order, as one list: a proxy may append a
- * line of its own rather than extend the client's.
- */
-static int
-xff_list(struct http_request *req, char *list, size_t len)
-{
-	struct http_header	*hdr;
-	size_t			 used = 0;
-	int			 found = 0, n;
-
-	list[0] = '\0';
-	TAILQ_FOREACH(hdr, &req->req_headers, list) {
-		if (strcasecmp(hdr->header, "x-forwarded-for"))
-			continue;
-		n = snprintf(list + used, len - used, "%s%s", found ? "," : "",
-		    hdr->value);
-		if (n < 0 || (size_t)n >= len - used)
-			return (0);	/* too long to believe */
-		used += n;
-		found = 1;
-	}
-	return (found);
-}
-
-const char *
-api_client_ip(struct http_request *req, char *buf, size_t len)
-{
-	char		 list[1024], *end, *start;
-	size_t		 n;
-
-	if (!addr_of(req, buf, len))
-		(void)kore_strlcpy(buf, "unknown", len);
-	if (!is_trusted(buf) || !xff_list(req, list, sizeof(list)))
-		return (buf);
-
-	/* right to left: the first address not one of our proxies */
-	for (;;) {
-		end = list + strlen(list);
-		while (end > list && (end[-1] == ' ' || end[-1] == ','))
-			*--end = '\0';
-		if (end == list)
-			break;
-		start = strrchr(list, ',');
-		start = start ? start + 1 : list;
-		while (*start == ' ')
-			start++;
-		if (!ip_valid(start))
-			break;
-		if (!is_trusted(start)) {
-			n = strlen(start);
-			if (n < len)
-				memcpy(buf, start, n + 1);
-			break;
-		}
-		*start = '\0';
-	}
-	return (buf);
-}
-
-int
-api_is_local(struct http_request *req)
-{
-	char	ip[INET6_ADDRSTRLEN + 8];
-
-	(void)api_client_ip(req, ip, sizeof(ip));
-	return (!strncmp(ip, "127.", 4) || !strcmp(ip, "::1") ||
-	    !strcmp(ip, "local"));
-}
-
 /* Lease table --------------------------------------------------------- */
 
 static struct rl_lease *
@@ -270,9 +150,9 @@ slot_taken(struct rl_lease *l, const char *key, u_int64_t now)
 static struct rl_lease *
 lease_live(struct api_ctx *ctx, int i, u_int64_t now)
 {
-	struct rl_lease	*l = ctx->rl_slots[i];
+	struct rl_lease	*l = ctx->rl.slots[i];
 
-	if (strcmp(l->key, ctx->rl_keys[i]) || l->limit != ctx->rl_limits[i] ||
+	if (strcmp(l->key, ctx->rl.keys[i]) || l->limit != ctx->rl.limits[i] ||
 	    l->expires <= now || l->tokens < 1)
 		return (NULL);
 	return (l);
@@ -290,16 +170,16 @@ lease_report(struct api_ctx *ctx, long long *remaining, long long *reset,
 	long long	 left, best = -1;
 	int		 i;
 
-	for (i = 0; i < ctx->rl_nkeys; i++) {
-		l = ctx->rl_slots[i];
-		if (strcmp(l->key, ctx->rl_keys[i]))
+	for (i = 0; i < ctx->rl.nkeys; i++) {
+		l = ctx->rl.slots[i];
+		if (strcmp(l->key, ctx->rl.keys[i]))
 			continue;
 		left = remaining[i] + (l->expires > now ? l->tokens : 0);
 		if (best < 0 || left < best) {
 			best = left;
-			ctx->rl[1] = ctx->rl_limits[i];
-			ctx->rl[2] = left;
-			ctx->rl[4] = reset[i];
+			ctx->rl.limit = ctx->rl.limits[i];
+			ctx->rl.remaining = left;
+			ctx->rl.reset_ms = reset[i];
 		}
 	}
 }
@@ -313,11 +193,11 @@ lease_take(struct api_ctx *ctx)
 	u_int64_t	 now = kore_time_ms();
 	int		 i;
 
-	for (i = 0; i < ctx->rl_nkeys; i++) {
+	for (i = 0; i < ctx->rl.nkeys; i++) {
 		if ((l[i] = lease_live(ctx, i, now)) == NULL)
 			return (0);
 	}
-	for (i = 0; i < ctx->rl_nkeys; i++) {
+	for (i = 0; i < ctx->rl.nkeys; i++) {
 		l[i]->tokens--;
 		if (!l[i]->refilling &&
 		    l[i]->tokens * 2 < lease_size(l[i]->limit))
@@ -325,8 +205,8 @@ lease_take(struct api_ctx *ctx)
 		remaining[i] = l[i]->remaining;
 		reset[i] = l[i]->reset_at > now ? l[i]->reset_at - now : 0;
 	}
-	ctx->rl[0] = 1;
-	ctx->rl[3] = 0;
+	ctx->rl.allowed = 1;
+	ctx->rl.retry_ms = 0;
 	lease_report(ctx, remaining, reset, now);
 	api_metrics_count(MC_RL_LEASED);
 	return (1);
@@ -337,15 +217,15 @@ static void
 lease_store(struct api_ctx *ctx, int i, long long grant, long long remaining,
     long long reset, u_int64_t now)
 {
-	struct rl_lease	*l = ctx->rl_slots[i];
+	struct rl_lease	*l = ctx->rl.slots[i];
 	u_int64_t	 life;
 
-	if (slot_taken(l, ctx->rl_keys[i], now))
+	if (slot_taken(l, ctx->rl.keys[i], now))
 		return;		/* another key's lease: leave it be */
-	if (strcmp(l->key, ctx->rl_keys[i]) || l->limit != ctx->rl_limits[i] ||
+	if (strcmp(l->key, ctx->rl.keys[i]) || l->limit != ctx->rl.limits[i] ||
 	    l->expires <= now) {
-		(void)kore_strlcpy(l->key, ctx->rl_keys[i], sizeof(l->key));
-		l->limit = ctx->rl_limits[i];
+		(void)kore_strlcpy(l->key, ctx->rl.keys[i], sizeof(l->key));
+		l->limit = ctx->rl.limits[i];
 		l->tokens = 0;
 		l->expires = now;
 		l->refilling = 0;
@@ -385,9 +265,9 @@ lease_want(struct api_ctx *ctx, int i)
 	u_int64_t	now = kore_time_ms();
 
 	if (lease_live(ctx, i, now) != NULL ||
-	    slot_taken(ctx->rl_slots[i], ctx->rl_keys[i], now))
+	    slot_taken(ctx->rl.slots[i], ctx->rl.keys[i], now))
 		return (1);
-	return (lease_size(ctx->rl_limits[i]));
+	return (lease_size(ctx->rl.limits[i]));
 }
 
 static void
@@ -467,35 +347,39 @@ script_done(void *r, void *arg)
 	struct api_ctx	*ctx = arg;
 	redisReply	*v;
 	long long	 per[6], remaining[2], reset[2];
+	/* the script's first five answers, in its order */
+	long long	*answer[5] = { &ctx->rl.allowed, &ctx->rl.limit,
+			    &ctx->rl.remaining, &ctx->rl.retry_ms,
+			    &ctx->rl.reset_ms };
 	u_int64_t	 now;
 	size_t		 i, n;
 
 	if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
-	    !strncmp(reply->str, "NOSCRIPT", 8) && ctx->rl_done == 0) {
+	    !strncmp(reply->str, "NOSCRIPT", 8) && ctx->rl.done == 0) {
 		/* Redis restarted or was flushed: send the text once */
-		ctx->rl_done = 1;
+		ctx->rl.done = 1;
 		if (send_script(ctx, 1) == KORE_RESULT_OK)
 			return;
 	}
 
-	ctx->rl_error = 1;
-	n = 6 + 3 * (size_t)ctx->rl_nkeys;
+	ctx->rl.error = 1;
+	n = 6 + 3 * (size_t)ctx->rl.nkeys;
 	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY &&
 	    reply->elements == n) {
-		ctx->rl_error = 0;
+		ctx->rl.error = 0;
 		for (i = 0; i < n; i++) {
 			if (i == 5)
 				continue;
 			if (reply->element[i]->type != REDIS_REPLY_INTEGER)
-				ctx->rl_error = 1;
+				ctx->rl.error = 1;
 			else if (i < 5)
-				ctx->rl[i] = reply->element[i]->integer;
+				*answer[i] = reply->element[i]->integer;
 			else
 				per[i - 6] = reply->element[i]->integer;
 		}
-		if (!ctx->rl_error && ctx->rl[0]) {
+		if (!ctx->rl.error && ctx->rl.allowed) {
 			now = kore_time_ms();
-			for (i = 0; i < (size_t)ctx->rl_nkeys; i++) {
+			for (i = 0; i < (size_t)ctx->rl.nkeys; i++) {
 				lease_store(ctx, (int)i, per[i * 3],
 				    per[i * 3 + 1], per[i * 3 + 2], now);
 				remaining[i] = per[i * 3 + 1];
@@ -504,15 +388,15 @@ script_done(void *r, void *arg)
 			lease_report(ctx, remaining, reset, now);
 		}
 		v = reply->element[5];
-		if (!ctx->rl_error && ctx->cache_key[0] != '\0' &&
-		    ctx->rl_peek) {
-			ctx->redis_ok = 1;
-			ctx->cache_peeked = 1;
+		if (!ctx->rl.error && ctx->args.cache_key[0] != '\0' &&
+		    ctx->rl.peek) {
+			ctx->redis.ok = 1;
+			ctx->args.cache_peeked = 1;
 			if (v->type == REDIS_REPLY_STRING) {
-				ctx->redis_value = kore_malloc(v->len + 1);
-				memcpy(ctx->redis_value, v->str, v->len);
-				ctx->redis_value[v->len] = '\0';
-				ctx->redis_len = v->len;
+				ctx->redis.value = kore_malloc(v->len + 1);
+				memcpy(ctx->redis.value, v->str, v->len);
+				ctx->redis.value[v->len] = '\0';
+				ctx->redis.len = v->len;
 			}
 		}
 	} else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
@@ -531,26 +415,26 @@ send_script(struct api_ctx *ctx, int full)
 	int		 argc, i, nkeys;
 
 	(void)snprintf(period, sizeof(period), "%d", api_cfg.rl_window * 1000);
-	nkeys = ctx->rl_nkeys + ctx->rl_peek;
+	nkeys = ctx->rl.nkeys + ctx->rl.peek;
 	(void)snprintf(nkeys_s, sizeof(nkeys_s), "%d", nkeys);
-	(void)snprintf(nlim_s, sizeof(nlim_s), "%d", ctx->rl_nkeys);
+	(void)snprintf(nlim_s, sizeof(nlim_s), "%d", ctx->rl.nkeys);
 
 	argc = 0;
 	argv[argc++] = full ? "EVAL" : "EVALSHA";
 	argv[argc++] = full ? ratelimit_lua : script_sha;
 	argv[argc++] = nkeys_s;
-	for (i = 0; i < ctx->rl_nkeys; i++)
-		argv[argc++] = ctx->rl_keys[i];
-	if (ctx->rl_peek)
-		argv[argc++] = ctx->cache_key;
+	for (i = 0; i < ctx->rl.nkeys; i++)
+		argv[argc++] = ctx->rl.keys[i];
+	if (ctx->rl.peek)
+		argv[argc++] = ctx->args.cache_key;
 	argv[argc++] = period;
 	argv[argc++] = nlim_s;
-	for (i = 0; i < ctx->rl_nkeys; i++) {
+	for (i = 0; i < ctx->rl.nkeys; i++) {
 		(void)snprintf(lim[i], sizeof(lim[i]), "%d",
-		    ctx->rl_limits[i]);
+		    ctx->rl.limits[i]);
 		argv[argc++] = lim[i];
 	}
-	for (i = 0; i < ctx->rl_nkeys; i++) {
+	for (i = 0; i < ctx->rl.nkeys; i++) {
 		(void)snprintf(want[i], sizeof(want[i]), "%lld",
 		    lease_want(ctx, i));
 		argv[argc++] = want[i];
@@ -566,25 +450,25 @@ static int
 limit_keys(struct api_ctx *ctx)
 {
 	char	ip[INET6_ADDRSTRLEN + 8];
-	int	lim = api_cfg.rl_role[ctx->role];
+	int	lim = api_cfg.rl_role[ctx->gate.role];
 
-	ctx->rl_nkeys = 0;
+	ctx->rl.nkeys = 0;
 	if (api_cfg.rl_ip > 0) {
 		(void)api_client_ip(ctx->req, ip, sizeof(ip));
-		(void)snprintf(ctx->rl_keys[ctx->rl_nkeys],
-		    sizeof(ctx->rl_keys[0]), "md:rl:ip:%s", ip);
-		ctx->rl_limits[ctx->rl_nkeys++] = api_cfg.rl_ip;
+		(void)snprintf(ctx->rl.keys[ctx->rl.nkeys],
+		    sizeof(ctx->rl.keys[0]), "md:rl:ip:%s", ip);
+		ctx->rl.limits[ctx->rl.nkeys++] = api_cfg.rl_ip;
 	}
-	if (lim > 0 && ctx->ident[0] != '\0') {
-		(void)snprintf(ctx->rl_keys[ctx->rl_nkeys],
-		    sizeof(ctx->rl_keys[0]), "md:rl:id:%s", ctx->ident);
-		ctx->rl_limits[ctx->rl_nkeys++] = lim;
+	if (lim > 0 && ctx->gate.ident[0] != '\0') {
+		(void)snprintf(ctx->rl.keys[ctx->rl.nkeys],
+		    sizeof(ctx->rl.keys[0]), "md:rl:id:%s", ctx->gate.ident);
+		ctx->rl.limits[ctx->rl.nkeys++] = lim;
 	}
-	if (ctx->rl_nkeys > 0)
-		ctx->rl_slots[0] = lease_slot(ctx->rl_keys[0]);
-	if (ctx->rl_nkeys > 1)
-		ctx->rl_slots[1] = lease_slot(ctx->rl_keys[1]);
-	return (ctx->rl_nkeys);
+	if (ctx->rl.nkeys > 0)
+		ctx->rl.slots[0] = lease_slot(ctx->rl.keys[0]);
+	if (ctx->rl.nkeys > 1)
+		ctx->rl.slots[1] = lease_slot(ctx->rl.keys[1]);
+	return (ctx->rl.nkeys);
 }
 
 /*
@@ -597,20 +481,20 @@ api_ratelimit_start(struct api_ctx *ctx)
 	char	*body;
 	size_t	 len;
 
-	ctx->rl_error = 0;
-	ctx->rl[0] = 1;
+	ctx->rl.error = 0;
+	ctx->rl.allowed = 1;
 	if (limit_keys(ctx) == 0) {
-		ctx->rl[1] = 0;
+		ctx->rl.limit = 0;
 		return (HTTP_STATE_CONTINUE);
 	}
 	if (lease_take(ctx))
 		return (HTTP_STATE_CONTINUE);
 	/* the script reads the cache too, unless the worker has it */
-	ctx->rl_peek = ctx->cache_key[0] != '\0' && api_cfg.cache_ttl > 0 &&
-	    !api_lcache_get(ctx->symbol, ctx->provider, &body, &len);
+	ctx->rl.peek = ctx->args.cache_key[0] != '\0' && api_cfg.cache_ttl > 0 &&
+	    !api_lcache_get(ctx->args.symbol, ctx->args.provider, &body, &len);
 	api_ctx_wait(ctx);
 	if (send_script(ctx, 0) != KORE_RESULT_OK) {
-		ctx->rl_error = 1;
+		ctx->rl.error = 1;
 		api_ctx_done(ctx);
 		return (HTTP_STATE_CONTINUE);
 	}
@@ -622,18 +506,18 @@ api_ratelimit_headers(struct api_ctx *ctx)
 {
 	char	buf[32];
 
-	if (ctx->rl_error || ctx->rl[1] == 0 || ctx->rl_headers)
+	if (ctx->rl.error || ctx->rl.limit == 0 || ctx->rl.headers)
 		return;
-	ctx->rl_headers = 1;
-	(void)snprintf(buf, sizeof(buf), "%lld", ctx->rl[1]);
+	ctx->rl.headers = 1;
+	(void)snprintf(buf, sizeof(buf), "%lld", ctx->rl.limit);
 	http_response_header(ctx->req, "ratelimit-limit", buf);
-	(void)snprintf(buf, sizeof(buf), "%lld", ctx->rl[2]);
+	(void)snprintf(buf, sizeof(buf), "%lld", ctx->rl.remaining);
 	http_response_header(ctx->req, "ratelimit-remaining", buf);
-	(void)snprintf(buf, sizeof(buf), "%lld", (ctx->rl[4] + 999) / 1000);
+	(void)snprintf(buf, sizeof(buf), "%lld", (ctx->rl.reset_ms + 999) / 1000);
 	http_response_header(ctx->req, "ratelimit-reset", buf);
-	if (!ctx->rl[0]) {
+	if (!ctx->rl.allowed) {
 		(void)snprintf(buf, sizeof(buf), "%lld",
-		    (ctx->rl[3] + 999) / 1000);
+		    (ctx->rl.retry_ms + 999) / 1000);
 		http_response_header(ctx->req, "retry-after", buf);
 	}
 }

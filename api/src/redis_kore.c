@@ -3,21 +3,8 @@
  *	hiredis's asynchronous API on Kore's event loop, after hiredis's own
  *	adapters/ headers: the adapter tells us which events hiredis wants, we
  *	register the socket with Kore's epoll (level-triggered) and hand
- *	readiness back to redisAsyncHandleRead/Write.
- *
- * Each worker has two connections. The *command* connection carries every
- * command, pipelined. When it fails, commands answer "Redis down" at once
- * (callers fall back to the database, the rate limiter follows
- * MD_API_RATE_LIMIT_FAIL) and a timer reconnects every second. A command
- * unanswered after MD_API_REDIS_TIMEOUT_MS counts as Redis down too: the
- * connection is dropped, which answers every waiting command with "no
- * reply" (hiredis 0.14 has no timeouts of its own).
- *
- * The *subscriber* connection does PSUBSCRIBE md:prices:* and hands each
- * symbol the sink publishes to the worker's cache (local_cache.c), which
- * is used only while this connection is subscribed.
- *
- * A failed context is never reused: hiredis frees it and we make a new one.
+ *	readiness back to redisAsyncHandleRead/Write. Nothing else: the
+ *	connections and commands are redis.c's.
  */
 
 #include <sys/epoll.h>
@@ -29,42 +16,8 @@
 
 #include "api.h"
 
-#define REDIS_DOWN		0
-#define REDIS_CONNECTING	1
-#define REDIS_UP		2
-
-#define PRICES_PATTERN		"md:prices:*"
-#define PRICES_PREFIX_LEN	10	/* strlen("md:prices:") */
-
-struct redis_kore {
-	struct kore_event	 evt;		/* first: Kore's epoll data */
-	redisAsyncContext	*ac;
-	int			 fd;
-	int			 events;	/* EPOLLIN | EPOLLOUT wanted */
-	int			 registered;
-	int			 state;
-	int			 subscriber;
-};
-
-struct redis_call {
-	void			(*cb)(void *, void *);
-	void			*arg;
-	u_int64_t		 sent;		/* ms */
-	TAILQ_ENTRY(redis_call)	 list;
-};
-
-static struct redis_kore	rk;		/* commands */
-static struct redis_kore	rs;		/* subscriber */
-
-/* commands waiting for their reply, oldest first (Redis answers in order) */
-static TAILQ_HEAD(, redis_call)	calls = TAILQ_HEAD_INITIALIZER(calls);
-
-static void	redis_connect(struct redis_kore *);
-
-/* Adapter --------------------------------------------------------------- */
-
 static void
-rk_update(struct redis_kore *r)
+rk_update(struct api_redis_kore *r)
 {
 	if (r->events == 0) {
 		if (r->registered) {
@@ -80,7 +33,7 @@ rk_update(struct redis_kore *r)
 static void
 rk_add_read(void *p)
 {
-	struct redis_kore	*r = p;
+	struct api_redis_kore	*r = p;
 
 	r->events |= EPOLLIN;
 	rk_update(r);
@@ -89,7 +42,7 @@ rk_add_read(void *p)
 static void
 rk_del_read(void *p)
 {
-	struct redis_kore	*r = p;
+	struct api_redis_kore	*r = p;
 
 	r->events &= ~EPOLLIN;
 	rk_update(r);
@@ -98,7 +51,7 @@ rk_del_read(void *p)
 static void
 rk_add_write(void *p)
 {
-	struct redis_kore	*r = p;
+	struct api_redis_kore	*r = p;
 
 	r->events |= EPOLLOUT;
 	rk_update(r);
@@ -107,7 +60,7 @@ rk_add_write(void *p)
 static void
 rk_del_write(void *p)
 {
-	struct redis_kore	*r = p;
+	struct api_redis_kore	*r = p;
 
 	r->events &= ~EPOLLOUT;
 	rk_update(r);
@@ -116,7 +69,7 @@ rk_del_write(void *p)
 static void
 rk_cleanup(void *p)
 {
-	struct redis_kore	*r = p;
+	struct api_redis_kore	*r = p;
 
 	r->events = 0;
 	rk_update(r);
@@ -126,7 +79,7 @@ rk_cleanup(void *p)
 static void
 rk_handle(void *p, int err)
 {
-	struct redis_kore	*r = p;
+	struct api_redis_kore	*r = p;
 	int			 flags = r->evt.flags;
 
 	r->evt.flags = 0;
@@ -139,315 +92,20 @@ rk_handle(void *p, int err)
 		redisAsyncHandleRead(r->ac);
 }
 
-/* Subscriber ------------------------------------------------------------ */
-
-/* Every reply of PSUBSCRIBE: its confirmation, then one per message. */
-static void
-on_published(redisAsyncContext *ac, void *r, void *privdata)
+void
+api_redis_kore_attach(struct api_redis_kore *r, redisAsyncContext *ac)
 {
-	redisReply	*reply = r;
-	redisReply	*kind, *channel;
-
-	(void)ac;
-	(void)privdata;
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-	    reply->elements < 3)
-		return;
-	kind = reply->element[0];
-	if (kind->type != REDIS_REPLY_STRING)
-		return;
-	if (!strcmp(kind->str, "psubscribe")) {
-		rs.state = REDIS_UP;
-		api_lcache_subscribed(1);
-		return;
-	}
-	if (strcmp(kind->str, "pmessage") || reply->elements != 4)
-		return;
-	/* pmessage, pattern, channel md:prices:{symbol}, the JSON */
-	channel = reply->element[2];
-	if (channel->type == REDIS_REPLY_STRING &&
-	    channel->len > PRICES_PREFIX_LEN)
-		api_lcache_invalidate(channel->str + PRICES_PREFIX_LEN,
-		    channel->len - PRICES_PREFIX_LEN);
-}
-
-static void
-subscribe(void)
-{
-	if (redisAsyncCommand(rs.ac, on_published, NULL,
-	    "PSUBSCRIBE " PRICES_PATTERN) != REDIS_OK)
-		redisAsyncDisconnect(rs.ac);
-}
-
-/* Connection ------------------------------------------------------------ */
-
-static void
-on_connect(const redisAsyncContext *ac, int status)
-{
-	struct redis_kore	*r = ac->ev.data;
-
-	if (status != REDIS_OK) {
-		/* hiredis frees the context after this */
-		r->ac = NULL;
-		r->state = REDIS_DOWN;
-		return;
-	}
-	if (r->subscriber) {
-		/* up once the subscription is confirmed */
-		subscribe();
-		return;
-	}
-	r->state = REDIS_UP;
-	kore_log(LOG_NOTICE, "redis: connected to %s:%d", api_cfg.redis_host,
-	    api_cfg.redis_port);
-}
-
-static void
-on_disconnect(const redisAsyncContext *ac, int status)
-{
-	struct redis_kore	*r = ac->ev.data;
-
-	if (status != REDIS_OK && r->state == REDIS_UP && !r->subscriber)
-		kore_log(LOG_NOTICE, "redis: connection lost");
-	r->ac = NULL;
-	r->state = REDIS_DOWN;
-	if (r->subscriber)
-		api_lcache_subscribed(0);
-}
-
-static void
-redis_connect(struct redis_kore *r)
-{
-	redisAsyncContext	*ac;
-	int			 subscriber = r->subscriber;
-
-	ac = redisAsyncConnect(api_cfg.redis_host, api_cfg.redis_port);
-	if (ac == NULL)
-		return;
-	if (ac->err) {
-		redisAsyncFree(ac);
-		return;
-	}
-
 	memset(r, 0, sizeof(*r));
 	r->evt.type = 100;
 	r->evt.handle = rk_handle;
 	r->ac = ac;
 	r->fd = ac->c.fd;
-	r->state = REDIS_CONNECTING;
-	r->subscriber = subscriber;
-
 	ac->ev.data = r;
 	ac->ev.addRead = rk_add_read;
 	ac->ev.delRead = rk_del_read;
 	ac->ev.addWrite = rk_add_write;
 	ac->ev.delWrite = rk_del_write;
 	ac->ev.cleanup = rk_cleanup;
-	(void)redisAsyncSetConnectCallback(ac, on_connect);
-	(void)redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	/* the connect completes when the socket becomes writable */
 	rk_add_write(r);
-}
-
-/* Drops a connection now: its waiting commands are answered "no reply". */
-static void
-redis_drop(struct redis_kore *r)
-{
-	redisAsyncContext	*ac = r->ac;
-
-	if (ac == NULL)
-		return;
-	/* down first: the callbacks run by the free must not send more */
-	r->state = REDIS_DOWN;
-	redisAsyncFree(ac);	/* calls on_disconnect, which clears r->ac */
-	r->ac = NULL;
-	if (r->subscriber)
-		api_lcache_subscribed(0);
-}
-
-static void
-redis_timer(void *unused, u_int64_t now)
-{
-	(void)unused;
-	(void)now;
-	if (api_draining)
-		return;
-	if (rk.state == REDIS_DOWN)
-		redis_connect(&rk);
-	if (rs.state == REDIS_DOWN && rs.ac == NULL &&
-	    api_cfg.local_cache_ms > 0 && api_cfg.cache_ttl > 0)
-		redis_connect(&rs);
-}
-
-/* The oldest command waited too long: Redis counts as down. */
-static void
-timeout_timer(void *unused, u_int64_t now)
-{
-	struct redis_call	*call;
-
-	(void)unused;
-	(void)now;
-	call = TAILQ_FIRST(&calls);
-	if (call == NULL || rk.ac == NULL ||
-	    kore_time_ms() - call->sent < (u_int64_t)api_cfg.redis_timeout_ms)
-		return;
-	kore_log(LOG_NOTICE, "redis: no reply within %d ms, reconnecting",
-	    api_cfg.redis_timeout_ms);
-	api_metrics_count(MC_REDIS_TIMEOUT);
-	redis_drop(&rk);
-	redis_drop(&rs);
-}
-
-void
-api_redis_init(void)
-{
-	memset(&rk, 0, sizeof(rk));
-	memset(&rs, 0, sizeof(rs));
-	rs.subscriber = 1;
-	api_lcache_init();
-	redis_connect(&rk);
-	if (api_cfg.local_cache_ms > 0 && api_cfg.cache_ttl > 0)
-		redis_connect(&rs);
-	(void)kore_timer_add(redis_timer, 1000, NULL, 0);
-	(void)kore_timer_add(timeout_timer, 50, NULL, 0);
-}
-
-void
-api_redis_close(void)
-{
-	if (rk.ac != NULL)
-		redisAsyncDisconnect(rk.ac);
-	if (rs.ac != NULL)
-		redisAsyncDisconnect(rs.ac);
-}
-
-int
-api_redis_up(void)
-{
-	return (rk.state == REDIS_UP);
-}
-
-/* Commands -------------------------------------------------------------- */
-
-static void
-call_trampoline(redisAsyncContext *ac, void *reply, void *privdata)
-{
-	struct redis_call	*call = privdata;
-
-	(void)ac;
-	TAILQ_REMOVE(&calls, call, list);
-	if (reply == NULL)
-		api_metrics_count(MC_REDIS_ERROR);
-	call->cb(reply, call->arg);
-	kore_free(call);
-}
-
-/* Sends a command; cb(reply or NULL, arg) follows. Error: nothing sent. */
-int
-api_redis_argv(void (*cb)(void *, void *), void *arg, int argc,
-    const char **argv, const size_t *lens)
-{
-	struct redis_call	*call;
-
-	if (rk.state != REDIS_UP || rk.ac == NULL) {
-		api_metrics_count(MC_REDIS_ERROR);
-		return (KORE_RESULT_ERROR);
-	}
-	call = kore_malloc(sizeof(*call));
-	call->cb = cb;
-	call->arg = arg;
-	call->sent = kore_time_ms();
-	TAILQ_INSERT_TAIL(&calls, call, list);
-	if (redisAsyncCommandArgv(rk.ac, call_trampoline, call, argc, argv,
-	    lens) != REDIS_OK) {
-		TAILQ_REMOVE(&calls, call, list);
-		kore_free(call);
-		api_metrics_count(MC_REDIS_ERROR);
-		return (KORE_RESULT_ERROR);
-	}
-	return (KORE_RESULT_OK);
-}
-
-static void
-get_done(void *r, void *arg)
-{
-	redisReply	*reply = r;
-	struct api_ctx	*ctx = arg;
-
-	kore_free(ctx->redis_value);
-	ctx->redis_value = NULL;
-	ctx->redis_len = 0;
-	ctx->redis_ok = (reply != NULL && reply->type != REDIS_REPLY_ERROR);
-	if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
-		ctx->redis_value = kore_malloc(reply->len + 1);
-		memcpy(ctx->redis_value, reply->str, reply->len);
-		ctx->redis_value[reply->len] = '\0';
-		ctx->redis_len = reply->len;
-	}
-	ctx->redis_us = api_now_us() - ctx->redis_us;
-	api_ctx_done(ctx);
-}
-
-/* GET key; cb(reply or NULL, arg) follows. Error: nothing sent. */
-int
-api_redis_get_cb(const char *key, void (*cb)(void *, void *), void *arg)
-{
-	const char	*argv[2] = { "GET", key };
-	size_t		 lens[2] = { 3, strlen(key) };
-
-	return (api_redis_argv(cb, arg, 2, argv, lens));
-}
-
-/* GET key into ctx->redis_value; KORE_RESULT_ERROR: Redis is down. */
-int
-api_redis_get(struct api_ctx *ctx, const char *key)
-{
-	ctx->redis_ok = 0;
-	api_ctx_wait(ctx);
-	ctx->redis_us = api_now_us();
-	if (!api_redis_get_cb(key, get_done, ctx)) {
-		api_ctx_done(ctx);
-		return (KORE_RESULT_ERROR);
-	}
-	return (KORE_RESULT_OK);
-}
-
-int
-api_redis_ping(struct api_ctx *ctx)
-{
-	const char	*argv[1] = { "PING" };
-	size_t		 lens[1] = { 4 };
-
-	ctx->redis_ok = 0;
-	api_ctx_wait(ctx);
-	ctx->redis_us = api_now_us();
-	if (!api_redis_argv(get_done, ctx, 1, argv, lens)) {
-		api_ctx_done(ctx);
-		return (KORE_RESULT_ERROR);
-	}
-	return (KORE_RESULT_OK);
-}
-
-static void
-set_done(void *r, void *arg)
-{
-	(void)r;
-	(void)arg;
-}
-
-/* SET key value EX ttl, not waited for. */
-void
-api_redis_set(const char *key, const char *val, size_t len, int ttl)
-{
-	const char	*argv[5];
-	size_t		 lens[5];
-	char		 ttlbuf[16];
-
-	(void)snprintf(ttlbuf, sizeof(ttlbuf), "%d", ttl);
-	argv[0] = "SET";	lens[0] = 3;
-	argv[1] = key;		lens[1] = strlen(key);
-	argv[2] = val;		lens[2] = len;
-	argv[3] = "EX";		lens[3] = 2;
-	argv[4] = ttlbuf;	lens[4] = strlen(ttlbuf);
-	(void)api_redis_argv(set_done, NULL, 5, argv, lens);
 }
