@@ -11,12 +11,17 @@
 #   make docker-check  validate docker/ (compose file, Dockerfiles) without a Docker engine
 
 EXTENSION = marketdata
-EXTVERSION = 0.1.0
+# the version is spelt once, in the control file
+EXTVERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" marketdata.control)
 MODULE_big = marketdata
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c worker/*.c)))
+# the current version's install script is built; released versions' install
+# scripts (extension/marketdata--X.sql, frozen at release) and the upgrade
+# scripts (extension/marketdata--A--B.sql) are kept in the repository
 DATA_built = marketdata--$(EXTVERSION).sql
+DATA = $(filter-out extension/marketdata--$(EXTVERSION).sql,$(wildcard extension/marketdata--*.sql))
 SHLIB_LINK = -lcurl -lhiredis -lrdkafka
-PG_CPPFLAGS = -Iextension -Iworker
+PG_CPPFLAGS = -Iextension -Iworker -DMD_EXTVERSION='"$(EXTVERSION)"'
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror
 EXTRA_CLEAN = marketdata--$(EXTVERSION).sql test/kafka_broker
 
@@ -37,6 +42,8 @@ endif
 # PGXS tracks no header dependencies: rebuild every object when a header
 # changes, so no object is left with a stale struct layout.
 $(OBJS): $(wildcard extension/*.h worker/*.h)
+# the version is compiled in (extension/version.c)
+$(OBJS): marketdata.control
 
 # The install script is the schema followed by the functions.
 marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql

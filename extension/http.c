@@ -39,7 +39,7 @@
 /* longest wait inside libcurl before we check for interrupts again */
 #define WAIT_SLICE_MS 100
 
-#define MD_USER_AGENT "marketdata/0.1.0 (PostgreSQL extension; libcurl)"
+#define MD_USER_AGENT "marketdata/" MD_EXTVERSION " (PostgreSQL extension; libcurl)"
 
 /* name the libcurl call that failed: these are our bugs, not the far side's */
 #define CURL_SETOPT(easy, option, value) \

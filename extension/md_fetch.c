@@ -23,6 +23,7 @@
 
 #include "fetch.h"
 #include "symbol.h"
+#include "version.h"
 
 #define FETCH_COLUMNS 11
 
@@ -96,6 +97,7 @@ md_fetch(PG_FUNCTION_ARGS)
 	char	   *symbol;
 	MdFetchResult *result;
 
+	md_require_installed_version();
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -123,6 +125,7 @@ md_fetch_many(PG_FUNCTION_ARGS)
 	MdFetchResult *result;
 	int			i;
 
+	md_require_installed_version();
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,

@@ -18,6 +18,7 @@
 #include "utils/timestamp.h"
 
 #include "sink.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(md_ingest_price);
 PG_FUNCTION_INFO_V1(md_ingest_prices);
@@ -55,9 +56,12 @@ check_or_error(MdPriceRow *row, int position)
 Datum
 md_ingest_price(PG_FUNCTION_ARGS)
 {
-	MdPriceBatch *batch = md_batch_create(1, false);
-	MdPriceRow *row = md_batch_add(batch);
+	MdPriceBatch *batch;
+	MdPriceRow *row;
 
+	md_require_installed_version();
+	batch = md_batch_create(1, false);
+	row = md_batch_add(batch);
 	require_arg(fcinfo, 0, "symbol");
 	require_arg(fcinfo, 1, "provider");
 	require_arg(fcinfo, 2, "price");
@@ -111,6 +115,7 @@ md_ingest_prices(PG_FUNCTION_ARGS)
 	int			n;
 	int			i;
 
+	md_require_installed_version();
 	for (i = 0; i < 4; i++)
 		require_arg(fcinfo, i, names[i]);
 	count[0] = array_arg(fcinfo, 0, TEXTOID, -1, false, TYPALIGN_INT, &values[0], &nulls[0]);

@@ -35,6 +35,7 @@
 #include "fetch.h"
 #include "spi_util.h"
 #include "symbol.h"
+#include "version.h"
 
 #define LATEST_SQL \
 	"SELECT price, ts, provider, fetched_at FROM md.latest_prices" \
@@ -142,6 +143,7 @@ fresh_latest_price(FunctionCallInfo fcinfo, char **symbol_out, LatestPrice *late
 	MdFetchResult *result;
 	MdFetch    *f;
 
+	md_require_installed_version();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

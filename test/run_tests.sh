@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Run every test suite: pg_regress (sql/), isolation (test/isolation/) and
-# TAP (test/t/). Ends with "N passed, N failed" summed over all of them and
+# TAP (test/t/), after the release check of the install SQL
+# (test/check_release.sh). Ends with "N passed, N failed" summed over all of them and
 # exits non-zero when anything failed. Run after "make install".
 #
 #   ./test/run_tests.sh                 every suite
 #   ./test/run_tests.sh NAME...         only these: a pg_regress test (md_price),
 #                                       an isolation spec, a TAP file (test/t/020_consumer.pl),
-#                                       or "layers" (test/layers.pl)
+#                                       "layers" (test/layers.pl) or "release_check"
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -44,6 +45,7 @@ pick() {
 regress_tests=$(cd "$SRC/sql" && ls *.sql | sed 's/\.sql$//' | sort | pick)
 isolation_tests=$(cd "$SRC/test/isolation/specs" && ls *.spec | sed 's/\.spec$//' | sort | pick)
 tap_tests=$(cd "$SRC" && ls test/t/*.pl | sort | pick)
+release_tests=$(echo release_check | pick)
 
 # count_results LOG RC: add a log's passed and failed tests (pg_regress
 # "... ok" / "... FAILED" lines, TAP "ok N" / "not ok N" lines); a suite
@@ -88,6 +90,29 @@ if [ ${#only[@]} -eq 0 ] || printf '%s\n' "${only[@]}" | grep -qxF layers; then
 	suite "layers"
 	perl "$TOP/test/layers.pl" "$TOP" 2>&1 | tee "$OUT/layers.log"
 	count_results "$OUT/layers.log" "${PIPESTATUS[0]}"
+fi
+
+# 0. the install SQL against the releases: a changed release needs a new
+# version and an upgrade script. The check itself must refuse a released
+# version whose SQL changed (a copy with 0.1.0's version and a changed schema).
+if [ -n "$release_tests" ]; then
+	suite "release"
+	{
+		"$TOP/test/check_release.sh" "$TOP" 2>&1 && r=ok || r=FAILED
+		echo "test release_check ... $r"
+		tampered=$(mktemp -d)
+		mkdir "$tampered/extension"
+		cp "$TOP"/extension/*.sql "$tampered/extension/"
+		oldest=$(cd "$TOP/extension" && ls marketdata--*.sql | grep -v -- '--.*--' | sort -V | head -n 1)
+		sed "s/^default_version.*/default_version = '$(echo "$oldest" | sed 's/^marketdata--\(.*\)\.sql$/\1/')'/" \
+			"$TOP/marketdata.control" >"$tampered/marketdata.control"
+		cp "$TOP/extension/$oldest" "$tampered/extension/schema.sql"
+		echo "-- changed" >"$tampered/extension/functions.sql"
+		"$TOP/test/check_release.sh" "$tampered" >/dev/null 2>&1 && r=FAILED || r=ok
+		echo "test release_check_refuses_changed_release ... $r"
+		rm -rf "$tampered"
+	} | tee "$OUT/release.log"
+	count_results "$OUT/release.log" 0
 fi
 
 # 1. pg_regress: every sql/*.sql, in name order

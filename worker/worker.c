@@ -31,6 +31,7 @@
 #include "utils/timestamp.h"
 
 #include "cache_stats.h"
+#include "version.h"
 #include "worker.h"
 
 /* the longest wait of a worker loop, and that of one waiting for CREATE EXTENSION */
@@ -98,15 +99,40 @@ start_worker(const char *kind)
 	return slot;
 }
 
-bool
-md_worker_extension_ready(void)
+/*
+ * NULL when the extension exists here (and is not being created or
+ * dropped) at the library's version; otherwise what the worker waits for
+ */
+static const char *
+extension_not_ready(void)
 {
-	bool		ready;
+	/* the installed version last complained about, so the log says it once */
+	static char logged[NAMEDATALEN] = "";
+	const char *reason = NULL;
+	char	   *installed;
 
 	StartTransactionCommand();
-	ready = OidIsValid(get_extension_oid("marketdata", true)) && !creating_extension;
+	installed = md_installed_version();
+	if (installed == NULL || creating_extension)
+		reason = "waiting for CREATE EXTENSION";
+	else if (strcmp(installed, MD_LIBRARY_VERSION) != 0)
+	{
+		/* new C code against old tables: wait for the upgrade, do not run */
+		reason = "waiting for ALTER EXTENSION marketdata UPDATE";
+		if (strcmp(logged, installed) != 0)
+		{
+			ereport(LOG,
+					(errmsg("%s waits: the library is version %s but the extension in database \"%s\" is version %s",
+							MyBgworkerEntry->bgw_type, MD_LIBRARY_VERSION,
+							MyBgworkerEntry->bgw_extra, installed),
+					 errhint("Run ALTER EXTENSION marketdata UPDATE in that database.")));
+			strlcpy(logged, installed, sizeof(logged));
+		}
+	}
+	else
+		logged[0] = '\0';
 	CommitTransactionCommand();
-	return ready;
+	return reason;
 }
 
 static void wait_fd(int fd, long timeout_ms);
@@ -134,9 +160,9 @@ md_worker_run(const MdWorkerOps *ops)
 			md_worker_set_state(slot, reason);
 			timeout = MAX_WAIT_MS;
 		}
-		else if (!md_worker_extension_ready())
+		else if ((reason = extension_not_ready()) != NULL)
 		{
-			md_worker_set_state(slot, "waiting for CREATE EXTENSION");
+			md_worker_set_state(slot, reason);
 			if (ops->not_ready != NULL)
 				ops->not_ready();
 			timeout = NOT_READY_WAIT_MS;

@@ -24,15 +24,13 @@ extern const int md_worker_kind_count;
 /* launcher.c */
 extern void md_launcher_register(void);
 
-/* true when the extension exists (and is not being dropped) here */
-extern bool md_worker_extension_ready(void);
-
 /*
  * A worker's main loop, driven by md_worker_run so that each reads like a
  * table of contents. After start-up (signals, connection, slot) start runs
  * once. Then each iteration, in a memory context reset after it: when
  * idle_reason gives a reason, the worker idles with that state for a
- * second; when the extension is not ready, not_ready drops what the
+ * second; when the extension is not ready (not created, or its SQL at
+ * another version than the library's), not_ready drops what the
  * worker holds and it waits 5 s; otherwise loop does one batch and returns
  * the milliseconds until its next deadline (0: go on at once, capped at
  * one second), setting *fd to a socket whose readability also ends the

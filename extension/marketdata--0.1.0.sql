@@ -1,0 +1,969 @@
+-- extension/schema.sql
+--	Tables of the marketdata extension, all in schema md.
+--
+--	A *provider* is a source of prices called over HTTP; a *job* is a polling
+--	schedule, a *run* one execution of it; a *price* is one observation of a
+--	symbol's price at the market's time `ts`. Constraints refuse bad data at
+--	the door; the sink (sink.c) normalises and checks before it gets here.
+
+\echo Use "CREATE EXTENSION marketdata" to load this file. \quit
+
+CREATE SCHEMA md;
+COMMENT ON SCHEMA md IS 'marketdata: prices, providers, polling jobs, Kafka and API state';
+
+-- A valid symbol after normalisation: 1-32 characters of A-Z 0-9 . - ^ = _ /
+-- starting with a letter, digit or ^, without ".." (BRK.B, ^GSPC, EURUSD=X,
+-- GC=F, BTC-USD, OCDO.L). extension/symbol.c applies the same rule.
+-- Not STRICT: the planner inlines only a strict function whose body is all
+-- strict, and AND is not; inlined, the CHECK on md.prices costs no function
+-- call per row. NULL in gives NULL out all the same.
+CREATE FUNCTION md._symbol_ok(text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN $1 ~ '^[A-Z0-9^][A-Z0-9.^=_/-]{0,31}$' AND strpos($1, '..') = 0;
+COMMENT ON FUNCTION md._symbol_ok(text) IS
+	'true when the text is a normalised symbol (1-32 of A-Z 0-9 . - ^ = _ /, starting with a letter, digit or ^, no "..")';
+
+CREATE TABLE md.providers (
+	name		text PRIMARY KEY
+				CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
+	base_url	text NOT NULL CHECK (base_url ~ '^https?://'),
+	priority	integer NOT NULL DEFAULT 100,
+	enabled		boolean NOT NULL DEFAULT true,
+	failover	boolean NOT NULL DEFAULT true,
+	rate_limit_per_minute integer NOT NULL DEFAULT 60
+				CHECK (rate_limit_per_minute BETWEEN 1 AND 1000000),
+	max_concurrency integer NOT NULL DEFAULT 8
+				CHECK (max_concurrency BETWEEN 1 AND 1024),
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE md.providers IS
+	'market data providers; failover tries enabled providers with failover = true by ascending priority. API keys are not stored here.';
+COMMENT ON COLUMN md.providers.base_url IS 'overridable; tests point it at the local fake provider';
+COMMENT ON COLUMN md.providers.failover IS 'false: used only when asked for by name (the sandbox)';
+
+INSERT INTO md.providers (name, base_url, priority, rate_limit_per_minute, failover) VALUES
+	('yahoo_finance', 'https://query1.finance.yahoo.com', 10, 60, true),
+	('finnhub', 'https://finnhub.io', 20, 60, true),
+	('polygon', 'https://api.polygon.io', 30, 5, true),
+	('alpha_vantage', 'https://www.alphavantage.co', 40, 5, true),
+	('sandbox', 'http://sandbox.invalid', 1000, 100000, false);
+
+CREATE TABLE md.polling_jobs (
+	id			bigserial PRIMARY KEY,
+	symbols		text[] NOT NULL
+				CHECK (cardinality(symbols) BETWEEN 1 AND 500),
+	interval	integer NOT NULL CHECK (interval BETWEEN 1 AND 86400),
+	provider	text NOT NULL REFERENCES md.providers (name) ON UPDATE CASCADE,
+	enabled		boolean NOT NULL DEFAULT true,
+	next_run_at timestamptz NOT NULL DEFAULT now(),
+	last_run_at timestamptz,
+	last_status text CHECK (last_status IN ('running', 'succeeded', 'partial', 'failed')),
+	last_error	text,
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX polling_jobs_due_idx ON md.polling_jobs (next_run_at) WHERE enabled;
+COMMENT ON TABLE md.polling_jobs IS
+	'polling schedules: INSERT schedules, UPDATE changes, DELETE stops; interval in seconds (1 s to 1 day)';
+
+CREATE TABLE md.job_runs (
+	id			bigserial PRIMARY KEY,
+	job_id		bigint NOT NULL,
+	status		text NOT NULL DEFAULT 'running'
+				CHECK (status IN ('running', 'succeeded', 'partial', 'failed')),
+	started_at	timestamptz NOT NULL DEFAULT now(),
+	finished_at timestamptz,
+	symbols_ok	integer NOT NULL DEFAULT 0,
+	symbols_failed integer NOT NULL DEFAULT 0,
+	error_classes text[],
+	message		text,
+	worker_pid	integer			-- the scheduler that claimed the run
+);
+CREATE INDEX job_runs_job_idx ON md.job_runs (job_id, started_at DESC);
+CREATE INDEX job_runs_started_idx ON md.job_runs (started_at);
+-- the runs under way: a few among millions kept for days
+CREATE INDEX job_runs_running_idx ON md.job_runs (worker_pid) WHERE status = 'running';
+COMMENT ON TABLE md.job_runs IS
+	'history of polling job runs (kept after the job is deleted, trimmed by retention)';
+
+CREATE TABLE md.raw_responses (
+	id			bigserial PRIMARY KEY,
+	provider	text NOT NULL,
+	symbol		text,
+	url			text,
+	http_status integer,
+	latency_ms	double precision,
+	error_class text,
+	body		text,
+	received_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX raw_responses_provider_idx ON md.raw_responses (provider, received_at DESC);
+COMMENT ON TABLE md.raw_responses IS
+	'every provider response as received (body up to the size cap); URLs have their secrets masked';
+
+CREATE TABLE md.prices (
+	symbol		text NOT NULL CHECK (md._symbol_ok(symbol)),
+	provider	text NOT NULL REFERENCES md.providers (name) ON UPDATE CASCADE,
+	price		numeric NOT NULL
+				CHECK (price > 0 AND price < 'Infinity'::numeric),
+	ts			timestamptz NOT NULL
+				CHECK (ts >= '1970-01-01 00:00:00+00'),
+	volume		numeric CHECK (volume >= 0 AND volume < 'Infinity'::numeric),
+	currency	text CHECK (currency ~ '^[A-Za-z]{3,5}$'),
+	raw_response_id bigint,
+	ingested_at timestamptz NOT NULL DEFAULT now()
+) PARTITION BY RANGE (ts);
+-- The key (symbol, provider, ts) and the (symbol, ts DESC, provider) index
+-- live on each partition (md._ensure_price_partition), not on this parent:
+-- the parent belongs to the extension, and pg_dump cannot restore partitions
+-- whose indexes hang off an extension-owned parent index. ts picks the
+-- partition, so a key unique in each partition is unique in all.
+COMMENT ON TABLE md.prices IS
+	'price history, one row per (symbol, provider, market time); monthly partitions md.prices_YYYYMM are created by the sink as needed';
+COMMENT ON COLUMN md.prices.ts IS 'the market''s time of the price, UTC';
+
+CREATE TABLE md.latest_prices (
+	symbol		text NOT NULL,
+	provider	text NOT NULL,
+	price		numeric NOT NULL,
+	ts			timestamptz NOT NULL,
+	fetched_at	timestamptz NOT NULL DEFAULT now(),
+	volume		numeric,
+	currency	text,
+	raw_response_id bigint,
+	PRIMARY KEY (symbol, provider)
+);
+COMMENT ON TABLE md.latest_prices IS
+	'newest price per (symbol, provider): ts is the market''s time, fetched_at when we last heard from the provider (freshness)';
+
+CREATE TABLE md.symbol_averages (
+	symbol		text NOT NULL,
+	"window"	integer NOT NULL CHECK ("window" BETWEEN 1 AND 1000),
+	average		numeric NOT NULL,
+	points		integer NOT NULL,
+	last_ts		timestamptz NOT NULL,
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (symbol, "window")
+);
+COMMENT ON TABLE md.symbol_averages IS
+	'moving average of each symbol''s newest prices (all providers), one row per window in marketdata.average_windows';
+
+CREATE TABLE md.outbox (
+	id			bigserial PRIMARY KEY,
+	-- the writing transaction: the relay publishes by snapshots of these
+	xact		xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+	symbol		text NOT NULL,
+	payload		json NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX outbox_xact_idx ON md.outbox (xact, id);
+CREATE INDEX outbox_created_at_idx ON md.outbox USING brin (created_at);
+COMMENT ON TABLE md.outbox IS
+	'price events waiting to be published to Kafka (transactional outbox); published are the rows whose xact is visible in md.outbox_published.snapshot';
+
+-- How far the relay has published: every outbox row whose transaction is
+-- visible in the newest row's snapshot has had its delivery report. One
+-- INSERT per batch of delivery reports instead of an UPDATE per event;
+-- append-only, so that a dump restores it without a conflict.
+CREATE TABLE md.outbox_published (
+	id			bigserial PRIMARY KEY,
+	snapshot	pg_snapshot NOT NULL,
+	-- the cluster the xids belong to: after a restore into another cluster
+	-- the relay takes the outbox's rows afresh (md._outbox_adopt)
+	system_identifier bigint NOT NULL,
+	at			timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+COMMENT ON TABLE md.outbox_published IS
+	'the relay''s progress: outbox rows of transactions visible in the newest snapshot are published';
+
+CREATE TABLE md.kafka_subscriptions (
+	id			bigserial PRIMARY KEY,
+	topic		text NOT NULL CHECK (topic ~ '^[A-Za-z0-9._-]{1,249}$'),
+	group_id	text NOT NULL DEFAULT 'marketdata',
+	format		text NOT NULL DEFAULT 'price_event' CHECK (format IN ('price_event')),
+	start_position text NOT NULL DEFAULT 'earliest'
+				CHECK (start_position IN ('earliest', 'latest')),
+	enabled		boolean NOT NULL DEFAULT true,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (topic, group_id)
+);
+COMMENT ON TABLE md.kafka_subscriptions IS
+	'Kafka topics consumed into md.prices; INSERT starts consumption, disable or DELETE stops it';
+
+INSERT INTO md.kafka_subscriptions (topic) VALUES ('price-events');
+
+CREATE TABLE md.kafka_offsets (
+	topic		text NOT NULL,
+	group_id	text NOT NULL,
+	partition	integer NOT NULL CHECK (partition >= 0),
+	next_offset bigint NOT NULL CHECK (next_offset >= 0),
+	high_watermark bigint,
+	last_message_at timestamptz,
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (topic, group_id, partition)
+);
+COMMENT ON TABLE md.kafka_offsets IS
+	'next offset to consume per partition, written in the same transaction as the rows it produced';
+COMMENT ON COLUMN md.kafka_offsets.high_watermark IS
+	'the partition''s end offset as the consumer last heard it from Kafka (for lag)';
+COMMENT ON COLUMN md.kafka_offsets.last_message_at IS
+	'Kafka timestamp of the last message consumed from the partition';
+
+CREATE TABLE md.dead_letters (
+	id			bigserial PRIMARY KEY,
+	source		text NOT NULL CHECK (source IN ('kafka', 'provider', 'api', 'sql')),
+	topic		text,
+	partition	integer,
+	"offset"	bigint,
+	key			bytea,
+	payload		bytea,
+	reason		text NOT NULL,
+	received_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX dead_letters_received_idx ON md.dead_letters (received_at);
+COMMENT ON TABLE md.dead_letters IS
+	'messages and responses that could not be ingested, kept with the reason';
+
+CREATE TABLE md.api_keys (
+	id			bigserial PRIMARY KEY,
+	name		text NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9._@-]{1,64}$'),
+	key_hash	text NOT NULL UNIQUE CHECK (key_hash ~ '^[0-9a-f]{64}$'),
+	key_prefix	text NOT NULL,
+	role		text NOT NULL CHECK (role IN ('reader', 'writer', 'admin')),
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	revoked_at	timestamptz,
+	last_used_at timestamptz
+);
+COMMENT ON TABLE md.api_keys IS
+	'REST API keys: SHA-256 hex of the key (never the key), a short prefix to recognise it, and a role';
+COMMENT ON COLUMN md.api_keys.key_hash IS 'hex SHA-256 of the whole key';
+
+-- pg_dump keeps what users put in these tables (the built-in rows come back with CREATE EXTENSION).
+SELECT pg_catalog.pg_extension_config_dump('md.providers', 'WHERE name NOT IN (''yahoo_finance'', ''finnhub'', ''polygon'', ''alpha_vantage'', ''sandbox'')');
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_subscriptions', 'WHERE topic <> ''price-events'' OR group_id <> ''marketdata''');
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_subscriptions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.polling_jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('md.polling_jobs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.job_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('md.job_runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.raw_responses', '');
+SELECT pg_catalog.pg_extension_config_dump('md.raw_responses_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.latest_prices', '');
+SELECT pg_catalog.pg_extension_config_dump('md.symbol_averages', '');
+SELECT pg_catalog.pg_extension_config_dump('md.outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('md.outbox_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.outbox_published', '');
+SELECT pg_catalog.pg_extension_config_dump('md.outbox_published_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_offsets', '');
+SELECT pg_catalog.pg_extension_config_dump('md.dead_letters', '');
+SELECT pg_catalog.pg_extension_config_dump('md.dead_letters_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('md.api_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('md.api_keys_id_seq', '');
+-- extension/functions.sql
+--	The SQL API: user functions md_* in the extension's schema, internal
+--	ones in md with a leading underscore, and the operators' views.
+
+-- Internal helpers ---------------------------------------------------------
+
+CREATE FUNCTION @extschema@._md_normalize_symbol(symbol text) RETURNS text
+	AS 'MODULE_PATHNAME', 'md_normalize_symbol_sql'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@._md_normalize_symbol(text) IS
+	'trims and upper-cases a symbol; errors naming it when it is not 1-32 of A-Z 0-9 . - ^ = _ /';
+
+CREATE FUNCTION @extschema@._md_normalize_symbols(symbols text[]) RETURNS text[]
+	AS 'MODULE_PATHNAME', 'md_normalize_symbols_sql'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@._md_normalize_symbols(text[]) IS
+	'normalises a job''s symbol list: 1 to 500 symbols, no NULLs, no duplicates';
+
+CREATE FUNCTION md._random_hex(nbytes integer) RETURNS text
+	AS 'MODULE_PATHNAME', 'md_random_hex'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION md._random_hex(integer) IS
+	'nbytes of cryptographically strong randomness, hex-encoded';
+
+-- The JSON of prices, written once for Redis, Kafka and (later) the REST API.
+-- STABLE like the to_char and json_build_object they call, so the planner
+-- inlines them into the sink's statement (an IMMUTABLE wrapper around a
+-- STABLE body is never inlined, and costs a SQL function call per price).
+CREATE FUNCTION md._iso_utc(ts timestamptz) RETURNS text
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	-- 2026-11-20T15:30:00Z, with fractional seconds only when there are some
+	RETURN rtrim(rtrim(to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z';
+COMMENT ON FUNCTION md._iso_utc(timestamptz) IS
+	'ISO-8601 UTC text of a timestamp, as in every JSON marketdata writes';
+
+CREATE FUNCTION md._price_json(symbol text, price numeric, ts timestamptz, provider text)
+	RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	RETURN json_build_object('symbol', symbol, 'price', price,
+							 'timestamp', md._iso_utc(ts), 'provider', provider)::text;
+COMMENT ON FUNCTION md._price_json(text, numeric, timestamptz, text) IS
+	'the latest price as the REST API serves it and Redis caches it';
+
+CREATE FUNCTION md._price_event(symbol text, provider text, price numeric, ts timestamptz,
+	raw_response_id bigint)
+	RETURNS json
+	LANGUAGE sql STABLE PARALLEL SAFE
+	-- json, not jsonb: the relay sends the stored text as it is; compact,
+	-- in the design's field order, every string escaped by to_json
+	RETURN ('{"symbol":' || to_json(symbol)::text || ',"price":' || price::text
+			|| ',"timestamp":' || to_json(md._iso_utc(ts))::text
+			|| ',"source":' || to_json(provider)::text
+			|| ',"raw_response_id":' || coalesce(to_json(raw_response_id::text)::text, 'null')
+			|| '}')::json;
+COMMENT ON FUNCTION md._price_event(text, text, numeric, timestamptz, bigint) IS
+	'the Kafka price event of a price (topic price-events)';
+
+-- Creates the monthly partition of md.prices holding ts (UTC months).
+CREATE FUNCTION md._ensure_price_partition(ts timestamptz) RETURNS regclass
+	LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	lo timestamptz := date_trunc('month', ts, 'UTC');
+	hi timestamptz := date_trunc('month', lo + interval '32 days', 'UTC');
+	part text := 'prices_' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMM');
+	rel regclass;
+BEGIN
+	rel := to_regclass('md.' || quote_ident(part));
+	IF rel IS NOT NULL THEN
+		RETURN rel;
+	END IF;
+	-- Two sessions may want the same month at once (two schedulers do, at
+	-- every new month). A lock on md.prices alone (not its partitions)
+	-- that conflicts with itself (not with inserts) serialises them, and
+	-- taking it makes this session read the catalog changes committed
+	-- meanwhile: after an advisory lock to_regclass could still answer
+	-- from a stale cache, and CREATE TABLE failed with "relation ...
+	-- already exists".
+	LOCK TABLE ONLY md.prices IN SHARE UPDATE EXCLUSIVE MODE;
+	rel := to_regclass('md.' || quote_ident(part));
+	IF rel IS NULL THEN
+		EXECUTE format('CREATE TABLE md.%I PARTITION OF md.prices FOR VALUES FROM (%L) TO (%L)',
+					   part, lo, hi);
+		EXECUTE format('ALTER TABLE md.%I ADD PRIMARY KEY (symbol, provider, ts)', part);
+		-- the order of the moving averages (sink.c) and md_moving_average:
+		-- their LIMIT stops after the window's rows instead of sorting
+		-- the symbol's whole history
+		EXECUTE format('CREATE INDEX ON md.%I (symbol, ts DESC, provider)', part);
+		rel := to_regclass('md.' || quote_ident(part));
+	END IF;
+	RETURN rel;
+END
+$$;
+COMMENT ON FUNCTION md._ensure_price_partition(timestamptz) IS
+	'creates md.prices_YYYYMM, the partition of md.prices for the UTC month of ts, when missing';
+REVOKE ALL ON FUNCTION md._ensure_price_partition(timestamptz) FROM PUBLIC;
+
+-- No partition is created here: one made by this script would belong to the
+-- extension, and pg_dump would then skip its rows.
+
+-- Jobs are checked and normalised on the way in, with messages a user can act on.
+CREATE FUNCTION md._polling_jobs_check() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.symbols := @extschema@._md_normalize_symbols(NEW.symbols);
+	IF NEW.interval IS NULL OR NEW.interval NOT BETWEEN 1 AND 86400 THEN
+		RAISE EXCEPTION 'polling interval must be between 1 and 86400 seconds, not %',
+			coalesce(NEW.interval::text, 'null')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM md.providers p WHERE p.name = NEW.provider) THEN
+		RAISE EXCEPTION 'unknown provider "%"', NEW.provider
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Providers are listed in md.providers.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION md._polling_jobs_check() IS
+	'normalises symbols and checks interval and provider of md.polling_jobs rows';
+
+CREATE TRIGGER polling_jobs_check
+	BEFORE INSERT OR UPDATE ON md.polling_jobs
+	FOR EACH ROW EXECUTE FUNCTION md._polling_jobs_check();
+
+CREATE FUNCTION md._wake_scheduler() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'md_wake_scheduler'
+	LANGUAGE C;
+COMMENT ON FUNCTION md._wake_scheduler() IS
+	'wakes the scheduler when a change to md.polling_jobs commits';
+
+CREATE TRIGGER polling_jobs_wake
+	AFTER INSERT OR UPDATE OR DELETE ON md.polling_jobs
+	FOR EACH STATEMENT EXECUTE FUNCTION md._wake_scheduler();
+
+-- Ingest -------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.md_ingest_price(
+	symbol text, provider text, price numeric, ts timestamptz,
+	volume numeric DEFAULT NULL, currency text DEFAULT NULL,
+	raw_response_id bigint DEFAULT NULL)
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'md_ingest_price'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.md_ingest_price(text, text, numeric, timestamptz, numeric, text, bigint) IS
+	'stores one price through the idempotent sink; true when it was new';
+
+CREATE FUNCTION @extschema@.md_ingest_prices(
+	symbols text[], providers text[], prices numeric[], ts timestamptz[],
+	volumes numeric[] DEFAULT NULL, currencies text[] DEFAULT NULL,
+	raw_response_ids bigint[] DEFAULT NULL)
+	RETURNS integer
+	AS 'MODULE_PATHNAME', 'md_ingest_prices'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.md_ingest_prices(text[], text[], numeric[], timestamptz[], numeric[], text[], bigint[]) IS
+	'stores a batch of prices (parallel arrays) through the idempotent sink; returns how many were new';
+
+-- Reading prices -----------------------------------------------------------
+
+CREATE FUNCTION @extschema@.md_price(symbol text, provider text DEFAULT NULL,
+	max_age interval DEFAULT '1 minute')
+	RETURNS numeric
+	AS 'MODULE_PATHNAME', 'md_price'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.md_price(text, text, interval) IS
+	'latest price of a symbol fetched within max_age (SQLSTATE MD001 when there is none)';
+
+CREATE FUNCTION @extschema@.md_quote(symbol text, provider text DEFAULT NULL,
+	max_age interval DEFAULT '1 minute',
+	OUT symbol text, OUT price numeric, OUT ts timestamptz, OUT provider text,
+	OUT fetched_at timestamptz, OUT age interval)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'md_quote'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.md_quote(text, text, interval) IS
+	'latest price as a record: symbol, price, market time, provider, fetched_at and age';
+
+CREATE FUNCTION @extschema@.md_history(symbol text, "from" timestamptz,
+	"to" timestamptz DEFAULT now(), provider text DEFAULT NULL,
+	"limit" integer DEFAULT 10000)
+	RETURNS TABLE (ts timestamptz, price numeric, source text,
+				   volume numeric, currency text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sym text := @extschema@._md_normalize_symbol(symbol);
+BEGIN
+	IF "from" IS NULL OR "to" IS NULL THEN
+		RAISE EXCEPTION 'from and to must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF "from" > "to" THEN
+		RAISE EXCEPTION 'from (%) is after to (%)', "from", "to"
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF "limit" IS NULL OR "limit" NOT BETWEEN 1 AND 1000000 THEN
+		RAISE EXCEPTION 'limit must be between 1 and 1000000' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN QUERY
+		SELECT p.ts, p.price, p.provider, p.volume, p.currency
+		FROM md.prices p
+		WHERE p.symbol = sym AND p.ts >= "from" AND p.ts <= "to"
+		  AND (md_history.provider IS NULL OR p.provider = md_history.provider)
+		ORDER BY p.ts, p.provider
+		LIMIT "limit";
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_history(text, timestamptz, timestamptz, text, integer) IS
+	'prices of a symbol between from and to (inclusive), oldest first, at most limit rows; source is the provider';
+
+CREATE FUNCTION @extschema@.md_moving_average(symbol text, "window" integer DEFAULT 5)
+	RETURNS numeric
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sym text := @extschema@._md_normalize_symbol(symbol);
+	result numeric;
+BEGIN
+	IF "window" IS NULL OR "window" NOT BETWEEN 1 AND 1000 THEN
+		RAISE EXCEPTION 'window must be between 1 and 1000 points, not %', coalesce("window"::text, 'null')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT a.average INTO result FROM md.symbol_averages a
+		WHERE a.symbol = sym AND a."window" = md_moving_average."window";
+	IF NOT FOUND THEN
+		-- a window not kept by marketdata.average_windows: compute it
+		SELECT avg(t.price) INTO result FROM (
+			SELECT p.price FROM md.prices p WHERE p.symbol = sym
+			ORDER BY p.ts DESC, p.provider LIMIT "window") t;
+	END IF;
+	IF result IS NULL THEN
+		RAISE EXCEPTION 'no price for symbol "%"', sym
+			USING ERRCODE = 'MD001',
+				  HINT = 'Store one with md_ingest_price() or schedule polling with md_poll().';
+	END IF;
+	RETURN result;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_moving_average(text, integer) IS
+	'average of the symbol''s newest window prices (all providers)';
+
+-- Polling jobs -------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.md_poll(symbols text[], "interval" integer, provider text)
+	RETURNS bigint
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	INSERT INTO md.polling_jobs (symbols, "interval", provider)
+	VALUES (md_poll.symbols, md_poll."interval", md_poll.provider)
+	RETURNING id;
+END;
+COMMENT ON FUNCTION @extschema@.md_poll(text[], integer, text) IS
+	'schedules polling of symbols every interval seconds at provider; returns the job id';
+
+-- API keys -----------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.md_create_api_key(name text, role text DEFAULT 'reader')
+	RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	key text := 'mdk_' || md._random_hex(24);
+BEGIN
+	IF name IS NULL OR role IS NULL THEN
+		RAISE EXCEPTION 'name and role must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF role NOT IN ('reader', 'writer', 'admin') THEN
+		RAISE EXCEPTION 'unknown role "%"', role
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Roles are reader, writer and admin.';
+	END IF;
+	IF name !~ '^[A-Za-z0-9._@-]{1,64}$' THEN
+		RAISE EXCEPTION 'invalid API key name "%"', left(name, 64)
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A name is 1 to 64 letters, digits and . _ @ -';
+	END IF;
+	INSERT INTO md.api_keys (name, key_hash, key_prefix, role)
+		VALUES (name, encode(sha256(convert_to(key, 'UTF8')), 'hex'), left(key, 12), role);
+	RETURN key;
+EXCEPTION WHEN unique_violation THEN
+	RAISE EXCEPTION 'an API key named "%" exists already', name
+		USING ERRCODE = 'unique_violation',
+			  HINT = 'Revoke it with md_revoke_api_key() or choose another name.';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_create_api_key(text, text) IS
+	'creates an API key with a role (reader, writer, admin) and returns it; only its SHA-256 is stored';
+
+CREATE FUNCTION @extschema@.md_revoke_api_key(name text) RETURNS boolean
+	LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	WITH revoked AS (
+		UPDATE md.api_keys k SET revoked_at = now()
+		WHERE k.name = md_revoke_api_key.name AND k.revoked_at IS NULL
+		RETURNING 1)
+	SELECT count(*) > 0 FROM revoked;
+END;
+COMMENT ON FUNCTION @extschema@.md_revoke_api_key(text) IS
+	'revokes the API key of that name; false when there was no active one';
+
+CREATE FUNCTION @extschema@.md_api_key_role(key text) RETURNS text
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT k.role FROM md.api_keys k
+	WHERE k.key_hash = encode(sha256(convert_to(md_api_key_role.key, 'UTF8')), 'hex')
+	  AND k.revoked_at IS NULL;
+END;
+COMMENT ON FUNCTION @extschema@.md_api_key_role(text) IS
+	'role of an active API key, NULL when the key is unknown or revoked';
+
+REVOKE ALL ON FUNCTION @extschema@.md_create_api_key(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.md_revoke_api_key(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.md_api_key_role(text) FROM PUBLIC;
+
+-- Fetching from providers -----------------------------------------------------
+
+CREATE FUNCTION @extschema@.md_fetch(symbol text, provider text DEFAULT NULL,
+	OUT symbol text, OUT provider text, OUT price numeric, OUT ts timestamptz,
+	OUT currency text, OUT volume numeric, OUT error_class text, OUT message text,
+	OUT http_status integer, OUT latency_ms double precision, OUT raw_response_id bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_fetch'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1;
+COMMENT ON FUNCTION @extschema@.md_fetch(text, text) IS
+	'fetches the symbol now from provider (failover by priority when NULL) and stores the price; one row per provider tried, the last is the outcome (error_class NULL on success)';
+
+CREATE FUNCTION @extschema@.md_fetch_many(symbols text[], provider text DEFAULT NULL,
+	OUT symbol text, OUT provider text, OUT price numeric, OUT ts timestamptz,
+	OUT currency text, OUT volume numeric, OUT error_class text, OUT message text,
+	OUT http_status integer, OUT latency_ms double precision, OUT raw_response_id bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_fetch_many'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 100;
+COMMENT ON FUNCTION @extschema@.md_fetch_many(text[], text) IS
+	'fetches all symbols concurrently (each provider bounded by its max_concurrency) and stores the prices; one row per symbol and provider tried';
+
+CREATE FUNCTION md._provider_health(
+	OUT provider text, OUT consecutive_failures integer,
+	OUT circuit_open_until timestamptz, OUT rate_limited_until timestamptz,
+	OUT last_success_at timestamptz, OUT last_error_at timestamptz,
+	OUT last_error_class text, OUT last_error text,
+	OUT requests bigint, OUT failures bigint,
+	OUT p50_latency_ms double precision, OUT p99_latency_ms double precision)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_provider_health'
+	LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION md._provider_health() IS
+	'provider health of this database kept in shared memory since the server started (empty unless marketdata is preloaded)';
+
+-- Operators' views ---------------------------------------------------------
+
+-- The relay's published snapshot (the newest row of md.outbox_published);
+-- nothing is published before the relay's first delivery report.
+CREATE FUNCTION md._outbox_published_snapshot() RETURNS pg_snapshot
+	LANGUAGE sql STABLE PARALLEL SAFE
+	RETURN coalesce((SELECT snapshot FROM md.outbox_published ORDER BY id DESC LIMIT 1),
+					'1:1:'::pg_snapshot);
+COMMENT ON FUNCTION md._outbox_published_snapshot() IS
+	'outbox rows of transactions visible in this snapshot are published';
+
+-- The snapshot in which exactly what is visible in prev, plus what is
+-- visible in cur from transactions below x, is visible: the relay's record
+-- for a tick (prev to cur) delivered up to the transaction x, so that a
+-- large tick is recorded in parts and a crash sends little again.
+CREATE FUNCTION md._outbox_snapshot_through(prev pg_snapshot, cur pg_snapshot, x xid8)
+	RETURNS pg_snapshot
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN (
+		WITH running AS (
+			SELECT t FROM pg_snapshot_xip(cur) t WHERE t < x
+			UNION
+			SELECT t FROM pg_snapshot_xip(prev) t WHERE t >= x),
+		top AS (SELECT greatest(x, pg_snapshot_xmax(prev)) AS xmax)
+		SELECT format('%s:%s:%s', least((SELECT min(t) FROM running), top.xmax), top.xmax,
+					  (SELECT string_agg(t::text, ',' ORDER BY t) FROM running))::pg_snapshot
+		FROM top);
+COMMENT ON FUNCTION md._outbox_snapshot_through(pg_snapshot, pg_snapshot, xid8) IS
+	'prev plus the transactions of cur below x: the relay''s record of a tick delivered up to x';
+
+-- Called by the relay before it publishes: the published snapshot, after
+-- taking over an outbox restored from another cluster, whose xids mean
+-- nothing here. What that cluster had published is dropped; every other
+-- row gets this transaction's xid, so it goes out once, in id order.
+CREATE FUNCTION md._outbox_adopt() RETURNS pg_snapshot
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	here bigint := (SELECT system_identifier FROM pg_control_system());
+	-- taken before this transaction has an xid, so its own rows are not
+	-- visible in it
+	fresh pg_snapshot := pg_current_snapshot();
+	p record;
+BEGIN
+	SELECT snapshot, system_identifier, at INTO p
+		FROM md.outbox_published ORDER BY id DESC LIMIT 1;
+	IF NOT FOUND THEN
+		RETURN '1:1:'::pg_snapshot;
+	ELSIF p.system_identifier = here THEN
+		RETURN p.snapshot;
+	END IF;
+	RAISE LOG 'marketdata relay: outbox restored from another cluster (system identifier %), taking it over',
+		p.system_identifier;
+	DELETE FROM md.outbox WHERE created_at <= p.at AND pg_visible_in_snapshot(xact, p.snapshot);
+	UPDATE md.outbox SET xact = pg_current_xact_id();
+	INSERT INTO md.outbox_published (snapshot, system_identifier) VALUES (fresh, here);
+	RETURN fresh;
+END
+$$;
+REVOKE ALL ON FUNCTION md._outbox_adopt() FROM PUBLIC;
+COMMENT ON FUNCTION md._outbox_adopt() IS
+	'the relay''s start: the published snapshot, taking over an outbox restored from another cluster';
+
+-- The outbox rows not visible in a snapshot: of transactions begun after
+-- it, or running then. Two index look-ups, not a range from the
+-- snapshot's xmin, which a long transaction would stretch over everything
+-- published since it began. Inlined into its callers (SQL, STABLE).
+CREATE FUNCTION md._outbox_pending(snapshot pg_snapshot) RETURNS SETOF md.outbox
+	LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	SELECT * FROM md.outbox WHERE xact >= pg_snapshot_xmax(snapshot)
+	UNION ALL
+	-- OFFSET 0 keeps the look-up per running transaction: pulled up, it
+	-- became a hash join over a scan of the whole outbox
+	SELECT o.* FROM pg_snapshot_xip(snapshot) x,
+		LATERAL (SELECT * FROM md.outbox WHERE xact = x OFFSET 0) o
+$$;
+COMMENT ON FUNCTION md._outbox_pending(pg_snapshot) IS
+	'outbox rows of the transactions not visible in snapshot';
+
+CREATE VIEW md.outbox_pending AS
+	SELECT p.id, p.xact, p.symbol, p.payload, p.created_at
+	FROM md._outbox_pending(md._outbox_published_snapshot()) p;
+COMMENT ON VIEW md.outbox_pending IS
+	'price events not yet published to Kafka (the relay''s backlog)';
+
+CREATE FUNCTION md._worker_status(
+	OUT pid integer, OUT dboid oid, OUT worker text, OUT state text,
+	OUT started_at timestamptz, OUT last_loop timestamptz, OUT processed bigint,
+	OUT backlog bigint, OUT last_error text, OUT last_error_at timestamptz)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_worker_status'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION md._worker_status() IS
+	'the shared-memory state of every running marketdata worker';
+
+CREATE VIEW md.worker_status AS
+	SELECT w.pid, w.worker, d.datname AS database, w.state, w.started_at, w.last_loop,
+		   w.processed, w.backlog, w.last_error, w.last_error_at,
+		   a.wait_event, a.query AS activity
+	FROM md._worker_status() w
+	LEFT JOIN pg_catalog.pg_database d ON d.oid = w.dboid
+	LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid
+	UNION ALL
+	SELECT a.pid, 'launcher', NULL, 'running', a.backend_start, NULL, NULL, NULL, NULL, NULL,
+		   a.wait_event, NULL
+	FROM pg_catalog.pg_stat_activity a
+	WHERE a.backend_type = 'marketdata launcher';
+COMMENT ON VIEW md.worker_status IS
+	'marketdata background workers: state, last loop, items processed, backlog, last error';
+
+CREATE FUNCTION md._cache_status(
+	OUT writes bigint, OUT failures bigint, OUT last_write_at timestamptz,
+	OUT last_error text, OUT last_error_at timestamptz)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'md_cache_status'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION md._cache_status() IS
+	'counters of the Redis write-through, shared by all processes';
+
+CREATE VIEW md.cache_status AS
+	SELECT current_setting('marketdata.redis_url', true) <> '' AS enabled, s.*
+	FROM md._cache_status() s;
+COMMENT ON VIEW md.cache_status IS
+	'Redis write-through: whether it is on, prices written, failures and the last error';
+
+CREATE VIEW md.kafka_status AS
+	SELECT s.id AS subscription_id, o.topic, o.group_id, o.partition,
+		   o.next_offset AS stored_offset, o.high_watermark,
+		   GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
+		   o.last_message_at, o.updated_at, s.enabled
+	FROM md.kafka_offsets o
+	LEFT JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id;
+COMMENT ON VIEW md.kafka_status IS
+	'Kafka consumption per topic and partition: stored offset, high watermark, lag and last message time';
+
+CREATE VIEW md.price_status AS
+	SELECT l.symbol, l.provider, l.price, l.ts, l.fetched_at,
+		   now() - l.fetched_at AS age
+	FROM md.latest_prices l;
+COMMENT ON VIEW md.price_status IS
+	'latest price of every symbol and provider with its age';
+
+CREATE VIEW md.provider_status AS
+	SELECT p.name AS provider, p.enabled, p.priority, p.failover,
+		   CASE WHEN NOT p.enabled THEN 'disabled'
+				WHEN h.circuit_open_until > now() THEN 'circuit_open'
+				WHEN h.rate_limited_until > now() THEN 'rate_limited'
+				WHEN h.consecutive_failures > 0 THEN 'failing'
+				WHEN h.provider IS NULL AND ok.received_at IS NULL THEN 'unknown'
+				ELSE 'ok' END AS state,
+		   greatest(h.last_success_at, ok.received_at) AS last_success_at,
+		   greatest(h.last_error_at, bad.received_at) AS last_error_at,
+		   CASE WHEN bad.received_at > h.last_error_at OR h.last_error_at IS NULL
+				THEN bad.error_class ELSE h.last_error_class END AS last_error_class,
+		   h.last_error,
+		   coalesce(h.consecutive_failures, 0) AS consecutive_failures,
+		   h.circuit_open_until, h.rate_limited_until,
+		   coalesce(h.requests, 0) AS requests, coalesce(h.failures, 0) AS failures,
+		   h.p50_latency_ms, h.p99_latency_ms
+	FROM md.providers p
+	LEFT JOIN md._provider_health() h ON h.provider = p.name
+	LEFT JOIN LATERAL (
+		SELECT r.received_at FROM md.raw_responses r
+		WHERE r.provider = p.name
+		  AND (r.error_class IS NULL OR r.error_class IN ('unknown_symbol', 'no_data'))
+		ORDER BY r.received_at DESC LIMIT 1) ok ON true
+	LEFT JOIN LATERAL (
+		SELECT r.received_at, r.error_class FROM md.raw_responses r
+		WHERE r.provider = p.name
+		  AND r.error_class IN ('rate_limited', 'auth_failed', 'unavailable', 'malformed')
+		ORDER BY r.received_at DESC LIMIT 1) bad ON true;
+COMMENT ON VIEW md.provider_status IS
+	'health of each provider: state (ok, failing, circuit_open, rate_limited, disabled, unknown), last success and error, consecutive failures, p50/p99 latency of the last 256 requests; counters restart with the server, last success/error also come from md.raw_responses';
+
+-- REST API helpers ---------------------------------------------------------
+-- The Kore app (api/) asks these, one call per request, and sends their
+-- JSON as the answer's body: the shapes of the REST contract live here,
+-- next to the functions they wrap. Errors keep their SQLSTATEs; the API
+-- maps them to HTTP statuses (docs/errors.md).
+
+-- PL/pgSQL, not SQL: a SQL function called in a select list is planned
+-- again on every call (its plans live only as long as the calling query),
+-- while PL/pgSQL keeps its plan for the session. GET /prices/latest's cache
+-- misses call this once per request (bench/README.md, "api").
+CREATE FUNCTION md._api_latest(symbol text, provider text, max_age interval)
+	RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	answer text;
+BEGIN
+	SELECT md._price_json(q.symbol, q.price, q.ts, q.provider) INTO answer
+	FROM @extschema@.md_quote(_api_latest.symbol, _api_latest.provider,
+		_api_latest.max_age) q;
+	RETURN answer;
+END
+$$;
+COMMENT ON FUNCTION md._api_latest(text, text, interval) IS
+	'GET /prices/latest: md_quote() as the JSON answer (md._price_json, the same bytes the sink caches in Redis)';
+
+CREATE FUNCTION md._api_history(symbol text, "from" text, "to" text,
+	provider text, "limit" integer)
+	RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t_to timestamptz := coalesce("to"::timestamptz, now());
+	t_from timestamptz := coalesce("from"::timestamptz, t_to - interval '1 day');
+	n integer := coalesce("limit", 100);
+	found_rows bigint;
+	last_ts timestamptz;
+	next_from timestamptz;
+	points jsonb;
+BEGIN
+	IF n NOT BETWEEN 1 AND 1000 THEN
+		RAISE EXCEPTION 'limit must be between 1 and 1000, not %', n
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- one row more than asked tells whether there is a next page; the page
+	-- then ends before that row's time, so a page never splits a timestamp
+	-- (unless one timestamp alone has more than limit rows: then the rest
+	-- of that timestamp is skipped)
+	SELECT count(*), max(h.ts) INTO found_rows, last_ts
+		FROM @extschema@.md_history(symbol, t_from, t_to, provider, n + 1) h;
+	IF found_rows > n THEN
+		next_from := last_ts;
+		IF NOT EXISTS (SELECT 1 FROM @extschema@.md_history(symbol, t_from, t_to, provider, n) h
+					   WHERE h.ts < last_ts) THEN
+			next_from := last_ts + interval '1 microsecond';
+		END IF;
+	END IF;
+	SELECT coalesce(jsonb_agg(jsonb_build_object('timestamp', md._iso_utc(h.ts),
+			'price', h.price, 'source', h.source, 'volume', h.volume,
+			'currency', h.currency) ORDER BY h.ts, h.source), '[]'::jsonb)
+		INTO points
+		FROM @extschema@.md_history(symbol, t_from, t_to, provider, n) h
+		WHERE next_from IS NULL OR h.ts < next_from;
+	RETURN json_build_object('symbol', @extschema@._md_normalize_symbol(symbol),
+		'from', md._iso_utc(t_from), 'to', md._iso_utc(t_to),
+		'provider', provider, 'limit', n, 'points', points,
+		'next_from', md._iso_utc(next_from))::text;
+END
+$$;
+COMMENT ON FUNCTION md._api_history(text, text, text, text, integer) IS
+	'GET /prices/history: a page of md_history() (from defaults to to - 1 day, to to now, limit to 100); next_from starts the next page';
+
+CREATE FUNCTION md._api_average(symbol text, "window" integer) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT json_build_object('symbol', @extschema@._md_normalize_symbol(_api_average.symbol),
+		'window', coalesce(_api_average."window", 5),
+		'average', trim_scale(@extschema@.md_moving_average(_api_average.symbol,
+			coalesce(_api_average."window", 5))))::text;
+END;
+COMMENT ON FUNCTION md._api_average(text, integer) IS
+	'GET /prices/average: md_moving_average() as JSON {symbol, window, average}';
+
+CREATE FUNCTION md._api_job(job md.polling_jobs) RETURNS jsonb
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT jsonb_build_object('job_id', 'poll_' || (job).id,
+		'config', jsonb_build_object('symbols', to_jsonb((job).symbols),
+			'interval', (job)."interval", 'provider', (job).provider),
+		'enabled', (job).enabled,
+		'next_run_at', md._iso_utc((job).next_run_at),
+		'last_run_at', md._iso_utc((job).last_run_at),
+		'last_status', (job).last_status, 'last_error', (job).last_error,
+		'created_at', md._iso_utc((job).created_at));
+END;
+COMMENT ON FUNCTION md._api_job(md.polling_jobs) IS
+	'a polling job as the REST API shows it (job_id poll_<id>)';
+
+CREATE FUNCTION md._api_poll_create(symbols text[], "interval" integer, provider text)
+	RETURNS text
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	WITH job AS (
+		INSERT INTO md.polling_jobs (symbols, "interval", provider)
+		VALUES (_api_poll_create.symbols, _api_poll_create."interval",
+				_api_poll_create.provider)
+		RETURNING *)
+	SELECT (md._api_job(job) || '{"status":"accepted"}'::jsonb)::text FROM job;
+END;
+COMMENT ON FUNCTION md._api_poll_create(text[], integer, text) IS
+	'POST /prices/poll: schedules a polling job (as md_poll()) and returns it as JSON with status accepted';
+
+CREATE FUNCTION md._api_poll_get(id bigint) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT (md._api_job(j) || jsonb_build_object('status',
+			CASE WHEN j.enabled THEN 'active' ELSE 'disabled' END,
+			'runs', coalesce((SELECT jsonb_agg(jsonb_build_object(
+				'status', r.status, 'started_at', md._iso_utc(r.started_at),
+				'finished_at', md._iso_utc(r.finished_at),
+				'symbols_ok', r.symbols_ok, 'symbols_failed', r.symbols_failed,
+				'message', r.message) ORDER BY r.started_at DESC)
+				FROM (SELECT * FROM md.job_runs r0 WHERE r0.job_id = j.id
+					  ORDER BY r0.started_at DESC LIMIT 10) r), '[]'::jsonb)))::text
+	FROM md.polling_jobs j WHERE j.id = _api_poll_get.id;
+END;
+COMMENT ON FUNCTION md._api_poll_get(bigint) IS
+	'GET /prices/poll/{job_id}: the job and its last 10 runs as JSON, NULL when there is no such job';
+
+CREATE FUNCTION md._api_poll_delete(id bigint) RETURNS text
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	WITH job AS (DELETE FROM md.polling_jobs j WHERE j.id = _api_poll_delete.id
+				 RETURNING *)
+	SELECT (md._api_job(job) || '{"status":"stopped"}'::jsonb)::text FROM job;
+END;
+COMMENT ON FUNCTION md._api_poll_delete(bigint) IS
+	'DELETE /prices/poll/{job_id}: stops (deletes) the job; its JSON with status stopped, NULL when there was none';
+
+CREATE FUNCTION md._api_ready() RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	kafka jsonb;
+	providers jsonb;
+	has_status boolean := to_regclass('md.provider_status') IS NOT NULL;
+BEGIN
+	SELECT jsonb_build_object(
+		'status', CASE WHEN count(*) FILTER (WHERE w.worker ~ 'relay|consumer') > 0
+					   THEN 'ok' ELSE 'not_running' END,
+		'workers', coalesce(jsonb_agg(jsonb_build_object('worker', w.worker,
+			'state', w.state, 'started_at', md._iso_utc(w.started_at))), '[]'::jsonb))
+		INTO kafka FROM md.worker_status w;
+	IF has_status THEN
+		-- md.provider_status, when the providers' view exists
+		EXECUTE $q$SELECT coalesce(jsonb_agg(to_jsonb(s)), '[]')
+				 FROM md.provider_status s$q$ INTO providers;
+	ELSE
+		SELECT coalesce(jsonb_agg(jsonb_build_object('name', p.name,
+				'status', CASE WHEN p.enabled THEN 'enabled' ELSE 'disabled' END,
+				'priority', p.priority) ORDER BY p.priority), '[]'::jsonb)
+			INTO providers FROM md.providers p;
+	END IF;
+	RETURN jsonb_build_object('kafka', kafka, 'providers', providers)::text;
+END
+$$;
+COMMENT ON FUNCTION md._api_ready() IS
+	'GET /health/ready: Kafka workers (md.worker_status) and providers (md.provider_status when it exists, else md.providers) as JSON';
