@@ -6,7 +6,8 @@
 #   make api        build the REST API (api/api.so, kodev)
 #   make run        build, install, start the local stack under .run/
 #   make stop       stop what make run started
-#   make test       run every test suite (pg_regress, isolation, TAP)
+#   make test       run every test suite (pg_regress, isolation, TAP) on servers of its own
+#   make installcheck  the same against a running server (PGXS; prove_installcheck: TAP only)
 #   make bench      run the benchmarks under bench/
 #   make docker-check  validate docker/ (compose file, Dockerfiles) without a Docker engine
 
@@ -24,6 +25,19 @@ SHLIB_LINK = -lcurl -lhiredis -lrdkafka
 PG_CPPFLAGS = -Iextension -Iworker -DMD_EXTVERSION='"$(EXTVERSION)"'
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror
 EXTRA_CLEAN = marketdata--$(EXTVERSION).sql test/kafka_broker
+
+# The PGXS test conventions, each list found from the files: make
+# installcheck runs pg_regress (sql/), isolation (test/isolation/specs/) and
+# TAP (test/t/, each test starts its own servers) against the installed
+# extension and a running server whose shared_preload_libraries has
+# marketdata; make prove_installcheck only the TAP tests.
+REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS = --load-extension=marketdata
+ISOLATION = $(sort $(basename $(notdir $(wildcard test/isolation/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=test/isolation --load-extension=marketdata
+TAP_TESTS = 1
+PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
+PROVE_FLAGS = -I test/perl
 
 PG_CONFIG ?= pg_config
 export PG_CONFIG
@@ -49,7 +63,14 @@ $(OBJS): marketdata.control
 marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql
 	cat $^ > $@
 
-.PHONY: deps run stop test bench deps-hint api docker-check
+.PHONY: deps run stop test bench deps-hint api docker-check test-programs
+
+# what the TAP tests start: the Kafka test broker, the fake provider, the API
+test-programs: test/kafka_broker api
+	$(MAKE) -s -C test/fake_provider
+ifdef TAP_TESTS
+installcheck prove_installcheck: test-programs
+endif
 
 # The Kafka test broker: librdkafka's mock cluster (test/kafka_broker.c).
 test/kafka_broker: test/kafka_broker.c
