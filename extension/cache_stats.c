@@ -36,7 +36,7 @@ static char my_failure[MD_CACHE_ERROR_LEN];
 static bool my_failure_new = false;
 
 static void
-cache_stats_init(void *ptr, LWLock *lock)
+cache_stats_init(void *ptr)
 {
 	SpinLockInit(&((MdCacheStats *) ptr)->mutex);
 }
@@ -44,8 +44,8 @@ cache_stats_init(void *ptr, LWLock *lock)
 void
 md_cache_stats_init(void)
 {
-	md_shmem_add("marketdata cache stats", sizeof(MdCacheStats), false,
-				 (void **) &cache_stats, cache_stats_init);
+	md_shmem_add("marketdata cache stats", sizeof(MdCacheStats), (void **) &cache_stats,
+				 NULL, cache_stats_init);
 }
 
 void

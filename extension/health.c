@@ -68,22 +68,17 @@ typedef struct HealthSlot
 
 typedef struct HealthShared
 {
-	LWLock	   *lock;
 	HealthSlot	slots[HEALTH_SLOTS];
 } HealthShared;
 
 static HealthShared *health = NULL;
-static void
-health_shmem_init(void *ptr, LWLock *lock)
-{
-	((HealthShared *) ptr)->lock = lock;
-}
+static LWLock *health_lock = NULL;
 
 void
 md_health_init(void)
 {
-	md_shmem_add("marketdata health", sizeof(HealthShared), true, (void **) &health,
-				 health_shmem_init);
+	md_shmem_add("marketdata health", sizeof(HealthShared), (void **) &health,
+				 &health_lock, NULL);
 }
 
 /* the provider's slot in this database; create it when asked. Lock held. */
@@ -121,7 +116,7 @@ md_health_admit(MdFetch *f)
 
 	if (health == NULL)
 		return true;
-	LWLockAcquire(health->lock, LW_EXCLUSIVE);
+	LWLockAcquire(health_lock, LW_EXCLUSIVE);
 	s = find_slot(f->provider, false);
 	if (s != NULL)
 	{
@@ -145,7 +140,7 @@ md_health_admit(MdFetch *f)
 			}
 		}
 	}
-	LWLockRelease(health->lock);
+	LWLockRelease(health_lock);
 
 	if (rate_until != 0)
 	{
@@ -168,7 +163,7 @@ md_health_record(const MdFetch *f)
 
 	if (health == NULL)
 		return;
-	LWLockAcquire(health->lock, LW_EXCLUSIVE);
+	LWLockAcquire(health_lock, LW_EXCLUSIVE);
 	s = find_slot(f->provider, true);
 	if (s != NULL)
 	{
@@ -209,7 +204,7 @@ md_health_record(const MdFetch *f)
 			strlcpy(s->last_error, f->message ? f->message : "", ERROR_LEN);
 		}
 	}
-	LWLockRelease(health->lock);
+	LWLockRelease(health_lock);
 }
 
 bool
@@ -222,7 +217,7 @@ md_health_take_token(const char *provider, int per_minute, int *wait_s)
 
 	if (health == NULL)
 		return true;
-	LWLockAcquire(health->lock, LW_EXCLUSIVE);
+	LWLockAcquire(health_lock, LW_EXCLUSIVE);
 	s = find_slot(provider, true);
 	if (s != NULL)
 	{
@@ -239,7 +234,7 @@ md_health_take_token(const char *provider, int per_minute, int *wait_s)
 			*wait_s = (int) ceil((1.0 - s->tokens) / rate / 1.0e6);
 		}
 	}
-	LWLockRelease(health->lock);
+	LWLockRelease(health_lock);
 	return taken;
 }
 
@@ -262,14 +257,13 @@ PG_FUNCTION_INFO_V1(md_provider_health);
 Datum
 md_provider_health(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo *rsinfo = md_status_rows(fcinfo);
 	int			i;
 
-	InitMaterializedSRF(fcinfo, 0);
 	if (health == NULL)
 		PG_RETURN_VOID();
 
-	LWLockAcquire(health->lock, LW_SHARED);
+	LWLockAcquire(health_lock, LW_SHARED);
 	for (i = 0; i < HEALTH_SLOTS; i++)
 	{
 		HealthSlot *s = &health->slots[i];
@@ -308,6 +302,6 @@ md_provider_health(PG_FUNCTION_ARGS)
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	LWLockRelease(health->lock);
+	LWLockRelease(health_lock);
 	PG_RETURN_VOID();
 }

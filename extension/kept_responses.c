@@ -42,7 +42,6 @@ typedef struct KeptHeader
 
 typedef struct KeptRing
 {
-	LWLock	   *lock;
 	uint64		head;			/* next byte to read (monotonic) */
 	uint64		tail;			/* next byte to write (monotonic) */
 	uint64		dropped;
@@ -50,17 +49,13 @@ typedef struct KeptRing
 } KeptRing;
 
 static KeptRing *ring = NULL;
-static void
-ring_init(void *ptr, LWLock *lock)
-{
-	((KeptRing *) ptr)->lock = lock;
-}
+static LWLock *ring_lock = NULL;
 
 void
 md_kept_responses_init(void)
 {
-	md_shmem_add("marketdata kept responses", sizeof(KeptRing), true, (void **) &ring,
-				 ring_init);
+	md_shmem_add("marketdata kept responses", sizeof(KeptRing), (void **) &ring,
+				 &ring_lock, NULL);
 }
 
 /* copy in and out of the ring at a monotonic position, wrapping around */
@@ -136,7 +131,7 @@ md_kept_responses_keep(MdFetch **fetches, int n)
 		p = append_text(p, f->url);
 		append_text(p, f->body);
 
-		LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+		LWLockAcquire(ring_lock, LW_EXCLUSIVE);
 		/* make room: the oldest entries go */
 		while (ring->tail - ring->head + h.total > MD_KEPT_BYTES)
 		{
@@ -148,7 +143,7 @@ md_kept_responses_keep(MdFetch **fetches, int n)
 		}
 		ring_write(ring->tail, entry, h.total);
 		ring->tail += h.total;
-		LWLockRelease(ring->lock);
+		LWLockRelease(ring_lock);
 		pfree(entry);
 	}
 	md_wake("scheduler", MyDatabaseId);
@@ -165,7 +160,7 @@ md_kept_responses_store(void)
 
 	if (ring == NULL)
 		return 0;
-	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+	LWLockAcquire(ring_lock, LW_EXCLUSIVE);
 	while (ring->head < ring->tail)
 	{
 		KeptHeader h;
@@ -181,7 +176,7 @@ md_kept_responses_store(void)
 	}
 	dropped = ring->dropped;
 	ring->dropped = 0;
-	LWLockRelease(ring->lock);
+	LWLockRelease(ring_lock);
 
 	if (dropped > 0)
 		elog(LOG, "marketdata: %llu kept responses were dropped: the ring was full",

@@ -25,9 +25,9 @@ typedef struct ShmemPart
 {
 	const char *name;
 	Size		size;
-	bool		with_lock;
 	void	  **ptr;
-	void		(*init) (void *ptr, LWLock *lock);
+	LWLock	  **lock;
+	void		(*init) (void *ptr);
 } ShmemPart;
 
 static ShmemPart parts[MAX_PARTS];
@@ -45,7 +45,7 @@ request_shmem(void)
 	for (i = 0; i < nparts; i++)
 	{
 		RequestAddinShmemSpace(MAXALIGN(parts[i].size));
-		if (parts[i].with_lock)
+		if (parts[i].lock != NULL)
 			RequestNamedLWLockTranche(parts[i].name, 1);
 	}
 }
@@ -67,16 +67,19 @@ startup_shmem(void)
 		if (!found)
 		{
 			memset(ptr, 0, p->size);
-			p->init(ptr, p->with_lock ? &(GetNamedLWLockTranche(p->name))->lock : NULL);
+			if (p->init != NULL)
+				p->init(ptr);
 		}
 		*p->ptr = ptr;
+		if (p->lock != NULL)
+			*p->lock = &(GetNamedLWLockTranche(p->name))->lock;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
 void
-md_shmem_add(const char *name, Size size, bool with_lock, void **ptr,
-			 void (*init) (void *ptr, LWLock *lock))
+md_shmem_add(const char *name, Size size, void **ptr, LWLock **lock,
+			 void (*init) (void *ptr))
 {
 	if (!process_shared_preload_libraries_in_progress)
 		elog(ERROR, "marketdata shared memory must be reserved from _PG_init");
@@ -89,5 +92,5 @@ md_shmem_add(const char *name, Size size, bool with_lock, void **ptr,
 		prev_shmem_startup_hook = shmem_startup_hook;
 		shmem_startup_hook = startup_shmem;
 	}
-	parts[nparts++] = (ShmemPart) {name, size, with_lock, ptr, init};
+	parts[nparts++] = (ShmemPart) {name, size, ptr, lock, init};
 }

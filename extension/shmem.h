@@ -12,11 +12,12 @@
 
 /*
  * Reserve a struct of size bytes named name, from _PG_init while the library
- * is preloaded; with_lock also reserves one LWLock (tranche name). Once
- * shared memory exists, *ptr points at the struct, and init runs on it the
- * first time (memory zeroed; lock is its LWLock or NULL).
+ * is preloaded; a lock (not NULL) also reserves one LWLock (tranche name).
+ * Once shared memory exists, *ptr points at the struct and *lock at its
+ * LWLock, and init (when not NULL) runs on the struct the first time, its
+ * memory zeroed.
  */
-extern void md_shmem_add(const char *name, Size size, bool with_lock, void **ptr,
-						 void (*init) (void *ptr, LWLock *lock));
+extern void md_shmem_add(const char *name, Size size, void **ptr, LWLock **lock,
+						 void (*init) (void *ptr));
 
 #endif							/* MD_SHMEM_H */

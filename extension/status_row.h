@@ -9,8 +9,17 @@
 #ifndef MD_STATUS_ROW_H
 #define MD_STATUS_ROW_H
 
+#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
+
+/* a status function's rows: materialized, put one by one */
+static inline ReturnSetInfo *
+md_status_rows(FunctionCallInfo fcinfo)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	return (ReturnSetInfo *) fcinfo->resultinfo;
+}
 
 /* a time, NULL when it is 0 (never happened) */
 static inline void

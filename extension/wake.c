@@ -37,7 +37,7 @@ static Listener *listeners = NULL;
 static Listener *my_listener = NULL;
 
 static void
-listeners_init(void *ptr, LWLock *lock)
+listeners_init(void *ptr)
 {
 	Listener   *l = ptr;
 	int			i;
@@ -49,8 +49,8 @@ listeners_init(void *ptr, LWLock *lock)
 void
 md_wake_init(void)
 {
-	md_shmem_add("marketdata listeners", sizeof(Listener) * MD_WAKE_LISTENERS, false,
-				 (void **) &listeners, listeners_init);
+	md_shmem_add("marketdata listeners", sizeof(Listener) * MD_WAKE_LISTENERS,
+				 (void **) &listeners, NULL, listeners_init);
 }
 
 static void

@@ -229,6 +229,8 @@ fetch_and_store(Round *round, MdFetch *fetches, int n, List *providers)
 		if (f == NULL && round->nready > 0)
 		{
 			store_ready_jobs(round, fetching);
+			/* what finished meanwhile frees slots: send the next requests */
+			md_fetch_pump(fetching);
 			continue;
 		}
 		if (f == NULL)

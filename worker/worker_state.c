@@ -27,7 +27,7 @@
 static MdWorkerSlot *slots = NULL;
 static MdWorkerSlot *my_slot = NULL;
 static void
-slots_init(void *ptr, LWLock *lock)
+slots_init(void *ptr)
 {
 	MdWorkerSlot *s = ptr;
 	int			i;
@@ -40,7 +40,7 @@ void
 md_worker_state_init(void)
 {
 	md_shmem_add("marketdata worker slots", mul_size(MD_MAX_WORKER_SLOTS, sizeof(MdWorkerSlot)),
-				 false, (void **) &slots, slots_init);
+				 (void **) &slots, NULL, slots_init);
 }
 
 static void
@@ -128,10 +128,9 @@ PG_FUNCTION_INFO_V1(md_worker_status);
 Datum
 md_worker_status(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo *rsinfo = md_status_rows(fcinfo);
 	int			i;
 
-	InitMaterializedSRF(fcinfo, 0);
 	if (slots == NULL)
 		PG_RETURN_VOID();
 	for (i = 0; i < MD_MAX_WORKER_SLOTS; i++)
