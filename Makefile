@@ -59,8 +59,8 @@ $(OBJS): $(wildcard extension/*.h worker/*.h)
 # the version is compiled in (extension/version.c)
 $(OBJS): marketdata.control
 
-# The install script is the schema followed by the functions.
-marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql
+# The install script is the schema, the functions, then the bars.
+marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql extension/bars.sql
 	cat $^ > $@
 
 .PHONY: deps run stop test bench deps-hint api docker-check test-programs

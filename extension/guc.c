@@ -14,9 +14,11 @@
 
 #include "utils/guc.h"
 
+#include "bars.h"
 #include "guc.h"
 
 static char *average_windows_string = NULL;
+static char *bar_intervals_string = NULL;
 
 int			md_average_window_count = 1;
 int			md_average_windows[MD_MAX_AVERAGE_WINDOWS] = {5};
@@ -146,9 +148,46 @@ assign_average_windows(const char *newval, void *extra)
 	memcpy(md_average_windows, list->windows, sizeof(int) * list->count);
 }
 
+static bool
+check_bar_intervals(char **newval, void **extra, GucSource source)
+{
+	/* GUC "extra" data is released by the GUC machinery with free() */
+	MdBarLevels *levels = malloc(sizeof(MdBarLevels));
+
+	if (levels == NULL)
+	{
+		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+		return false;
+	}
+	if (!md_bar_levels_parse(*newval, levels))
+	{
+		free(levels);
+		return false;
+	}
+	*extra = levels;
+	return true;
+}
+
+static void
+assign_bar_intervals(const char *newval, void *extra)
+{
+	md_bar_levels = *(MdBarLevels *) extra;
+}
+
 void
 md_define_gucs(void)
 {
+	DefineCustomStringVariable("marketdata.bar_intervals",
+							   "Bar intervals the sink keeps in md.bars.",
+							   "A comma-separated list of intervals, each a time (1 minute), whole days (1 day) or whole months (1 month); empty keeps no bars.",
+							   &bar_intervals_string,
+							   "1 minute, 1 hour, 1 day",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   check_bar_intervals,
+							   assign_bar_intervals,
+							   NULL);
+
 	DefineCustomStringVariable("marketdata.average_windows",
 							   "Moving-average windows kept in md.symbol_averages.",
 							   "A comma-separated list of point counts, each from 1 to 1000.",

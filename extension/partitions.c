@@ -1,14 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * extension/partitions.c
- *	  Monthly partitions of md.prices, created as prices arrive.
+ *	  Monthly partitions of md.prices and md.bars, created as prices arrive.
  *
  * md.prices is partitioned by range of ts, one partition per UTC month,
- * named md.prices_YYYYMM. The SQL function md._ensure_price_partition()
- * creates one (SECURITY DEFINER, serialised by an advisory lock). This file
- * remembers which months exist so a batch costs no catalog look-up; the
- * memory is forgotten whenever md.prices' relcache entry is invalidated,
- * which happens when a partition is attached, detached or dropped.
+ * named md.prices_YYYYMM, md.bars likewise by bucket (md.bars_YYYYMM). The
+ * SQL functions md._ensure_price_partition() and md._ensure_bar_partition()
+ * create one (SECURITY DEFINER, serialised by a lock). This file remembers
+ * which months exist so a batch costs no catalog look-up; the memory is
+ * forgotten whenever the parent's relcache entry is invalidated, which
+ * happens when a partition is attached, detached or dropped.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,37 +27,48 @@
 
 #define MAX_KNOWN_MONTHS 256
 
-static int	known_months[MAX_KNOWN_MONTHS];
-static int	known_count = 0;
-static Oid	prices_relid = InvalidOid;
+/* one time-partitioned table and the months known to have a partition */
+typedef struct PartitionedTable
+{
+	const char *relname;		/* in schema md */
+	const char *ensure_sql;		/* creates the partition of $1's month */
+	int			months[MAX_KNOWN_MONTHS];
+	int			count;
+	Oid			relid;
+	SPIPlanPtr	plan;
+} PartitionedTable;
+
+static PartitionedTable prices_table = {.relname = "prices", .ensure_sql = "SELECT md._ensure_price_partition($1)"};
+static PartitionedTable bars_table = {.relname = "bars", .ensure_sql = "SELECT md._ensure_bar_partition($1)"};
 static bool callback_registered = false;
-static SPIPlanPtr ensure_plan = NULL;
 
 static void
 forget_months(Datum arg, Oid relid)
 {
 	/* a partition attached, detached or dropped invalidates the parent */
-	if (relid == InvalidOid || relid == prices_relid)
-		known_count = 0;
+	if (relid == InvalidOid || relid == prices_table.relid)
+		prices_table.count = 0;
+	if (relid == InvalidOid || relid == bars_table.relid)
+		bars_table.count = 0;
 }
 
 static bool
-month_known(int month)
+month_known(PartitionedTable *table, int month)
 {
 	int			i;
 
-	for (i = 0; i < known_count; i++)
-		if (known_months[i] == month)
+	for (i = 0; i < table->count; i++)
+		if (table->months[i] == month)
 			return true;
 	return false;
 }
 
 static void
-remember_month(int month)
+remember_month(PartitionedTable *table, int month)
 {
-	if (known_count == MAX_KNOWN_MONTHS)
-		known_count = 0;
-	known_months[known_count++] = month;
+	if (table->count == MAX_KNOWN_MONTHS)
+		table->count = 0;
+	table->months[table->count++] = month;
 }
 
 /* months since year 0, in UTC */
@@ -74,14 +86,29 @@ month_of(TimestampTz ts)
 }
 
 static void
-create_month(TimestampTz ts)
+ensure_month(PartitionedTable *table, TimestampTz ts)
 {
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
 	Datum		args[1] = {TimestampTzGetDatum(ts)};
+	int			month = month_of(ts);
 
-	md_spi_run(md_spi_plan(&ensure_plan, "SELECT md._ensure_price_partition($1)",
-						   1, argtypes),
-			   args, NULL, false, 1, SPI_OK_SELECT, "creating a partition of md.prices");
+	if (month_known(table, month))
+		return;
+	md_spi_run(md_spi_plan(&table->plan, table->ensure_sql, 1, argtypes),
+			   args, NULL, false, 1, SPI_OK_SELECT, "creating a partition");
+	remember_month(table, month);
+}
+
+static void
+start(PartitionedTable *table)
+{
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(forget_months, (Datum) 0);
+		callback_registered = true;
+	}
+	/* the extension may have been dropped and created again */
+	table->relid = get_relname_relid(table->relname, get_namespace_oid("md", false));
 }
 
 void
@@ -89,20 +116,24 @@ md_partitions_ensure(const TimestampTz *ts, int n)
 {
 	int			i;
 
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(forget_months, (Datum) 0);
-		callback_registered = true;
-	}
-	/* the extension may have been dropped and created again */
-	prices_relid = get_relname_relid("prices", get_namespace_oid("md", false));
+	start(&prices_table);
+	for (i = 0; i < n; i++)
+		ensure_month(&prices_table, ts[i]);
+}
+
+void
+md_bar_partitions_ensure(const TimestampTz *ts, int n, int64 span)
+{
+	int			i;
+
+	start(&bars_table);
 	for (i = 0; i < n; i++)
 	{
-		int			month = month_of(ts[i]);
+		TimestampTz t;
 
-		if (month_known(month))
-			continue;
-		create_month(ts[i]);
-		remember_month(month);
+		/* steps of 28 days visit every month, none is shorter */
+		for (t = ts[i] - span; t < ts[i]; t += 28 * USECS_PER_DAY)
+			ensure_month(&bars_table, t);
+		ensure_month(&bars_table, ts[i]);
 	}
 }

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * extension/partitions.h
- *	  Monthly partitions of md.prices, created as prices arrive.
+ *	  Monthly partitions of md.prices and md.bars, created as prices arrive.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,5 +15,12 @@
  * Call inside SPI.
  */
 extern void md_partitions_ensure(const TimestampTz *ts, int n);
+
+/*
+ * Make sure md.bars has a partition for every month that a bar of a price
+ * at one of the n timestamps can start in: a bar starts at most span
+ * microseconds before its prices. Call inside SPI.
+ */
+extern void md_bar_partitions_ensure(const TimestampTz *ts, int n, int64 span);
 
 #endif							/* MD_PARTITIONS_H */

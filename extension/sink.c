@@ -18,6 +18,9 @@
  *	   that two sessions ingesting the same symbol cannot leave an average
  *	   that misses the other's row.
  *
+ * Before statement 1, md_bars_add() (bars.c) adds the rows that are new to
+ * md.bars.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -30,6 +33,7 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "bars.h"
 #include "guc.h"
 #include "partitions.h"
 #include "provider.h"
@@ -344,6 +348,7 @@ md_sink_ingest(MdPriceBatch *batch)
 
 	md_provider_require(DatumGetArrayTypeP(args[1]));
 	md_partitions_ensure(times, n);
+	md_bars_add(args, times, n);
 
 	/* statement 1: prices, latest prices, outbox */
 	md_spi_run(md_spi_plan(&insert_plan, INSERT_SQL, 9, argtypes),
