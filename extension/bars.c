@@ -15,6 +15,9 @@
  *	   each key, as the insert keeps it) grouped per bar and merged into
  *	   the stored bar. A merge is exact in any order of arrival: open moves
  *	   only to an earlier first price, close only to a later last price.
+ *	   A group's open and close are the price of the least and greatest
+ *	   [epoch, price] array (times are unique in a group): plain min/max
+ *	   let the planner hash the groups, where ORDER BY aggregates sort.
  *
  * It runs before the prices are inserted, so "not yet in md.prices" is
  * what the insert's ON CONFLICT DO NOTHING will find new. md.bars has no
@@ -49,21 +52,23 @@ MdBarLevels md_bar_levels = {0, 0};
 	"      pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::numeric[])," \
 	"      pg_catalog.unnest($4::timestamptz[]), pg_catalog.unnest($5::numeric[]))" \
 	"      WITH ORDINALITY AS u(symbol, provider, price, ts, volume, ord))," \
-	"  fresh AS (" \
-	"    SELECT DISTINCT ON (i.symbol, i.provider, i.ts) i.* FROM input i" \
+	"  fresh AS MATERIALIZED (" \
+	"    SELECT DISTINCT ON (i.symbol, i.provider, i.ts) i.*," \
+	"      coalesce(s.time_zone, 'UTC') AS tz" \
+	"    FROM input i LEFT JOIN md.symbols s ON s.symbol = i.symbol" \
 	"    WHERE NOT EXISTS (SELECT 1 FROM md.prices p WHERE p.symbol = i.symbol" \
 	"      AND p.provider = i.provider AND p.ts = i.ts)" \
 	"    ORDER BY i.symbol, i.provider, i.ts, i.ord)," \
-	"  levels AS (SELECT l AS level, md._bar_kind(l) AS kind" \
+	"  levels AS MATERIALIZED (SELECT l AS level, md._bar_kind(l) AS kind" \
 	"    FROM pg_catalog.unnest(md._bar_levels()) l)" \
 	"  SELECT f.symbol, f.provider, v.level," \
-	"    md._bar_bucket(f.ts, v.level, v.kind, coalesce(s.time_zone, 'UTC')) AS bucket," \
-	"    (pg_catalog.array_agg(f.price ORDER BY f.ts))[1] AS open," \
+	"    md._bar_bucket(f.ts, v.level, v.kind, f.tz) AS bucket," \
+	"    (pg_catalog.min(ARRAY[extract(epoch FROM f.ts), f.price]))[2] AS open," \
 	"    pg_catalog.max(f.price) AS high, pg_catalog.min(f.price) AS low," \
-	"    (pg_catalog.array_agg(f.price ORDER BY f.ts DESC))[1] AS close," \
+	"    (pg_catalog.max(ARRAY[extract(epoch FROM f.ts), f.price]))[2] AS close," \
 	"    pg_catalog.sum(f.volume) AS volume, pg_catalog.count(*)::int4 AS prices," \
 	"    pg_catalog.min(f.ts) AS first_ts, pg_catalog.max(f.ts) AS last_ts" \
-	"  FROM fresh f LEFT JOIN md.symbols s ON s.symbol = f.symbol CROSS JOIN levels v" \
+	"  FROM fresh f CROSS JOIN levels v" \
 	"  GROUP BY 1, 2, 3, 4) a" \
 	" ON b.symbol = a.symbol AND b.provider = a.provider" \
 	"  AND b.\"interval\" = a.level AND b.bucket = a.bucket" \

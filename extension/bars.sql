@@ -199,7 +199,9 @@ BEGIN
 	LOCK TABLE ONLY md.bars IN SHARE UPDATE EXCLUSIVE MODE;
 	rel := to_regclass('md.' || quote_ident(part));
 	IF rel IS NULL THEN
-		EXECUTE format('CREATE TABLE md.%I PARTITION OF md.bars FOR VALUES FROM (%L) TO (%L)',
+		-- the current bars are updated many times a second: room on
+		-- their pages keeps the updates HOT (no new index entry)
+		EXECUTE format('CREATE TABLE md.%I PARTITION OF md.bars FOR VALUES FROM (%L) TO (%L) WITH (fillfactor = 70)',
 					   part, lo, hi);
 		EXECUTE format('ALTER TABLE md.%I ADD PRIMARY KEY (symbol, provider, "interval", bucket)', part);
 		rel := to_regclass('md.' || quote_ident(part));
