@@ -181,34 +181,13 @@ COMMENT ON FUNCTION md._bar_source_level(interval) IS
 -- Partitions ---------------------------------------------------------------
 
 -- Creates the monthly partition of md.bars holding bucket (UTC months).
+-- The current bars are updated many times a second: room left on their
+-- pages keeps the updates HOT (no new index entry).
 CREATE FUNCTION md._ensure_bar_partition(bucket timestamptz) RETURNS regclass
-	LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+	LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	lo timestamptz := date_trunc('month', bucket, 'UTC');
-	hi timestamptz := date_trunc('month', lo + interval '32 days', 'UTC');
-	part text := 'bars_' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMM');
-	rel regclass;
-BEGIN
-	rel := to_regclass('md.' || quote_ident(part));
-	IF rel IS NOT NULL THEN
-		RETURN rel;
-	END IF;
-	-- serialised as md._ensure_price_partition is
-	LOCK TABLE ONLY md.bars IN SHARE UPDATE EXCLUSIVE MODE;
-	rel := to_regclass('md.' || quote_ident(part));
-	IF rel IS NULL THEN
-		-- the current bars are updated many times a second: room on
-		-- their pages keeps the updates HOT (no new index entry)
-		EXECUTE format('CREATE TABLE md.%I PARTITION OF md.bars FOR VALUES FROM (%L) TO (%L) WITH (fillfactor = 70)',
-					   part, lo, hi);
-		EXECUTE format('ALTER TABLE md.%I ADD PRIMARY KEY (symbol, provider, "interval", bucket)', part);
-		rel := to_regclass('md.' || quote_ident(part));
-	END IF;
-	RETURN rel;
-END
-$$;
+	RETURN md._ensure_month_partition('bars', bucket, 'fillfactor = 70', ARRAY[
+		'ALTER TABLE md.%I ADD PRIMARY KEY (symbol, provider, "interval", bucket)']);
 COMMENT ON FUNCTION md._ensure_bar_partition(timestamptz) IS
 	'creates md.bars_YYYYMM, the partition of md.bars for the UTC month of bucket, when missing';
 REVOKE ALL ON FUNCTION md._ensure_bar_partition(timestamptz) FROM PUBLIC;

@@ -55,43 +55,61 @@ CREATE FUNCTION md._price_event(symbol text, provider text, price numeric, ts ti
 COMMENT ON FUNCTION md._price_event(text, text, numeric, timestamptz, bigint) IS
 	'the Kafka price event of a price (topic price-events)';
 
--- Creates the monthly partition of md.prices holding ts (UTC months).
-CREATE FUNCTION md._ensure_price_partition(ts timestamptz) RETURNS regclass
+-- Creates md.<parent>_YYYYMM, the partition of md.<parent> for the UTC
+-- month of ts, when missing: with storage parameters storage (empty: none),
+-- then each statement of ddl run with the partition's name for %I.
+CREATE FUNCTION md._ensure_month_partition(parent text, ts timestamptz, storage text,
+	ddl text[])
+	RETURNS regclass
 	LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	lo timestamptz := date_trunc('month', ts, 'UTC');
 	hi timestamptz := date_trunc('month', lo + interval '32 days', 'UTC');
-	part text := 'prices_' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMM');
+	part text := parent || '_' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMM');
 	rel regclass;
+	stmt text;
 BEGIN
 	rel := to_regclass('md.' || quote_ident(part));
 	IF rel IS NOT NULL THEN
 		RETURN rel;
 	END IF;
 	-- Two sessions may want the same month at once (two schedulers do, at
-	-- every new month). A lock on md.prices alone (not its partitions)
+	-- every new month). A lock on the parent alone (not its partitions)
 	-- that conflicts with itself (not with inserts) serialises them, and
 	-- taking it makes this session read the catalog changes committed
 	-- meanwhile: after an advisory lock to_regclass could still answer
 	-- from a stale cache, and CREATE TABLE failed with "relation ...
 	-- already exists".
-	LOCK TABLE ONLY md.prices IN SHARE UPDATE EXCLUSIVE MODE;
+	EXECUTE format('LOCK TABLE ONLY md.%I IN SHARE UPDATE EXCLUSIVE MODE', parent);
 	rel := to_regclass('md.' || quote_ident(part));
 	IF rel IS NULL THEN
-		EXECUTE format('CREATE TABLE md.%I PARTITION OF md.prices FOR VALUES FROM (%L) TO (%L)',
-					   part, lo, hi);
-		EXECUTE format('ALTER TABLE md.%I ADD PRIMARY KEY (symbol, provider, ts)', part);
-		-- the order of the moving averages (sink.c) and md_moving_average:
-		-- their LIMIT stops after the window's rows instead of sorting
-		-- the symbol's whole history
-		EXECUTE format('CREATE INDEX ON md.%I (symbol, ts DESC, provider)', part);
+		EXECUTE format('CREATE TABLE md.%I PARTITION OF md.%I FOR VALUES FROM (%L) TO (%L)',
+					   part, parent, lo, hi)
+			|| CASE WHEN storage <> '' THEN ' WITH (' || storage || ')' ELSE '' END;
+		FOREACH stmt IN ARRAY ddl LOOP
+			EXECUTE format(stmt, part);
+		END LOOP;
 		rel := to_regclass('md.' || quote_ident(part));
 	END IF;
 	RETURN rel;
 END
 $$;
+COMMENT ON FUNCTION md._ensure_month_partition(text, timestamptz, text, text[]) IS
+	'creates md.<parent>_YYYYMM, the partition of md.<parent> for the UTC month of ts, when missing, and runs its ddl';
+REVOKE ALL ON FUNCTION md._ensure_month_partition(text, timestamptz, text, text[]) FROM PUBLIC;
+
+-- Creates the monthly partition of md.prices holding ts (UTC months).
+CREATE FUNCTION md._ensure_price_partition(ts timestamptz) RETURNS regclass
+	LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	RETURN md._ensure_month_partition('prices', ts, '', ARRAY[
+		'ALTER TABLE md.%I ADD PRIMARY KEY (symbol, provider, ts)',
+		-- the order of the moving averages (sink.c) and md_moving_average:
+		-- their LIMIT stops after the window's rows instead of sorting
+		-- the symbol's whole history
+		'CREATE INDEX ON md.%I (symbol, ts DESC, provider)']);
 COMMENT ON FUNCTION md._ensure_price_partition(timestamptz) IS
 	'creates md.prices_YYYYMM, the partition of md.prices for the UTC month of ts, when missing';
 REVOKE ALL ON FUNCTION md._ensure_price_partition(timestamptz) FROM PUBLIC;
