@@ -103,7 +103,7 @@ is($node->safe_psql('md', q{SELECT count(*) > 40000 AND sum(prices) = 50000
 	FROM md.bars WHERE "interval" = '1 minute'}), 't', 'minute bars hold every price once');
 # Berlin's day of 2026-03-29 lasts 23 hours, New York's of 03-08 too
 is($node->safe_psql('md', q{
-	SELECT string_agg(symbol || ' ' || to_char(bucket, 'MM-DD HH24'), ', ' ORDER BY symbol)
+	SELECT string_agg(symbol || ' ' || to_char(bucket, 'MM-DD HH24'), ', ' ORDER BY symbol, bucket)
 	FROM md.bars WHERE "interval" = '1 day' AND provider = 'finnhub'
 	  AND ((symbol = 'SAP.DE' AND bucket IN ('2026-03-28 23:00+00', '2026-03-29 22:00+00'))
 		OR (symbol = 'IBM' AND bucket IN ('2026-03-08 05:00+00', '2026-03-09 04:00+00')))}),
