@@ -20,7 +20,10 @@
  *	   let the planner hash the groups, where ORDER BY aggregates sort.
  *
  * It runs before the prices are inserted, so "not yet in md.prices" is
- * what the insert's ON CONFLICT DO NOTHING will find new. md.bars has no
+ * what the insert's ON CONFLICT DO NOTHING will find new. OFFSET 0 keeps
+ * that test a probe of the key per row: as an anti-join, the kept plan
+ * hashed the whole of md.prices on every batch once it had been planned
+ * for a small table. md.bars has no
  * key on its parent (see bars.sql), so INSERT ... ON CONFLICT DO UPDATE
  * cannot serve; the lock makes MERGE safe instead.
  *
@@ -57,7 +60,7 @@ MdBarLevels md_bar_levels = {0, 0};
 	"      coalesce(s.time_zone, 'UTC') AS tz" \
 	"    FROM input i LEFT JOIN md.symbols s ON s.symbol = i.symbol" \
 	"    WHERE NOT EXISTS (SELECT 1 FROM md.prices p WHERE p.symbol = i.symbol" \
-	"      AND p.provider = i.provider AND p.ts = i.ts)" \
+	"      AND p.provider = i.provider AND p.ts = i.ts OFFSET 0)" \
 	"    ORDER BY i.symbol, i.provider, i.ts, i.ord)," \
 	"  levels AS MATERIALIZED (SELECT l AS level, md._bar_kind(l) AS kind" \
 	"    FROM pg_catalog.unnest(md._bar_levels()) l)" \

@@ -187,7 +187,8 @@ CREATE FUNCTION md._ensure_bar_partition(bucket timestamptz) RETURNS regclass
 	LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	RETURN md._ensure_month_partition('bars', bucket, 'fillfactor = 70', ARRAY[
-		'ALTER TABLE md.%I ADD PRIMARY KEY (symbol, provider, "interval", bucket)']);
+		-- provider last: md_bars reads a range of one symbol's level
+		'ALTER TABLE md.%I ADD PRIMARY KEY (symbol, "interval", bucket, provider)']);
 COMMENT ON FUNCTION md._ensure_bar_partition(timestamptz) IS
 	'creates md.bars_YYYYMM, the partition of md.bars for the UTC month of bucket, when missing';
 REVOKE ALL ON FUNCTION md._ensure_bar_partition(timestamptz) FROM PUBLIC;
@@ -447,6 +448,12 @@ CREATE FUNCTION md._bars_of(sym text, target interval, kind integer, tz text,
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	-- unbounded as infinities, so that the scans below are index ranges
+	-- in the kept (generic) plans
+	b_lo timestamptz := coalesce(lo, '-infinity');
+	b_hi timestamptz := coalesce(stored_hi, 'infinity');
+	b_to timestamptz := coalesce("to", 'infinity');
 BEGIN
 	IF md._bar_kind(level) = kind AND level = target THEN
 		RETURN QUERY
@@ -454,28 +461,31 @@ BEGIN
 				   b.volume, b.prices::bigint, b.provider
 			FROM md.bars b JOIN md.providers pr ON pr.name = b.provider
 			WHERE b.symbol = sym AND b."interval" = level
-			  AND (lo IS NULL OR b.bucket >= lo) AND ("to" IS NULL OR b.bucket < "to")
+			  AND b.bucket >= b_lo AND b.bucket < b_to
 			  AND (_bars_of.provider IS NULL OR b.provider = _bars_of.provider)
 			ORDER BY b.bucket, pr.priority, b.provider;
 		RETURN;
 	END IF;
 	RETURN QUERY
-		WITH r AS (
-			SELECT md._bar_bucket(b.bucket, target, kind, tz) AS tb, b.*, pr.priority
+		-- each provider's roll-up per bucket (open and close as the price
+		-- of the least and greatest [time, price], which hashes where
+		-- ORDER BY aggregates sort), then the provider of best priority
+		WITH g AS (
+			SELECT md._bar_bucket(b.bucket, target, kind, tz) AS tb, b.provider,
+				   min(pr.priority) AS priority,
+				   (min(ARRAY[extract(epoch FROM b.first_ts), b.open]))[2] AS open,
+				   max(b.high) AS high, min(b.low) AS low,
+				   (max(ARRAY[extract(epoch FROM b.last_ts), b.close]))[2] AS close,
+				   sum(b.volume) AS volume, sum(b.prices)::bigint AS prices
 			FROM md.bars b JOIN md.providers pr ON pr.name = b.provider
 			WHERE b.symbol = sym AND b."interval" = level
-			  AND (lo IS NULL OR b.bucket >= lo) AND (stored_hi IS NULL OR b.bucket < stored_hi)
-			  AND (_bars_of.provider IS NULL OR b.provider = _bars_of.provider)),
-		best AS (
-			SELECT DISTINCT ON (r.tb) r.tb, r.provider FROM r
-			ORDER BY r.tb, r.priority, r.provider)
-		SELECT r.tb, (array_agg(r.open ORDER BY r.first_ts))[1], max(r.high), min(r.low),
-			   (array_agg(r.close ORDER BY r.last_ts DESC))[1], sum(r.volume),
-			   sum(r.prices)::bigint, r.provider
-		FROM r JOIN best ON best.tb = r.tb AND best.provider = r.provider
-		WHERE "to" IS NULL OR r.tb < "to"
-		GROUP BY r.tb, r.provider
-		ORDER BY r.tb;
+			  AND b.bucket >= b_lo AND b.bucket < b_hi
+			  AND (_bars_of.provider IS NULL OR b.provider = _bars_of.provider)
+			GROUP BY 1, 2)
+		SELECT DISTINCT ON (g.tb) g.tb, g.open, g.high, g.low, g.close, g.volume, g.prices,
+			   g.provider
+		FROM g WHERE g.tb < b_to
+		ORDER BY g.tb, g.priority, g.provider;
 END
 $$;
 COMMENT ON FUNCTION md._bars_of(text, interval, integer, text, interval, timestamptz, timestamptz, timestamptz, text) IS
