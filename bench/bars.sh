@@ -37,7 +37,8 @@ psql_db -v batches="$BATCHES" -v batch_rows="$BATCH_ROWS" -v symbols="$SYMBOLS" 
 echo "loading the query symbol: $QUERY_DAYS days, $PER_MINUTE prices a minute"
 psql_db -v query_days="$QUERY_DAYS" -v per_minute="$PER_MINUTE" <"$TOP/bench/bars.sql" >/dev/null
 psql_db -c "VACUUM ANALYZE"
-read -r lo hi <<<"$(psql_db -tA -F ' ' -c "SELECT quote_literal(lo), quote_literal(hi) FROM bench.query_range")"
+lo=$(psql_db -tAc "SELECT quote_literal(lo) FROM bench.query_range")
+hi=$(psql_db -tAc "SELECT quote_literal(hi) FROM bench.query_range")
 prices=$(psql_db -tAc "SELECT count(*) FROM md.prices WHERE symbol = 'QBENCH'")
 minute_bars=$(psql_db -tAc "SELECT count(*) FROM md.bars WHERE symbol = 'QBENCH' AND \"interval\" = '1 minute'")
 
