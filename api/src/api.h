@@ -34,6 +34,7 @@ enum api_route {
 	ROUTE_POLL_JOB,
 	ROUTE_HISTORY,
 	ROUTE_AVERAGE,
+	ROUTE_BARS,
 	ROUTE_HEALTH,
 	ROUTE_READY,
 	ROUTE_METRICS,
@@ -49,6 +50,7 @@ struct api_settings {
 	char		*redis_host;
 	int		 redis_port;
 	int		 cache_ttl;		/* s; 0: no caching */
+	int		 bars_cache_ttl;	/* s, closed bars; 0: no caching */
 	int		 max_age;		/* s; md_price's max_age */
 	int		 key_cache_ttl;		/* s */
 	char		*jwt_secret;
@@ -78,6 +80,7 @@ struct api_dbres {
 	int		 ok;
 	int		 isnull;
 	char		*value;
+	char		*value2;	/* column 1, when the query has one */
 	char		 sqlstate[6];
 	char		*message;
 	char		*detail;
@@ -129,13 +132,16 @@ struct api_query {
 	int			 not_found_names_symbol;	/* + args.symbol */
 };
 
+/* the most parameters of a query */
+#define API_NARGS	8
+
 /* What the route was asked for, and what it learnt of its cache. */
 struct api_route_args {
 	const struct api_query	*query;
 	char			 symbol[40];
 	char			 provider[72];
 	char			 cache_key[128];
-	char			*arg[6];	/* the query's parameters, in order */
+	char			*arg[API_NARGS];	/* the query's parameters, in order */
 	int			 cache_hit;
 	int			 cache_peeked;	/* the gate's script read the cache */
 	u_int64_t		 cache_gen;	/* local cache generation seen */
@@ -201,6 +207,8 @@ int		 api_is_local(struct http_request *);
 int		 api_route_gate(struct http_request *);
 int		 api_route_query(struct http_request *);
 int		 api_route_answer(struct http_request *);
+int		 api_symbol_arg(struct api_ctx *);
+int		 api_opt_arg(struct api_ctx *, int, const char *);
 
 /* json_error.c */
 int		 api_error(struct http_request *, int, const char *,

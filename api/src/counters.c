@@ -34,7 +34,8 @@ static const u_int64_t buckets[] = {
 
 static const char *route_names[ROUTE_COUNT] = {
 	"/prices/latest", "/prices/poll", "/prices/poll/{job_id}",
-	"/prices/history", "/prices/average", "/health", "/health/ready",
+	"/prices/history", "/prices/average", "/prices/bars", "/health",
+	"/health/ready",
 	"/metrics", "/openapi.json", "other"
 };
 

@@ -138,7 +138,7 @@ ctx_free(struct api_ctx *ctx)
 	api_dbres_clear(&ctx->db);
 	kore_free(ctx->redis.value);
 	kore_free(ctx->gate.api_key);
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < API_NARGS; i++)
 		kore_free(ctx->args.arg[i]);
 	kore_free(ctx);
 	api_ctx_live--;
@@ -165,6 +165,7 @@ void
 api_dbres_clear(struct api_dbres *res)
 {
 	kore_free(res->value);
+	kore_free(res->value2);
 	kore_free(res->message);
 	kore_free(res->detail);
 	memset(res, 0, sizeof(*res));

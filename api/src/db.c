@@ -55,7 +55,7 @@ struct dbq {
 	const char		*dbname;
 	const char		*query;
 	int			 nparams;
-	char			*params[6];
+	char			*params[API_NARGS];
 	int			 finished;
 	int			 retried;
 	int			 retrying;
@@ -182,7 +182,7 @@ api_db_query(const char *dbname, const char *query, int nparams,
 	struct dbq	*q;
 	int		 i;
 
-	if (nparams > 6)
+	if (nparams > API_NARGS)
 		fatal("api_db_query: too many parameters");
 
 	q = kore_calloc(1, sizeof(*q));
@@ -227,8 +227,8 @@ dbq_set_error(struct dbq *q, const char *fallback)
 static void
 dbq_run(struct dbq *q)
 {
-	const char	*values[6];
-	int		 lengths[6], formats[6], i;
+	const char	*values[API_NARGS];
+	int		 lengths[API_NARGS], formats[API_NARGS], i;
 
 	if (!kore_pgsql_setup(&q->sql, q->dbname, KORE_PGSQL_ASYNC)) {
 		/* INIT: queued until a connection is free, Kore calls back */
@@ -282,6 +282,10 @@ dbq_state(struct kore_pgsql *sql, void *arg)
 			else
 				q->res.value =
 				    kore_strdup(kore_pgsql_getvalue(sql, 0, 0));
+			if (kore_pgsql_nfields(sql) > 1 &&
+			    !PQgetisnull(sql->result, 0, 1))
+				q->res.value2 =
+				    kore_strdup(kore_pgsql_getvalue(sql, 0, 1));
 		} else if (kore_pgsql_ntuples(sql) == 0) {
 			q->res.isnull = 1;
 		}

@@ -292,43 +292,6 @@ api_prices_latest(struct http_request *req)
 	return (API_RUN(req, ROUTE_LATEST, latest_states));
 }
 
-/* Copies an optional query argument into ctx->args.arg[i] (NULL: absent). */
-static int
-opt_arg(struct api_ctx *ctx, int i, const char *name)
-{
-	char	*v;
-
-	if (http_argument_get_string(ctx->req, name, &v)) {
-		ctx->args.arg[i] = kore_strdup(v);
-		return (KORE_RESULT_OK);
-	}
-	/* present in the query but dropped by its validator: invalid */
-	if (ctx->req->query_string != NULL) {
-		char	pat[40];
-
-		(void)snprintf(pat, sizeof(pat), "%s=", name);
-		if (strstr(ctx->req->query_string, pat) != NULL)
-			return (KORE_RESULT_ERROR);
-	}
-	return (KORE_RESULT_OK);
-}
-
-static int
-symbol_arg(struct api_ctx *ctx)
-{
-	char	*sym;
-
-	if (!http_argument_get_string(ctx->req, "symbol", &sym) ||
-	    !api_symbol_normalize(sym, ctx->args.symbol, sizeof(ctx->args.symbol))) {
-		api_error(ctx->req, 400, "invalid_argument",
-		    "symbol is missing or invalid: 1-32 letters, digits and "
-		    ". - ^ = _ /, starting with a letter, a digit or ^");
-		return (KORE_RESULT_ERROR);
-	}
-	ctx->args.arg[0] = kore_strdup(ctx->args.symbol);
-	return (KORE_RESULT_OK);
-}
-
 static const struct api_query q_history = {
 	ROLE_READER, API_DB_READ,
 	"SELECT md._api_history($1, $2, $3, $4, $5::int)", 5, 200,
@@ -351,10 +314,10 @@ history_args(struct http_request *req)
 	if (!api_method(req, HTTP_METHOD_GET))
 		return (HTTP_STATE_COMPLETE);
 	http_populate_qs(req);
-	if (!symbol_arg(ctx))
+	if (!api_symbol_arg(ctx))
 		return (HTTP_STATE_COMPLETE);
 	for (i = 0; i < 4; i++) {
-		if (!opt_arg(ctx, i + 1, names[i]))
+		if (!api_opt_arg(ctx, i + 1, names[i]))
 			return (answered(api_error(req, 400,
 			    "invalid_argument", "%s is invalid", names[i])));
 	}
@@ -371,9 +334,9 @@ average_args(struct http_request *req)
 	if (!api_method(req, HTTP_METHOD_GET))
 		return (HTTP_STATE_COMPLETE);
 	http_populate_qs(req);
-	if (!symbol_arg(ctx))
+	if (!api_symbol_arg(ctx))
 		return (HTTP_STATE_COMPLETE);
-	if (!opt_arg(ctx, 1, "window"))
+	if (!api_opt_arg(ctx, 1, "window"))
 		return (answered(api_error(req, 400, "invalid_argument",
 		    "window is invalid: a whole number of points")));
 	ctx->args.query = &q_average;

@@ -4,14 +4,53 @@
  *	(/prices/history, /prices/average, /prices/poll...): the gate, the
  *	query, its answer.
  *
- * A route's table is its own first states (method, arguments), then
- * these; its arguments state names the query (struct api_query) in
+ * A route's table is its own first states (method, arguments, read with
+ * api_symbol_arg and api_opt_arg), then these; its arguments state names the query (struct api_query) in
  * ctx->args.query. Each state moves to the next one of the table.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include "api.h"
+
+/* Copies an optional query argument into ctx->args.arg[i] (NULL: absent). */
+int
+api_opt_arg(struct api_ctx *ctx, int i, const char *name)
+{
+	char	*v;
+
+	if (http_argument_get_string(ctx->req, name, &v)) {
+		ctx->args.arg[i] = kore_strdup(v);
+		return (KORE_RESULT_OK);
+	}
+	/* present in the query but dropped by its validator: invalid */
+	if (ctx->req->query_string != NULL) {
+		char	pat[40];
+
+		(void)snprintf(pat, sizeof(pat), "%s=", name);
+		if (strstr(ctx->req->query_string, pat) != NULL)
+			return (KORE_RESULT_ERROR);
+	}
+	return (KORE_RESULT_OK);
+}
+
+/* The normalised symbol argument into ctx->args.symbol and args.arg[0]. */
+int
+api_symbol_arg(struct api_ctx *ctx)
+{
+	char	*sym;
+
+	if (!http_argument_get_string(ctx->req, "symbol", &sym) ||
+	    !api_symbol_normalize(sym, ctx->args.symbol, sizeof(ctx->args.symbol))) {
+		api_error(ctx->req, 400, "invalid_argument",
+		    "symbol is missing or invalid: 1-32 letters, digits and "
+		    ". - ^ = _ /, starting with a letter, a digit or ^");
+		return (KORE_RESULT_ERROR);
+	}
+	ctx->args.arg[0] = kore_strdup(ctx->args.symbol);
+	return (KORE_RESULT_OK);
+}
 
 int
 api_route_gate(struct http_request *req)

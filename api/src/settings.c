@@ -119,6 +119,8 @@ api_settings_load(void)
 	redis_url(env_str("REDIS_URL", "redis://127.0.0.1:6379"));
 
 	api_cfg.cache_ttl = env_int("MD_API_CACHE_TTL", 5, 0, 86400);
+	api_cfg.bars_cache_ttl = env_int("MD_API_BARS_CACHE_TTL", 3600, 0,
+	    86400 * 7);
 	api_cfg.max_age = env_int("MD_API_MAX_AGE", 60, 1, 86400 * 365);
 	api_cfg.key_cache_ttl = env_int("MD_API_KEY_CACHE_TTL", 10, 0, 3600);
 	jwt_secret();

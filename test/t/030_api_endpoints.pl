@@ -93,6 +93,12 @@ MarketData::API::error_ok(call('GET', '/prices/history', '/prices/history?symbol
 	key => $key{reader}), 400, 'invalid_argument', 'history: bad time 400');
 MarketData::API::error_ok(call('GET', '/prices/history', '/prices/history?symbol=AAPL&limit=0',
 	key => $key{reader}), 400, 'invalid_argument', 'history: bad limit 400');
+# bars: their own test is 041_api_bars.pl; here the statuses the document lists
+$r = call('GET', '/prices/bars', '/prices/bars?symbol=AAPL&interval=1m', key => $key{reader});
+is($r->{status}, 200, 'bars: 200');
+ok(@{ $r->{json}{bars} } >= 1, 'bars: the newest minute bars');
+MarketData::API::error_ok(call('GET', '/prices/bars', '/prices/bars?symbol=AAPL&interval=90%20seconds',
+	key => $key{reader}), 400, 'invalid_argument', 'bars: no multiple of a stored interval 400');
 $r = call('GET', '/prices/average', '/prices/average?symbol=AAPL&window=3', key => $key{reader});
 is_deeply([ $r->{status}, $r->{json}{window}, sprintf('%.2f', $r->{json}{average}) ],
 	[ 200, 3, '187.67' ], 'average: 200 with the average');
@@ -215,6 +221,7 @@ MarketData::API::error_ok(call('POST', '/prices/poll', '/prices/poll',
 for my $route ([ 'GET', '/prices/poll/{job_id}', '/prices/poll/poll_1' ],
 	[ 'DELETE', '/prices/poll/{job_id}', '/prices/poll/poll_1' ],
 	[ 'GET', '/prices/history', '/prices/history?symbol=AAPL' ],
+	[ 'GET', '/prices/bars', '/prices/bars?symbol=AAPL&interval=1h' ],
 	[ 'GET', '/prices/average', '/prices/average?symbol=AAPL' ])
 {
 	MarketData::API::error_ok(call(@$route), 401, 'unauthorized', "$route->[0] $route->[1]: 401");
@@ -244,6 +251,7 @@ ok($limited, 'rate limit: the reader key runs out');
 MarketData::API::error_ok($limited, 429, 'rate_limited', 'rate limit: 429 error shape') if $limited;
 like($limited->{headers}{'retry-after'} // '', qr/^[1-9]\d*$/, 'rate limit: Retry-After') if $limited;
 for my $route ([ 'GET', '/prices/history', '/prices/history?symbol=AAPL' ],
+	[ 'GET', '/prices/bars', '/prices/bars?symbol=AAPL&interval=1h' ],
 	[ 'GET', '/prices/average', '/prices/average?symbol=AAPL' ])
 {
 	is(call(@$route, key => $key{reader})->{status}, 429, "$route->[1]: 429 once the key is out");
@@ -274,6 +282,7 @@ $r = call('GET', '/health/ready', '/health/ready');
 is_deeply([ $r->{status}, $r->{json}{status}, $r->{json}{database}{status} ], [ 503, 'down', 'down' ],
 	'PostgreSQL stopped: ready 503');
 for my $route ([ 'GET', '/prices/history', '/prices/history?symbol=AAPL' ],
+	[ 'GET', '/prices/bars', '/prices/bars?symbol=AAPL&interval=1h' ],
 	[ 'GET', '/prices/average', '/prices/average?symbol=AAPL' ],
 	[ 'GET', '/prices/poll/{job_id}', '/prices/poll/poll_1' ],
 	[ 'DELETE', '/prices/poll/{job_id}', '/prices/poll/poll_1' ],
