@@ -7,7 +7,7 @@
 -- :query_days days ending yesterday, :per_minute prices a minute, with
 -- volumes. Stored through the plain table and given its bars by
 -- md_rebuild_bars (the same bars the sink keeps, sql/bars.sql and
--- test/t/040_bars_replay.pl), which is quicker than a million sink rows.
+-- test/t/042_bars_replay.pl), which is quicker than a million sink rows.
 CREATE TABLE bench.query_range AS
 SELECT min(d) AS lo, max(d) + interval '1 day' AS hi
 FROM (SELECT d FROM generate_series(date_trunc('day', now(), 'UTC') - interval '1 day' * (:query_days * 1.4 + 7),

@@ -99,11 +99,14 @@ CREATE FUNCTION md._bar_time_zone(symbol text) RETURNS text
 	RETURN coalesce((SELECT s.time_zone FROM md.symbols s WHERE s.symbol = _bar_time_zone.symbol), 'UTC');
 COMMENT ON FUNCTION md._bar_time_zone(text) IS 'the market time zone of a symbol, UTC when unknown';
 
--- The stored levels, from marketdata.bar_intervals (checked when set).
+-- The stored levels, from marketdata.bar_intervals (checked when set);
+-- its default while the library is not loaded yet in this session (an
+-- ALTER EXTENSION UPDATE before any call into it).
 CREATE FUNCTION md._bar_levels() RETURNS interval[]
 	LANGUAGE sql STABLE PARALLEL SAFE
 	RETURN coalesce(ARRAY(SELECT trim(l)::interval
-						  FROM unnest(string_to_array(current_setting('marketdata.bar_intervals'), ',')) l
+						  FROM unnest(string_to_array(coalesce(current_setting('marketdata.bar_intervals', true),
+															   '1 minute, 1 hour, 1 day'), ',')) l
 						  WHERE trim(l) <> '' ORDER BY 1), '{}');
 COMMENT ON FUNCTION md._bar_levels() IS 'the stored bar levels (marketdata.bar_intervals), shortest first';
 
@@ -168,7 +171,8 @@ BEGIN
 		WHERE md._bar_divides(l, target) ORDER BY l DESC LIMIT 1;
 	IF found IS NULL THEN
 		RAISE EXCEPTION 'interval % is not a whole multiple of a stored bar interval (%)', target,
-			coalesce(nullif(current_setting('marketdata.bar_intervals'), ''), 'none are stored')
+			coalesce(nullif(coalesce(current_setting('marketdata.bar_intervals', true),
+								 array_to_string(levels, ', ')), ''), 'none are stored')
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Stored bar intervals are set by marketdata.bar_intervals.';
 	END IF;

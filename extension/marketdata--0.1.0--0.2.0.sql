@@ -63,3 +63,667 @@ $$;
 COMMENT ON FUNCTION @extschema@.md_api_grant(regrole) IS
 	'lets a role run the REST API: USAGE on schema md and EXECUTE on the md._api_* functions, nothing on any table; returns how many functions';
 REVOKE ALL ON FUNCTION @extschema@.md_api_grant(regrole) FROM PUBLIC;
+
+-- OHLCV bars (extension/bars.sql) ---------------------------------------------
+-- One creator of monthly partitions for md.prices and md.bars.
+-- Creates md.<parent>_YYYYMM, the partition of md.<parent> for the UTC
+-- month of ts, when missing: with storage parameters storage (empty: none),
+-- then each statement of ddl run with the partition's name for %I.
+CREATE FUNCTION md._ensure_month_partition(parent text, ts timestamptz, storage text,
+	ddl text[])
+	RETURNS regclass
+	LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	lo timestamptz := date_trunc('month', ts, 'UTC');
+	hi timestamptz := date_trunc('month', lo + interval '32 days', 'UTC');
+	part text := parent || '_' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMM');
+	rel regclass;
+	stmt text;
+BEGIN
+	rel := to_regclass('md.' || quote_ident(part));
+	IF rel IS NOT NULL THEN
+		RETURN rel;
+	END IF;
+	-- Two sessions may want the same month at once (two schedulers do, at
+	-- every new month). A lock on the parent alone (not its partitions)
+	-- that conflicts with itself (not with inserts) serialises them, and
+	-- taking it makes this session read the catalog changes committed
+	-- meanwhile: after an advisory lock to_regclass could still answer
+	-- from a stale cache, and CREATE TABLE failed with "relation ...
+	-- already exists".
+	EXECUTE format('LOCK TABLE ONLY md.%I IN SHARE UPDATE EXCLUSIVE MODE', parent);
+	rel := to_regclass('md.' || quote_ident(part));
+	IF rel IS NULL THEN
+		EXECUTE format('CREATE TABLE md.%I PARTITION OF md.%I FOR VALUES FROM (%L) TO (%L)',
+					   part, parent, lo, hi)
+			|| CASE WHEN storage <> '' THEN ' WITH (' || storage || ')' ELSE '' END;
+		FOREACH stmt IN ARRAY ddl LOOP
+			EXECUTE format(stmt, part);
+		END LOOP;
+		rel := to_regclass('md.' || quote_ident(part));
+	END IF;
+	RETURN rel;
+END
+$$;
+COMMENT ON FUNCTION md._ensure_month_partition(text, timestamptz, text, text[]) IS
+	'creates md.<parent>_YYYYMM, the partition of md.<parent> for the UTC month of ts, when missing, and runs its ddl';
+REVOKE ALL ON FUNCTION md._ensure_month_partition(text, timestamptz, text, text[]) FROM PUBLIC;
+
+-- Creates the monthly partition of md.prices holding ts (UTC months).
+CREATE OR REPLACE FUNCTION md._ensure_price_partition(ts timestamptz) RETURNS regclass
+	LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	RETURN md._ensure_month_partition('prices', ts, '', ARRAY[
+		'ALTER TABLE md.%I ADD PRIMARY KEY (symbol, provider, ts)',
+		-- the order of the moving averages (sink.c) and md_moving_average:
+		-- their LIMIT stops after the window's rows instead of sorting
+		-- the symbol's whole history
+		'CREATE INDEX ON md.%I (symbol, ts DESC, provider)']);
+COMMENT ON FUNCTION md._ensure_price_partition(timestamptz) IS
+	'creates md.prices_YYYYMM, the partition of md.prices for the UTC month of ts, when missing';
+REVOKE ALL ON FUNCTION md._ensure_price_partition(timestamptz) FROM PUBLIC;
+
+-- Symbols ------------------------------------------------------------------
+
+CREATE TABLE md.symbols (
+	symbol		text PRIMARY KEY CHECK (md._symbol_ok(symbol)),
+	exchange	text,
+	time_zone	text NOT NULL DEFAULT 'UTC',
+	currency	text CHECK (currency ~ '^[A-Za-z]{3,5}$'),
+	name		text,
+	updated_at	timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE md.symbols IS
+	'symbol metadata: exchange, market time zone (daily and coarser bars start at its midnight; UTC when unknown), currency, name. UPDATE of time_zone rebuilds the symbol''s daily and coarser bars.';
+
+-- Bars ---------------------------------------------------------------------
+
+CREATE TABLE md.bars (
+	symbol		text NOT NULL,
+	provider	text NOT NULL,
+	"interval"	interval NOT NULL,
+	bucket		timestamptz NOT NULL,
+	open		numeric NOT NULL,
+	high		numeric NOT NULL,
+	low			numeric NOT NULL,
+	close		numeric NOT NULL,
+	volume		numeric,
+	prices		integer NOT NULL CHECK (prices > 0),
+	first_ts	timestamptz NOT NULL,
+	last_ts		timestamptz NOT NULL,
+	source		text NOT NULL DEFAULT 'ticks'
+) PARTITION BY RANGE (bucket);
+-- As for md.prices, the key (symbol, provider, interval, bucket) lives on
+-- each monthly partition (md._ensure_bar_partition): pg_dump cannot
+-- restore partitions whose indexes hang off an extension-owned parent index.
+COMMENT ON TABLE md.bars IS
+	'OHLCV bars per (symbol, provider, interval, bucket start); monthly partitions md.bars_YYYYMM (UTC months of bucket) are created as needed';
+COMMENT ON COLUMN md.bars.volume IS 'sum of the prices'' volumes; NULL when none had one';
+COMMENT ON COLUMN md.bars.prices IS 'number of prices in the bar';
+COMMENT ON COLUMN md.bars.source IS
+	'ticks: built from md.prices by the sink; a provider''s name: that provider''s official bar';
+
+SELECT pg_catalog.pg_extension_config_dump('md.symbols', '');
+
+-- Levels and buckets ---------------------------------------------------------
+
+CREATE FUNCTION md._bar_kind(level interval) RETURNS integer
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN CASE WHEN extract(year FROM level) <> 0 OR extract(month FROM level) <> 0 THEN 2
+				WHEN extract(day FROM level) <> 0 THEN 1
+				ELSE 0 END;
+COMMENT ON FUNCTION md._bar_kind(interval) IS
+	'0: a time-only interval (epoch-aligned in UTC), 1: whole days, 2: whole months (both aligned in the market''s time zone)';
+
+CREATE FUNCTION md._bar_months(level interval) RETURNS integer
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN (extract(year FROM level) * 12 + extract(month FROM level))::integer;
+COMMENT ON FUNCTION md._bar_months(interval) IS 'the months of an interval';
+
+-- Inlined into the sink's statement: one expression, no call per price.
+-- Days are binned from Monday 1900-01-01, months from January 1900, both
+-- in local time: the bucket is the UTC instant of the local start.
+CREATE FUNCTION md._bar_bucket(ts timestamptz, level interval, kind integer, tz text)
+	RETURNS timestamptz
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN CASE kind
+		WHEN 0 THEN date_bin(level, ts, '1970-01-01 00:00:00+00'::timestamptz)
+		WHEN 1 THEN date_bin(level, ts AT TIME ZONE tz, '1900-01-01 00:00:00'::timestamp)
+					AT TIME ZONE tz
+		ELSE ('1900-01-01 00:00:00'::timestamp
+			  + ((((extract(year FROM ts AT TIME ZONE tz))::integer - 1900) * 12
+				  + (extract(month FROM ts AT TIME ZONE tz))::integer - 1)
+				 / md._bar_months(level) * md._bar_months(level)) * interval '1 month')
+			 AT TIME ZONE tz
+		END;
+COMMENT ON FUNCTION md._bar_bucket(timestamptz, interval, integer, text) IS
+	'the bucket (start) of the bar of level (of kind md._bar_kind(level)) holding ts, in time zone tz';
+
+CREATE FUNCTION md._bar_end(bucket timestamptz, level interval, tz text)
+	RETURNS timestamptz
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN CASE WHEN md._bar_kind(level) = 0 THEN bucket + level
+				ELSE (bucket AT TIME ZONE tz + level) AT TIME ZONE tz END;
+COMMENT ON FUNCTION md._bar_end(timestamptz, interval, text) IS
+	'the end (exclusive) of the bar of level starting at bucket: a local day lasts 23 or 25 hours on a DST change';
+
+CREATE FUNCTION md._bar_time_zone(symbol text) RETURNS text
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	RETURN coalesce((SELECT s.time_zone FROM md.symbols s WHERE s.symbol = _bar_time_zone.symbol), 'UTC');
+COMMENT ON FUNCTION md._bar_time_zone(text) IS 'the market time zone of a symbol, UTC when unknown';
+
+-- The stored levels, from marketdata.bar_intervals (checked when set);
+-- its default while the library is not loaded yet in this session (an
+-- ALTER EXTENSION UPDATE before any call into it).
+CREATE FUNCTION md._bar_levels() RETURNS interval[]
+	LANGUAGE sql STABLE PARALLEL SAFE
+	RETURN coalesce(ARRAY(SELECT trim(l)::interval
+						  FROM unnest(string_to_array(coalesce(current_setting('marketdata.bar_intervals', true),
+															   '1 minute, 1 hour, 1 day'), ',')) l
+						  WHERE trim(l) <> '' ORDER BY 1), '{}');
+COMMENT ON FUNCTION md._bar_levels() IS 'the stored bar levels (marketdata.bar_intervals), shortest first';
+
+-- Whether every bar of level lies inside one bar of target. Intraday bars
+-- are UTC-aligned, daily ones local: an intraday level nests in days and
+-- months only when it divides every UTC offset, which are multiples of
+-- 15 minutes. Days nest in months; weeks do not.
+CREATE FUNCTION md._bar_divides(level interval, target interval) RETURNS boolean
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN CASE md._bar_kind(target)
+		WHEN 0 THEN md._bar_kind(level) = 0
+					AND mod(extract(epoch FROM target) * 1000000, extract(epoch FROM level) * 1000000) = 0
+		WHEN 1 THEN (md._bar_kind(level) = 0 AND mod(900000000, extract(epoch FROM level) * 1000000) = 0)
+					OR (md._bar_kind(level) = 1
+						AND mod(extract(day FROM target), extract(day FROM level)) = 0)
+		ELSE (md._bar_kind(level) = 0 AND mod(900000000, extract(epoch FROM level) * 1000000) = 0)
+			 OR (md._bar_kind(level) = 1 AND extract(day FROM level) = 1)
+			 OR (md._bar_kind(level) = 2 AND mod(md._bar_months(target), md._bar_months(level)) = 0)
+		END;
+COMMENT ON FUNCTION md._bar_divides(interval, interval) IS
+	'true when every bar of level lies inside one bar of target, so target can be rolled up from level';
+
+-- An interval a bar can have: positive, and only one of time, days or months.
+CREATE FUNCTION md._bar_interval_check(target interval) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	months numeric := extract(year FROM target) * 12 + extract(month FROM target);
+	days numeric := extract(day FROM target);
+	secs numeric := extract(epoch FROM target) - extract(epoch FROM make_interval(
+		months => months::integer, days => days::integer));
+BEGIN
+	IF target IS NULL THEN
+		RAISE EXCEPTION 'interval must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF months < 0 OR days < 0 OR secs < 0 OR target <= interval '0' THEN
+		RAISE EXCEPTION 'bar interval must be positive, not %', target
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF (months > 0)::integer + (days > 0)::integer + (secs > 0)::integer > 1 THEN
+		RAISE EXCEPTION 'bar interval % mixes months, days and time', target
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use whole months (1 month), whole days (1 day, 1 week) or a time (90 minutes, 26 hours).';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION md._bar_interval_check(interval) IS
+	'errors (22023) unless the interval is positive and only time, only days or only months';
+
+-- The level target is rolled up from: the largest that divides it.
+CREATE FUNCTION md._bar_source_level(target interval) RETURNS interval
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	levels interval[] := md._bar_levels();
+	found interval;
+BEGIN
+	PERFORM md._bar_interval_check(target);
+	SELECT l INTO found FROM unnest(levels) l
+		WHERE md._bar_divides(l, target) ORDER BY l DESC LIMIT 1;
+	IF found IS NULL THEN
+		RAISE EXCEPTION 'interval % is not a whole multiple of a stored bar interval (%)', target,
+			coalesce(nullif(coalesce(current_setting('marketdata.bar_intervals', true),
+								 array_to_string(levels, ', ')), ''), 'none are stored')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Stored bar intervals are set by marketdata.bar_intervals.';
+	END IF;
+	RETURN found;
+END
+$$;
+COMMENT ON FUNCTION md._bar_source_level(interval) IS
+	'the stored level an interval is rolled up from (the largest that divides it); 22023 naming the stored levels when none does';
+
+-- Partitions ---------------------------------------------------------------
+
+-- Creates the monthly partition of md.bars holding bucket (UTC months).
+-- The current bars are updated many times a second: room left on their
+-- pages keeps the updates HOT (no new index entry).
+CREATE FUNCTION md._ensure_bar_partition(bucket timestamptz) RETURNS regclass
+	LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	RETURN md._ensure_month_partition('bars', bucket, 'fillfactor = 70', ARRAY[
+		-- provider last: md_bars reads a range of one symbol's level
+		'ALTER TABLE md.%I ADD PRIMARY KEY (symbol, "interval", bucket, provider)']);
+COMMENT ON FUNCTION md._ensure_bar_partition(timestamptz) IS
+	'creates md.bars_YYYYMM, the partition of md.bars for the UTC month of bucket, when missing';
+REVOKE ALL ON FUNCTION md._ensure_bar_partition(timestamptz) FROM PUBLIC;
+
+-- The sink (bars.c) and md_rebuild_bars serialise their work on a symbol's
+-- bars by these advisory locks: 64 buckets of symbols, taken in order.
+CREATE FUNCTION md._bar_lock_key(symbol text) RETURNS bigint
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN hashtextextended('md.bars', 0) + (hashtext(symbol) & 2147483647) % 64;
+COMMENT ON FUNCTION md._bar_lock_key(text) IS
+	'the advisory lock that serialises changes to a symbol''s bars (one of 64)';
+
+-- Rebuilding ---------------------------------------------------------------
+
+-- Recomputes from md.prices the bars (source ticks) of the given levels
+-- whose buckets hold a time in [from, to] (NULL: unbounded), for one
+-- symbol or all. Official bars of providers are left alone.
+CREATE FUNCTION md._rebuild_bars(symbol text, "from" timestamptz, "to" timestamptz,
+	levels interval[])
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	level interval;
+	kind integer;
+	-- the widest a bar can be (a month of 31 days, a DST hour) and the
+	-- farthest a time zone moves a bucket: bounds for the scans below
+	slack interval;
+	written bigint := 0;
+	n bigint;
+	lo timestamptz;
+	hi timestamptz;
+BEGIN
+	IF symbol IS NULL THEN
+		PERFORM pg_advisory_xact_lock(k) FROM (
+			SELECT hashtextextended('md.bars', 0) + g AS k FROM generate_series(0, 63) g) t ORDER BY k;
+	ELSE
+		PERFORM pg_advisory_xact_lock(md._bar_lock_key(symbol));
+	END IF;
+	FOREACH level IN ARRAY levels LOOP
+		kind := md._bar_kind(level);
+		slack := level + CASE WHEN kind = 2 THEN interval '1 day' * 31 * md._bar_months(level)
+							  ELSE interval '0' END + interval '1 day';
+		lo := "from" - slack;
+		hi := "to" + slack;
+		DELETE FROM md.bars b
+			WHERE b."interval" = level AND b.source = 'ticks'
+			  AND (_rebuild_bars.symbol IS NULL OR b.symbol = _rebuild_bars.symbol)
+			  AND ("from" IS NULL OR (b.bucket >= lo
+				   AND b.bucket >= md._bar_bucket("from", level, kind, md._bar_time_zone(b.symbol))))
+			  AND ("to" IS NULL OR (b.bucket <= hi
+				   AND b.bucket <= md._bar_bucket("to", level, kind, md._bar_time_zone(b.symbol))));
+		PERFORM md._ensure_bar_partition(m)
+			FROM (SELECT DISTINCT date_trunc('month', md._bar_bucket(p.ts, level, kind,
+						coalesce(s.time_zone, 'UTC')), 'UTC') AS m
+				  FROM md.prices p LEFT JOIN md.symbols s ON s.symbol = p.symbol
+				  WHERE (_rebuild_bars.symbol IS NULL OR p.symbol = _rebuild_bars.symbol)
+					AND ("from" IS NULL OR p.ts >= lo) AND ("to" IS NULL OR p.ts <= hi)) t;
+		INSERT INTO md.bars (symbol, provider, "interval", bucket, open, high, low, close,
+							 volume, prices, first_ts, last_ts)
+			SELECT t.symbol, t.provider, level, t.bucket,
+				   (array_agg(t.price ORDER BY t.ts))[1], max(t.price), min(t.price),
+				   (array_agg(t.price ORDER BY t.ts DESC))[1], sum(t.volume),
+				   count(*), min(t.ts), max(t.ts)
+			FROM (SELECT p.symbol, p.provider, p.price, p.ts, p.volume,
+						 md._bar_bucket(p.ts, level, kind, coalesce(s.time_zone, 'UTC')) AS bucket,
+						 coalesce(s.time_zone, 'UTC') AS tz
+				  FROM md.prices p LEFT JOIN md.symbols s ON s.symbol = p.symbol
+				  WHERE (_rebuild_bars.symbol IS NULL OR p.symbol = _rebuild_bars.symbol)
+					AND ("from" IS NULL OR p.ts >= lo) AND ("to" IS NULL OR p.ts <= hi)) t
+			WHERE ("from" IS NULL OR t.bucket >= md._bar_bucket("from", level, kind, t.tz))
+			  AND ("to" IS NULL OR t.bucket <= md._bar_bucket("to", level, kind, t.tz))
+			  AND NOT EXISTS (SELECT 1 FROM md.bars o
+							  WHERE o.symbol = t.symbol AND o.provider = t.provider
+								AND o."interval" = level AND o.bucket = t.bucket)
+			GROUP BY t.symbol, t.provider, t.bucket;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		written := written + n;
+	END LOOP;
+	RETURN written;
+END
+$$;
+COMMENT ON FUNCTION md._rebuild_bars(text, timestamptz, timestamptz, interval[]) IS
+	'recomputes the tick bars of levels whose buckets hold a time in [from, to] from md.prices; returns the bars written';
+REVOKE ALL ON FUNCTION md._rebuild_bars(text, timestamptz, timestamptz, interval[]) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.md_rebuild_bars(symbol text DEFAULT NULL,
+	"from" timestamptz DEFAULT NULL, "to" timestamptz DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF "from" > "to" THEN
+		RAISE EXCEPTION 'from (%) is after to (%)', "from", "to"
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN md._rebuild_bars(CASE WHEN symbol IS NOT NULL
+								 THEN @extschema@._md_normalize_symbol(symbol) END,
+							"from", "to", md._bar_levels());
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_rebuild_bars(text, timestamptz, timestamptz) IS
+	'recomputes from md.prices the bars of every stored level (marketdata.bar_intervals) of a symbol (NULL: all) whose buckets hold a time in [from, to] (NULL: unbounded); returns the bars written';
+REVOKE ALL ON FUNCTION @extschema@.md_rebuild_bars(text, timestamptz, timestamptz) FROM PUBLIC;
+
+-- A symbol's time zone is checked on the way in; a change rebuilds the
+-- symbol's bars of day and month levels, whose buckets move with it.
+CREATE FUNCTION md._symbols_check() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.symbol := @extschema@._md_normalize_symbol(NEW.symbol);
+	IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = NEW.time_zone) THEN
+		RAISE EXCEPTION 'unknown time zone "%"', NEW.time_zone
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Time zones are listed in pg_timezone_names (Europe/Berlin, America/New_York).';
+	END IF;
+	NEW.updated_at := now();
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION md._symbols_check() IS
+	'normalises the symbol and checks the time zone of md.symbols rows';
+
+CREATE TRIGGER symbols_check
+	BEFORE INSERT OR UPDATE ON md.symbols
+	FOR EACH ROW EXECUTE FUNCTION md._symbols_check();
+
+CREATE FUNCTION md._symbols_rebuild() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	coarse interval[] := ARRAY(SELECT l FROM unnest(md._bar_levels()) l WHERE md._bar_kind(l) > 0);
+BEGIN
+	IF TG_OP = 'INSERT' OR TG_OP = 'DELETE' OR OLD.time_zone IS DISTINCT FROM NEW.time_zone
+		OR OLD.symbol IS DISTINCT FROM NEW.symbol THEN
+		IF TG_OP <> 'INSERT' THEN
+			PERFORM md._rebuild_bars(OLD.symbol, NULL, NULL, coarse);
+		END IF;
+		IF TG_OP <> 'DELETE' THEN
+			PERFORM md._rebuild_bars(NEW.symbol, NULL, NULL, coarse);
+		END IF;
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION md._symbols_rebuild() IS
+	'rebuilds the day and month bars of a symbol whose time zone changed';
+
+CREATE TRIGGER symbols_rebuild
+	AFTER INSERT OR UPDATE OR DELETE ON md.symbols
+	FOR EACH ROW EXECUTE FUNCTION md._symbols_rebuild();
+
+-- Reading ------------------------------------------------------------------
+
+-- A bar of target is rolled up from the bars of one stored level (the
+-- largest that divides it) and of one provider: with provider NULL, the
+-- provider of best priority that has data in that bucket.
+CREATE FUNCTION @extschema@.md_bars(symbol text, "interval" interval,
+	"from" timestamptz, "to" timestamptz, provider text DEFAULT NULL,
+	fill text DEFAULT 'none')
+	RETURNS TABLE (bucket timestamptz, open numeric, high numeric, low numeric,
+				   close numeric, volume numeric, prices bigint, source text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sym text := @extschema@._md_normalize_symbol(symbol);
+	target interval := md_bars."interval";
+	level interval;
+	kind integer;
+	tz text;
+	lo timestamptz;			-- the first target bucket
+	stored_hi timestamptz;	-- stored bars start before this
+	seed_close numeric;
+	seed_source text;
+BEGIN
+	IF fill IS NULL OR fill NOT IN ('none', 'null', 'previous') THEN
+		RAISE EXCEPTION 'unknown fill "%"', fill
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Fills are none, null and previous.';
+	END IF;
+	IF fill <> 'none' AND ("from" IS NULL OR "to" IS NULL) THEN
+		RAISE EXCEPTION 'fill % needs both from and to', fill USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF "from" > "to" THEN
+		RAISE EXCEPTION 'from (%) is after to (%)', "from", "to"
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF md_bars.provider IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM md.providers p WHERE p.name = md_bars.provider) THEN
+		RAISE EXCEPTION 'unknown provider "%"', md_bars.provider
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Providers are listed in md.providers.';
+	END IF;
+	level := md._bar_source_level(target);
+	kind := md._bar_kind(target);
+	tz := md._bar_time_zone(sym);
+	lo := md._bar_bucket("from", target, kind, tz);
+	stored_hi := md._bar_end(md._bar_bucket("to", target, kind, tz), target, tz);
+	IF fill <> 'none' AND extract(epoch FROM "to" - lo) / extract(epoch FROM target) > 1000000 THEN
+		RAISE EXCEPTION 'from % to % holds more than 1000000 bars of %', "from", "to", target
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Ask for a shorter range or a longer interval.';
+	END IF;
+
+	IF fill = 'none' THEN
+		RETURN QUERY SELECT * FROM md._bars_of(sym, target, kind, tz, level, lo, stored_hi,
+											   "to", md_bars.provider) d;
+		RETURN;
+	END IF;
+
+	SELECT b.close, b.provider INTO seed_close, seed_source
+		FROM md.bars b JOIN md.providers pr ON pr.name = b.provider
+		WHERE b.symbol = sym AND b."interval" = level AND b.bucket < lo
+		  AND (md_bars.provider IS NULL OR b.provider = md_bars.provider)
+		ORDER BY b.bucket DESC, pr.priority, b.provider LIMIT 1;
+	RETURN QUERY
+		WITH g AS (
+			SELECT t AS tb FROM generate_series(lo, "to" - interval '1 microsecond', target) t
+				WHERE kind = 0
+			UNION ALL
+			SELECT t AT TIME ZONE tz FROM generate_series(lo AT TIME ZONE tz, "to" AT TIME ZONE tz, target) t
+				WHERE kind > 0 AND t AT TIME ZONE tz < "to"),
+		d AS (SELECT * FROM md._bars_of(sym, target, kind, tz, level, lo, stored_hi,
+										"to", md_bars.provider)),
+		j AS (SELECT g.tb, d.open, d.high, d.low, d.close, d.volume, d.prices, d.source,
+					 count(d.close) OVER (ORDER BY g.tb) AS grp
+			  FROM g LEFT JOIN d ON d.bucket = g.tb),
+		c AS (SELECT j.*, first_value(j.close) OVER w AS carry,
+					 first_value(j.source) OVER w AS carry_source
+			  FROM j WINDOW w AS (PARTITION BY j.grp ORDER BY j.tb))
+		SELECT c.tb,
+			   CASE WHEN fill = 'previous' THEN coalesce(c.open, c.carry, seed_close) ELSE c.open END,
+			   CASE WHEN fill = 'previous' THEN coalesce(c.high, c.carry, seed_close) ELSE c.high END,
+			   CASE WHEN fill = 'previous' THEN coalesce(c.low, c.carry, seed_close) ELSE c.low END,
+			   CASE WHEN fill = 'previous' THEN coalesce(c.close, c.carry, seed_close) ELSE c.close END,
+			   CASE WHEN fill = 'previous' AND c.prices IS NULL
+						 AND coalesce(c.carry, seed_close) IS NOT NULL THEN 0 ELSE c.volume END,
+			   coalesce(c.prices, 0),
+			   CASE WHEN fill = 'previous'
+					THEN coalesce(c.source, c.carry_source, seed_source) ELSE c.source END
+		FROM c ORDER BY c.tb;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_bars(text, interval, timestamptz, timestamptz, text, text) IS
+	'OHLCV bars of a symbol for any whole multiple of a stored interval, buckets starting from the one holding from to before to; provider NULL picks, per bar, the provider of best priority (named in source); fill none, null (empty buckets with NULL prices) or previous (the last close carried, volume 0)';
+
+-- The bars with data of md_bars(): a stored level read as it is, or
+-- rolled up (open of the first, close of the last bar by time).
+CREATE FUNCTION md._bars_of(sym text, target interval, kind integer, tz text,
+	level interval, lo timestamptz, stored_hi timestamptz, "to" timestamptz,
+	provider text)
+	RETURNS TABLE (bucket timestamptz, open numeric, high numeric, low numeric,
+				   close numeric, volume numeric, prices bigint, source text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- unbounded as infinities, so that the scans below are index ranges
+	-- in the kept (generic) plans
+	b_lo timestamptz := coalesce(lo, '-infinity');
+	b_hi timestamptz := coalesce(stored_hi, 'infinity');
+	b_to timestamptz := coalesce("to", 'infinity');
+BEGIN
+	IF md._bar_kind(level) = kind AND level = target THEN
+		RETURN QUERY
+			SELECT DISTINCT ON (b.bucket) b.bucket, b.open, b.high, b.low, b.close,
+				   b.volume, b.prices::bigint, b.provider
+			FROM md.bars b JOIN md.providers pr ON pr.name = b.provider
+			WHERE b.symbol = sym AND b."interval" = level
+			  AND b.bucket >= b_lo AND b.bucket < b_to
+			  AND (_bars_of.provider IS NULL OR b.provider = _bars_of.provider)
+			ORDER BY b.bucket, pr.priority, b.provider;
+		RETURN;
+	END IF;
+	RETURN QUERY
+		-- each provider's roll-up per bucket (open and close as the price
+		-- of the least and greatest [time, price], which hashes where
+		-- ORDER BY aggregates sort), then the provider of best priority
+		WITH g AS (
+			SELECT md._bar_bucket(b.bucket, target, kind, tz) AS tb, b.provider,
+				   min(pr.priority) AS priority,
+				   (min(ARRAY[extract(epoch FROM b.first_ts), b.open]))[2] AS open,
+				   max(b.high) AS high, min(b.low) AS low,
+				   (max(ARRAY[extract(epoch FROM b.last_ts), b.close]))[2] AS close,
+				   sum(b.volume) AS volume, sum(b.prices)::bigint AS prices
+			FROM md.bars b JOIN md.providers pr ON pr.name = b.provider
+			WHERE b.symbol = sym AND b."interval" = level
+			  AND b.bucket >= b_lo AND b.bucket < b_hi
+			  AND (_bars_of.provider IS NULL OR b.provider = _bars_of.provider)
+			GROUP BY 1, 2)
+		SELECT DISTINCT ON (g.tb) g.tb, g.open, g.high, g.low, g.close, g.volume, g.prices,
+			   g.provider
+		FROM g WHERE g.tb < b_to
+		ORDER BY g.tb, g.priority, g.provider;
+END
+$$;
+COMMENT ON FUNCTION md._bars_of(text, interval, integer, text, interval, timestamptz, timestamptz, timestamptz, text) IS
+	'the bars with data of md_bars(): level read as it is when it is the target, else rolled up';
+
+-- REST API -----------------------------------------------------------------
+
+-- A symbol or interval as a query string value: the characters they may
+-- hold that a URL reserves, percent-encoded.
+CREATE FUNCTION md._url_word(word text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN replace(replace(replace(replace(replace(replace(word, '%', '%25'),
+		' ', '%20'), '^', '%5E'), '=', '%3D'), '/', '%2F'), '+', '%2B');
+COMMENT ON FUNCTION md._url_word(text) IS
+	'percent-encodes the characters of a symbol or interval that a query string reserves';
+
+-- The REST interval words: 1m, 5m, 1h, 4h, 1d, 1w, 1mo; else interval text.
+CREATE FUNCTION md._bar_interval_word(word text) RETURNS interval
+	LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	m text[] := regexp_match(word, '^([1-9][0-9]{0,5})(m|h|d|w|mo)$');
+BEGIN
+	IF m IS NOT NULL THEN
+		RETURN m[1]::integer * CASE m[2] WHEN 'm' THEN interval '1 minute'
+			WHEN 'h' THEN interval '1 hour' WHEN 'd' THEN interval '1 day'
+			WHEN 'w' THEN interval '7 days' ELSE interval '1 month' END;
+	END IF;
+	RETURN word::interval;
+EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+	RAISE EXCEPTION 'invalid interval "%"', left(word, 40)
+		USING ERRCODE = 'invalid_parameter_value',
+			  HINT = 'An interval is 1m, 5m, 1h, 4h, 1d, 1w, 1mo or PostgreSQL interval text (15 minutes).';
+END
+$$;
+COMMENT ON FUNCTION md._bar_interval_word(text) IS
+	'a REST interval (1m, 5m, 1h, 4h, 1d, 1w, 1mo, or interval text) as an interval';
+
+-- A page covers limit buckets from the one holding from (to defaults to
+-- now, from to the newest page's): with fill none it holds those of
+-- them that have data. closed: to was given and every bucket of the page
+-- has ended, so the answer can be cached.
+CREATE FUNCTION md._api_bars(symbol text, "interval" text, "from" text, "to" text,
+	fill text, provider text, "limit" integer,
+	OUT body text, OUT closed boolean)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sym text := @extschema@._md_normalize_symbol(symbol);
+	iv interval := md._bar_interval_word("interval");
+	n integer := coalesce("limit", 100);
+	f text := coalesce(fill, 'none');
+	kind integer := md._bar_kind(iv);
+	tz text := md._bar_time_zone(sym);
+	t_to timestamptz := coalesce("to"::timestamptz, now());
+	t_from timestamptz;
+	page_lo timestamptz;
+	page_hi timestamptz;
+	next_from timestamptz;
+	bars json;
+BEGIN
+	IF n NOT BETWEEN 1 AND 1000 THEN
+		RAISE EXCEPTION 'limit must be between 1 and 1000, not %', n
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	PERFORM md._bar_source_level(iv);
+	-- by default the newest page: limit buckets up to the one holding to
+	page_lo := md._bar_bucket(t_to - interval '1 microsecond', iv, kind, tz);
+	t_from := coalesce("from"::timestamptz,
+		CASE WHEN kind = 0 THEN page_lo - (n - 1) * iv
+			 ELSE (page_lo AT TIME ZONE tz - (n - 1) * iv) AT TIME ZONE tz END);
+	IF t_from > t_to THEN
+		RAISE EXCEPTION 'from (%) is after to (%)', md._iso_utc(t_from), md._iso_utc(t_to)
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	page_lo := md._bar_bucket(t_from, iv, kind, tz);
+	page_hi := CASE WHEN kind = 0 THEN page_lo + n * iv
+					ELSE (page_lo AT TIME ZONE tz + n * iv) AT TIME ZONE tz END;
+	IF page_hi < t_to THEN
+		next_from := page_hi;
+	ELSE
+		page_hi := t_to;
+	END IF;
+	SELECT coalesce(json_agg(json_build_object('bucket', md._iso_utc(b.bucket),
+			'open', b.open, 'high', b.high, 'low', b.low, 'close', b.close,
+			'volume', b.volume, 'prices', b.prices, 'source', b.source) ORDER BY b.bucket),
+			'[]'::json)
+		INTO bars
+		FROM @extschema@.md_bars(sym, iv, t_from, page_hi, provider, f) b;
+	body := json_build_object('symbol', sym, 'interval', "interval",
+		'from', md._iso_utc(t_from), 'to', md._iso_utc(t_to), 'fill', f,
+		'provider', provider, 'limit', n, 'bars', bars,
+		'next_from', md._iso_utc(next_from),
+		'next', CASE WHEN next_from IS NOT NULL THEN
+			'/prices/bars?symbol=' || md._url_word(sym) || '&interval=' || md._url_word("interval")
+			|| '&from=' || md._iso_utc(next_from) || '&to=' || md._iso_utc(t_to)
+			|| '&fill=' || f || coalesce('&provider=' || provider, '') || '&limit=' || n END)::text;
+	closed := "to" IS NOT NULL
+		AND md._bar_end(md._bar_bucket(page_hi - interval '1 microsecond', iv, kind, tz), iv, tz) <= now();
+END
+$$;
+COMMENT ON FUNCTION md._api_bars(text, text, text, text, text, text, integer) IS
+	'GET /prices/bars: a page of md_bars() as JSON (next_from and next link start the next page) and whether every bucket of it has ended';
+-- the API's role gets it through md_api_grant(), like every md._api_*
+REVOKE ALL ON FUNCTION md._api_bars(text, text, text, text, text, text, integer) FROM PUBLIC;
+
+-- The bars of the prices stored before the upgrade. The partitions this
+-- creates belong to the database, not to the extension, as those the sink
+-- creates (pg_dump keeps their rows).
+SELECT md._rebuild_bars(NULL, NULL, NULL, md._bar_levels());
+DO $$
+DECLARE
+	part regclass;
+BEGIN
+	FOR part IN SELECT i.inhrelid::regclass FROM pg_catalog.pg_inherits i
+				WHERE i.inhparent = 'md.bars'::regclass LOOP
+		EXECUTE format('ALTER EXTENSION marketdata DROP TABLE %s', part);
+	END LOOP;
+END
+$$;

@@ -2,7 +2,7 @@
 # test/check_release.sh [DIR]: the install SQL of a checkout (DIR, default
 # this one) against its releases. A released version's install script is
 # frozen as extension/marketdata--X.sql; the install SQL of the version in
-# marketdata.control is extension/schema.sql + extension/functions.sql.
+# marketdata.control is extension/schema.sql + functions.sql + bars.sql.
 # Fails when
 #   - the install SQL differs from the frozen script of the same version
 #     (a released version changed: give it a new version and an upgrade script),
@@ -29,8 +29,8 @@ releases=$(cd "$EXT" && ls marketdata--*.sql 2>/dev/null | grep -v -- '--.*--' |
 last=$(echo "$releases" | tail -n 1)
 
 if [ "$current" = "$last" ]; then
-	if ! cat "$EXT/schema.sql" "$EXT/functions.sql" | cmp -s - "$EXT/marketdata--$last.sql"; then
-		fail "extension/schema.sql + functions.sql differ from release $last (extension/marketdata--$last.sql):" \
+	if ! cat "$EXT/schema.sql" "$EXT/functions.sql" "$EXT/bars.sql" | cmp -s - "$EXT/marketdata--$last.sql"; then
+		fail "extension/schema.sql + functions.sql + bars.sql differ from release $last (extension/marketdata--$last.sql):" \
 			"set a new default_version in marketdata.control and add extension/marketdata--$last--NEW.sql" \
 			"(docs/operations.md, Releases)"
 	fi
