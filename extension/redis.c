@@ -7,9 +7,11 @@
  * written at commit: SET md:price:{provider}:{symbol} <json> EX ttl,
  * DEL md:price:_:{symbol} (the REST API's answer for "any provider", which
  * the API fills from the database on its next miss) and PUBLISH
- * md:prices:{symbol} <json>, the JSON being what the REST API serves. The
- * API's workers drop their own cached answers of the symbol when they hear
- * the PUBLISH, which comes after the SET and the DEL.
+ * md:prices:{symbol} <event>: the JSON of the SET is what the REST API
+ * serves, the PUBLISH carries the price event of the design (the Kafka
+ * event, md._price_event), which the API's streams send to their clients.
+ * The API's workers drop their own cached answers of the symbol when they
+ * hear the PUBLISH, which comes after the SET and the DEL.
  * Writing at commit (never before) keeps Redis from showing a price that
  * was rolled back; a subtransaction that aborts drops its queued writes.
  *
@@ -46,6 +48,7 @@ typedef struct PendingWrite
 	char	   *any_key;		/* md:price:_:{symbol} */
 	char	   *channel;		/* md:prices:{symbol} */
 	char	   *json;
+	char	   *event;			/* what PUBLISH sends */
 } PendingWrite;
 
 static List *pending = NIL;		/* in TopTransactionContext's lifetime */
@@ -201,7 +204,7 @@ flush_pending(void)
 
 		if (redisAppendCommand(conn, "SET %s %s EX %d", w->key, w->json, md_redis_ttl) != REDIS_OK ||
 			redisAppendCommand(conn, "DEL %s", w->any_key) != REDIS_OK ||
-			redisAppendCommand(conn, "PUBLISH %s %s", w->channel, w->json) != REDIS_OK)
+			redisAppendCommand(conn, "PUBLISH %s %s", w->channel, w->event) != REDIS_OK)
 		{
 			failed(conn->errstr);
 			return;
@@ -286,7 +289,8 @@ md_redis_enabled(void)
 }
 
 void
-md_redis_queue_price(const char *provider, const char *symbol, const char *json)
+md_redis_queue_price(const char *provider, const char *symbol, const char *json,
+					 const char *event)
 {
 	MemoryContext old;
 	PendingWrite *w;
@@ -307,6 +311,7 @@ md_redis_queue_price(const char *provider, const char *symbol, const char *json)
 	w->any_key = psprintf("md:price:_:%s", symbol);
 	w->channel = psprintf("md:prices:%s", symbol);
 	w->json = pstrdup(json);
+	w->event = pstrdup(event);
 	pending = lappend(pending, w);
 	MemoryContextSwitchTo(old);
 }

@@ -13,6 +13,6 @@ extern bool md_redis_enabled(void);
 
 /* Queue a new latest price for Redis; written when the transaction commits. */
 extern void md_redis_queue_price(const char *provider, const char *symbol,
-								 const char *json);
+								 const char *json, const char *event);
 
 #endif							/* MD_REDIS_H */

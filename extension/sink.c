@@ -79,16 +79,18 @@
 	"    volume = EXCLUDED.volume, currency = EXCLUDED.currency," \
 	"    raw_response_id = EXCLUDED.raw_response_id" \
 	"  WHERE l.ts < EXCLUDED.ts" \
-	"  RETURNING l.symbol, l.provider, l.price, l.ts)," \
+	"  RETURNING l.symbol, l.provider, l.price, l.ts, l.raw_response_id)," \
 	" outbox AS (" \
 	"  INSERT INTO md.outbox (symbol, payload)" \
 	"  SELECT symbol, md._price_event(symbol, provider, price, ts, raw_response_id)" \
 	"  FROM ins WHERE $8 ORDER BY ts, symbol, provider)" \
 	"SELECT c.symbol, c.n, l.provider," \
-	"  CASE WHEN $9 THEN md._price_json(l.symbol, l.price, l.ts, l.provider) END" \
+	"  CASE WHEN $9 THEN md._price_json(l.symbol, l.price, l.ts, l.provider) END," \
+	"  CASE WHEN $9 THEN md._price_event(l.symbol, l.provider, l.price, l.ts," \
+	"    l.raw_response_id) END" \
 	" FROM (SELECT symbol, pg_catalog.count(*) AS n FROM ins GROUP BY symbol) c" \
 	" LEFT JOIN latest l ON l.symbol = c.symbol" \
-	" ORDER BY c.symbol"
+	" ORDER BY c.symbol, l.provider"
 
 #define TOUCH_SQL \
 	"UPDATE md.latest_prices l SET fetched_at = pg_catalog.now()" \
@@ -266,6 +268,7 @@ read_inserted(SPITupleTable *tuptable, uint64 nrows, ArrayType **symbols_out)
 		char	   *symbol = SPI_getvalue(tuple, desc, 1);
 		char	   *provider = SPI_getvalue(tuple, desc, 3);
 		char	   *json = SPI_getvalue(tuple, desc, 4);
+		char	   *event = SPI_getvalue(tuple, desc, 5);
 		bool		isnull;
 
 		/* rows are ordered by symbol; a symbol repeats once per provider */
@@ -276,7 +279,7 @@ read_inserted(SPITupleTable *tuptable, uint64 nrows, ArrayType **symbols_out)
 			previous = symbol;
 		}
 		if (provider != NULL && json != NULL)
-			md_redis_queue_price(provider, symbol, json);
+			md_redis_queue_price(provider, symbol, json, event);
 	}
 	*symbols_out = construct_array(symbols, nsymbols, TEXTOID, -1, false, TYPALIGN_INT);
 	return inserted;

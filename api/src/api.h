@@ -39,6 +39,9 @@ enum api_route {
 	ROUTE_READY,
 	ROUTE_METRICS,
 	ROUTE_OPENAPI,
+	ROUTE_STREAM,
+	ROUTE_STREAM_TOKEN,
+	ROUTE_DASHBOARD,
 	ROUTE_OTHER,
 	ROUTE_COUNT
 };
@@ -68,6 +71,15 @@ struct api_settings {
 	size_t		 body_max;
 	int		 shutdown_timeout;	/* s */
 	int		 db_conn_max;
+	int		 stream_max_symbols;	/* per stream */
+	int		 stream_heartbeat;	/* s */
+	int		 stream_idle_timeout;	/* s, WebSocket without pong */
+	int		 stream_buffer;		/* bytes queued before conflation */
+	int		 stream_slow_ms;	/* full this long: closed */
+	int		 stream_replay_window;	/* s */
+	int		 stream_max_per_key;	/* open streams; 0: no limit */
+	int		 stream_max_per_ip;
+	int		 stream_token_ttl;	/* s */
 };
 
 extern struct api_settings	api_cfg;
@@ -172,6 +184,7 @@ struct api_ctx {
 	u_int64_t		 db_us;
 	struct api_route_args	 args;
 	struct api_flight_share	 share;
+	void			*stream;	/* a stream being opened (stream.c) */
 };
 
 /* ctx.c */
@@ -192,6 +205,7 @@ u_int32_t	 api_slot(const void *, size_t, u_int32_t);
 extern int	 api_ctx_live;
 
 /* gate: auth.c + ratelimit.c */
+#define API_GATE_AUTHED	2	/* the caller is known: role, limit */
 #define API_GATE_PASSED	4
 int		 api_gate(struct api_ctx *, int);
 int		 api_auth(struct api_ctx *);
@@ -238,8 +252,8 @@ void		 api_redis_kore_attach(struct api_redis_kore *,
 		    struct redisAsyncContext *);
 
 /* redis.c */
-void		 api_redis_on_publish(void (*)(const char *, size_t),
-		    void (*)(int));
+void		 api_redis_on_publish(void (*)(const char *, size_t,
+		    const char *, size_t), void (*)(int));
 int		 api_redis_up(void);
 void		 api_redis_init(void);
 void		 api_redis_close(void);
@@ -272,6 +286,7 @@ void		 api_metrics_worker_init(void);
 void		 api_metrics_request(int, int, u_int64_t);
 void		 api_metrics_count(int);
 void		 api_metrics_rusage(void);
+void		 api_metrics_streams(int);
 
 enum api_counter {
 	MC_CACHE_HIT = 0,
@@ -287,8 +302,20 @@ enum api_counter {
 	MC_CACHE_LOCAL_HIT,
 	MC_CACHE_INVALIDATED,
 	MC_REDIS_TIMEOUT,
+	MC_STREAM_EVENTS,
+	MC_STREAM_CONFLATED,
+	MC_STREAM_SLOW_CLOSED,
 	MC_COUNT
 };
+
+/* stream*.c: GET /prices/stream; stream_token.c: POST /stream/token */
+void		 api_stream_init(void);
+void		 api_stream_shutdown(void);
+int		 api_stream_token_format_ok(const char *);
+int		 api_stream_token_take(const char *, void (*)(void *, void *),
+		    void *);
+int		 api_stream_token_parse(const char *, size_t, int *, char *,
+		    size_t);
 
 /* shutdown.c */
 void		 api_shutdown_init(void);

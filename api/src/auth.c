@@ -25,7 +25,7 @@
 
 #define GATE_START		0
 #define GATE_KEY_WAIT		1
-#define GATE_LIMIT		2
+#define GATE_LIMIT		API_GATE_AUTHED
 #define GATE_LIMIT_WAIT		3
 #define GATE_PASSED		API_GATE_PASSED
 

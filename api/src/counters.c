@@ -35,8 +35,8 @@ static const u_int64_t buckets[] = {
 static const char *route_names[ROUTE_COUNT] = {
 	"/prices/latest", "/prices/poll", "/prices/poll/{job_id}",
 	"/prices/history", "/prices/average", "/prices/bars", "/health",
-	"/health/ready",
-	"/metrics", "/openapi.json", "other"
+	"/health/ready", "/metrics", "/openapi.json", "/prices/stream",
+	"/stream/token", "/", "other"
 };
 
 static const char *counter_names[MC_COUNT][2] = {
@@ -53,6 +53,9 @@ static const char *counter_names[MC_COUNT][2] = {
 	{ "md_api_cache_local_hits_total", "cache hits answered from the worker's own cache (also in md_api_cache_hits_total)" },
 	{ "md_api_cache_invalidations_total", "prices published by the sink that dropped the worker's cached answers of a symbol" },
 	{ "md_api_redis_timeouts_total", "Redis commands unanswered within MD_API_REDIS_TIMEOUT (the connection is dropped, Redis counts as down)" },
+	{ "md_api_stream_events_total", "price events sent to stream clients" },
+	{ "md_api_stream_conflated_total", "price events of full stream clients replaced by a newer price of their symbol before they were sent" },
+	{ "md_api_stream_slow_closed_total", "stream clients closed for staying full past MD_API_STREAM_SLOW_MS" },
 };
 
 struct worker_usage {
@@ -67,6 +70,7 @@ struct shared_metrics {
 	u_int64_t		hist[ROUTE_COUNT][NBUCKET + 1];
 	u_int64_t		sum_us[ROUTE_COUNT];
 	u_int64_t		counters[MC_COUNT];
+	int64_t			streams_open;
 	struct worker_usage	workers[MAX_WORKERS];
 };
 
@@ -206,6 +210,10 @@ api_metrics_render(struct kore_buf *b, int redis_up)
 	kore_buf_appendf(b, "# HELP md_api_redis_up 1 when this worker's "
 	    "Redis connection is up.\n# TYPE md_api_redis_up gauge\n"
 	    "md_api_redis_up %d\n", redis_up);
+	kore_buf_appendf(b, "# HELP md_api_streams_open Open price streams "
+	    "(SSE and WebSocket).\n# TYPE md_api_streams_open gauge\n"
+	    "md_api_streams_open %lld\n", (long long)__atomic_load_n(
+	    &m->streams_open, __ATOMIC_RELAXED));
 
 	api_metrics_rusage();
 	kore_buf_appendf(b, "# HELP process_resident_memory_bytes Resident "
@@ -228,6 +236,12 @@ api_metrics_render(struct kore_buf *b, int redis_up)
 		kore_buf_appendf(b, "process_cpu_seconds_total{worker=\"%zu\","
 		    "mode=\"system\"} %.6f\n", i, m->workers[i].cpu_sys_us / 1e6);
 	}
+}
+
+void
+api_metrics_streams(int delta)
+{
+	__atomic_add_fetch(&m->streams_open, delta, __ATOMIC_RELAXED);
 }
 
 void

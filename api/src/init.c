@@ -69,6 +69,7 @@ kore_worker_configure(void)
 
 	api_db_init();
 	api_lcache_init();
+	api_stream_init();
 	api_redis_init();
 	api_shutdown_init();
 	api_metrics_worker_init();
@@ -77,5 +78,6 @@ kore_worker_configure(void)
 void
 kore_worker_teardown(void)
 {
+	api_stream_shutdown();
 	api_redis_close();
 }

@@ -74,6 +74,14 @@ entry_free(struct lc_entry *e)
 	nentries--;
 }
 
+static void
+published(const char *symbol, size_t len, const char *event, size_t elen)
+{
+	(void)event;
+	(void)elen;
+	api_lcache_invalidate(symbol, len);
+}
+
 void
 api_lcache_init(void)
 {
@@ -82,7 +90,7 @@ api_lcache_init(void)
 	for (i = 0; i < LC_BUCKETS; i++)
 		LIST_INIT(&buckets[i].entries);
 	/* the sink's PUBLISH of a symbol drops its answers */
-	api_redis_on_publish(api_lcache_invalidate, api_lcache_subscribed);
+	api_redis_on_publish(published, api_lcache_subscribed);
 }
 
 static int

@@ -12,9 +12,9 @@
  * reply" (hiredis 0.14 has no timeouts of its own).
  *
  * The *subscriber* connection does PSUBSCRIBE md:prices:* and hands each
- * symbol the sink publishes to the hooks the worker's cache registered
- * (local_cache.c), which is used only while this connection is
- * subscribed.
+ * price the sink publishes (its symbol and event) to the hooks registered
+ * by the worker's cache (local_cache.c, used only while this connection is
+ * subscribed) and its streams (stream_fanout.c).
  *
  * A failed context is never reused: hiredis frees it and we make a new one.
  */
@@ -49,9 +49,24 @@ struct redis_call {
 static struct redis_conn	rk;		/* commands */
 static struct redis_conn	rs;		/* subscriber */
 
-/* the subscriber's hooks (local_cache.c) */
-static void	(*on_price)(const char *, size_t);
-static void	(*on_subscribed)(int);
+/* the subscriber's hooks (local_cache.c, stream_fanout.c) */
+#define PUBLISH_HOOKS		4
+static struct {
+	void	(*price)(const char *, size_t, const char *, size_t);
+	void	(*subscribed)(int);
+} hooks[PUBLISH_HOOKS];
+static int	nhooks;
+
+static void
+subscribed(int up)
+{
+	int	i;
+
+	for (i = 0; i < nhooks; i++) {
+		if (hooks[i].subscribed != NULL)
+			hooks[i].subscribed(up);
+	}
+}
 
 /* commands waiting for their reply, oldest first (Redis answers in order) */
 static TAILQ_HEAD(, redis_call)	calls = TAILQ_HEAD_INITIALIZER(calls);
@@ -66,6 +81,7 @@ on_published(redisAsyncContext *ac, void *r, void *privdata)
 {
 	redisReply	*reply = r;
 	redisReply	*kind, *channel;
+	int		 i;
 
 	(void)ac;
 	(void)privdata;
@@ -77,18 +93,23 @@ on_published(redisAsyncContext *ac, void *r, void *privdata)
 		return;
 	if (!strcmp(kind->str, "psubscribe")) {
 		rs.state = REDIS_UP;
-		if (on_subscribed != NULL)
-			on_subscribed(1);
+		subscribed(1);
 		return;
 	}
 	if (strcmp(kind->str, "pmessage") || reply->elements != 4)
 		return;
 	/* pmessage, pattern, channel md:prices:{symbol}, the JSON */
 	channel = reply->element[2];
-	if (channel->type == REDIS_REPLY_STRING &&
-	    channel->len > PRICES_PREFIX_LEN && on_price != NULL)
-		on_price(channel->str + PRICES_PREFIX_LEN,
-		    channel->len - PRICES_PREFIX_LEN);
+	if (channel->type != REDIS_REPLY_STRING ||
+	    channel->len <= PRICES_PREFIX_LEN ||
+	    reply->element[3]->type != REDIS_REPLY_STRING)
+		return;
+	for (i = 0; i < nhooks; i++) {
+		if (hooks[i].price != NULL)
+			hooks[i].price(channel->str + PRICES_PREFIX_LEN,
+			    channel->len - PRICES_PREFIX_LEN,
+			    reply->element[3]->str, reply->element[3]->len);
+	}
 }
 
 static void
@@ -131,8 +152,8 @@ on_disconnect(const redisAsyncContext *ac, int status)
 		kore_log(LOG_NOTICE, "redis: connection lost");
 	r->k.ac = NULL;
 	r->state = REDIS_DOWN;
-	if (r->subscriber && on_subscribed != NULL)
-		on_subscribed(0);
+	if (r->subscriber)
+		subscribed(0);
 }
 
 static void
@@ -170,8 +191,8 @@ redis_drop(struct redis_conn *r)
 	r->state = REDIS_DOWN;
 	redisAsyncFree(ac);	/* calls on_disconnect, which clears r->k.ac */
 	r->k.ac = NULL;
-	if (r->subscriber && on_subscribed != NULL)
-		on_subscribed(0);
+	if (r->subscriber)
+		subscribed(0);
 }
 
 static void
@@ -183,8 +204,7 @@ redis_timer(void *unused, u_int64_t now)
 		return;
 	if (rk.state == REDIS_DOWN)
 		redis_connect(&rk);
-	if (rs.state == REDIS_DOWN && rs.k.ac == NULL &&
-	    api_cfg.local_cache_ms > 0 && api_cfg.cache_ttl > 0)
+	if (rs.state == REDIS_DOWN && rs.k.ac == NULL)
 		redis_connect(&rs);
 }
 
@@ -207,11 +227,16 @@ timeout_timer(void *unused, u_int64_t now)
 	redis_drop(&rs);
 }
 
+/* Registers hooks (either may be NULL): price(symbol, len, event, len),
+ * subscribed(up), called in the order registered. */
 void
-api_redis_on_publish(void (*price)(const char *, size_t), void (*subscribed)(int))
+api_redis_on_publish(void (*price)(const char *, size_t, const char *,
+    size_t), void (*up)(int))
 {
-	on_price = price;
-	on_subscribed = subscribed;
+	if (nhooks == PUBLISH_HOOKS)
+		fatal("api_redis_on_publish: too many hooks");
+	hooks[nhooks].price = price;
+	hooks[nhooks++].subscribed = up;
 }
 
 void
@@ -221,8 +246,7 @@ api_redis_init(void)
 	memset(&rs, 0, sizeof(rs));
 	rs.subscriber = 1;
 	redis_connect(&rk);
-	if (api_cfg.local_cache_ms > 0 && api_cfg.cache_ttl > 0)
-		redis_connect(&rs);
+	redis_connect(&rs);
 	(void)kore_timer_add(redis_timer, 1000, NULL, 0);
 	(void)kore_timer_add(timeout_timer, 50, NULL, 0);
 }

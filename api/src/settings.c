@@ -154,4 +154,23 @@ api_settings_load(void)
 	    3600);
 	api_cfg.db_conn_max = env_int("MD_API_DATABASE_CONNECTIONS", 8, 1,
 	    1000);
+
+	api_cfg.stream_max_symbols = env_int("MD_API_STREAM_MAX_SYMBOLS", 100,
+	    1, 10000);
+	api_cfg.stream_heartbeat = env_int("MD_API_STREAM_HEARTBEAT", 15, 1,
+	    3600);
+	api_cfg.stream_idle_timeout = env_int("MD_API_STREAM_IDLE_TIMEOUT", 45,
+	    2, 86400);
+	api_cfg.stream_buffer = env_int("MD_API_STREAM_BUFFER", 65536, 1024,
+	    64 * 1024 * 1024);
+	api_cfg.stream_slow_ms = env_int("MD_API_STREAM_SLOW_MS", 5000, 10,
+	    3600000);
+	api_cfg.stream_replay_window = env_int("MD_API_STREAM_REPLAY_WINDOW",
+	    300, 1, 86400);
+	api_cfg.stream_max_per_key = env_int("MD_API_STREAM_MAX_PER_KEY", 20,
+	    0, INT_MAX);
+	api_cfg.stream_max_per_ip = env_int("MD_API_STREAM_MAX_PER_IP", 100,
+	    0, INT_MAX);
+	api_cfg.stream_token_ttl = env_int("MD_API_STREAM_TOKEN_TTL", 60, 1,
+	    3600);
 }
