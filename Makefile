@@ -81,8 +81,15 @@ deps:
 
 # The Kore application: kodev builds api/api.so from api/src and api/assets.
 # kodev rebuilds only the .c files that changed, not those including a
-# changed header: a header newer than api.so means a clean build.
-api:
+# changed header: a header newer than api.so means a clean build. The
+# dashboard's chart library comes from node_modules (make deps: npm ci).
+CHART_JS = node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js
+api/assets/lightweight-charts.js: $(CHART_JS)
+	cp $< $@
+$(CHART_JS):
+	@echo "$@ is missing: run 'make deps' (npm ci)"; exit 1
+
+api: api/assets/lightweight-charts.js
 	cd api && if [ -f api.so ] && [ -n "$$(find src -name '*.h' -newer api.so)" ]; then \
 		kodev clean; fi && kodev build
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install every Debian package marketdata needs (idempotent).
+# Install every Debian package marketdata needs (idempotent), then the npm
+# packages of package-lock.json (npm ci: the dashboard's chart library and
+# the browser test's driver) into node_modules.
 #   test/deps.sh               install (apt-get update + install)
 #   test/deps.sh --if-missing  do nothing when all are installed already
 set -euo pipefail
@@ -9,7 +11,7 @@ packages=(
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	libcurl4-openssl-dev libhiredis-dev librdkafka-dev libjwt-dev libssl-dev
 	redis-server kore kcat curl wrk haproxy openssl libjansson-dev
-	libipc-run-perl
+	libipc-run-perl libprotocol-websocket-perl chromium
 	libmicrohttpd-dev bc
 	docker-compose python3-yaml
 )
@@ -22,11 +24,19 @@ done
 # unless some npm (a Node.js install of its own) is there already
 command -v npm >/dev/null || missing+=(npm)
 
-if [ "${1:-}" = "--if-missing" ] && [ ${#missing[@]} -eq 0 ]; then
-	exit 0
-fi
+top="$(cd "$(dirname "$0")/.." && pwd)"
+npm_deps() {
+	# node_modules older than the lock file (or absent): install it again
+	if [ ! -f "$top/node_modules/.package-lock.json" ] ||
+	   [ "$top/package-lock.json" -nt "$top/node_modules/.package-lock.json" ]; then
+		echo "deps: npm ci"
+		(cd "$top" && npm ci --no-audit --no-fund)
+	fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
-	echo "deps: all ${#packages[@]} packages are installed"
+	[ "${1:-}" = "--if-missing" ] || echo "deps: all ${#packages[@]} packages are installed"
+	npm_deps
 	exit 0
 fi
 
@@ -40,3 +50,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 # Debian starts a system cluster and Redis on install; ours run privately.
+npm_deps

@@ -320,6 +320,8 @@ my %elsewhere = (
 	'GET /prices/stream 503' => 'Redis down with MD_API_RATE_LIMIT_FAIL=closed',
 	'POST /stream/token 429' => 'rate limited like every route',
 	'POST /stream/token 503' => 'Redis down',
+	map({ ("GET $_ 200" => '045_dashboard_browser.pl') } '/', '/dashboard.js', '/dashboard.css',
+		'/lightweight-charts.js'),
 );
 my @undocumented = grep { !$documented{$_} } sort keys %seen;
 is_deeply(\@undocumented, [], 'openapi: every answered route and status is documented');
