@@ -259,9 +259,11 @@
 
 	function init() {
 		chart = LC.createChart($('chart'), {
-			layout: { background: { color: '#0f1419' }, textColor: '#d8dee4' },
 			grid: { vertLines: { color: '#1f2830' }, horzLines: { color: '#1f2830' } },
 			timeScale: { timeVisible: true, secondsVisible: false },
+			/* its logo injects a <style>, which our CSP refuses: the
+			 * page credits TradingView in its footer instead */
+			layout: { background: { color: '#0f1419' }, textColor: '#d8dee4', attributionLogo: false },
 			autoSize: true
 		});
 		series = chart.addSeries(LC.CandlestickSeries, {});
