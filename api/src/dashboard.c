@@ -1,9 +1,10 @@
 /*
  * api/src/dashboard.c
  *	GET /: the dashboard, static files built into the module from
- *	assets/ by kodev (dashboard.html, .js, .css, and lightweight-charts.js,
- *	which make api copies from node_modules). No build server and no CDN
- *	at run time; the page talks to the public endpoints only.
+ *	assets/ by kodev (dashboard.html, .js, .css, favicon.svg, and
+ *	lightweight-charts.js, which make api copies from node_modules). No
+ *	build server and no CDN at run time; the page talks to the public
+ *	endpoints only.
  */
 
 #include <string.h>
@@ -17,6 +18,8 @@ extern const u_int8_t	asset_dashboard_css[], asset_lightweight_charts_js[];
 extern const u_int32_t	asset_len_dashboard_html, asset_len_dashboard_js;
 extern const u_int32_t	asset_len_dashboard_css;
 extern const u_int32_t	asset_len_lightweight_charts_js;
+extern const u_int8_t	asset_favicon_svg[];
+extern const u_int32_t	asset_len_favicon_svg;
 
 /* the page's own files only; EventSource and fetch to this origin */
 #define DASHBOARD_CSP	"default-src 'none'; script-src 'self'; " \
@@ -37,6 +40,8 @@ static const struct {
 	    &asset_len_dashboard_css },
 	{ "/lightweight-charts.js", "text/javascript; charset=utf-8",
 	    asset_lightweight_charts_js, &asset_len_lightweight_charts_js },
+	{ "/favicon.svg", "image/svg+xml", asset_favicon_svg,
+	    &asset_len_favicon_svg },
 };
 
 int

@@ -419,9 +419,8 @@ stream_client_discard(struct stream_client *sc)
 void
 stream_client_close(struct stream_client *sc, const char *reason)
 {
-	char			 json[128];
-
 	struct connection	*c = sc->c;
+	char			 json[128];
 
 	if (c != NULL) {
 		/* from here on, Kore's disconnect callbacks do not find us */
@@ -532,17 +531,26 @@ void
 api_stream_shutdown(void)
 {
 	struct stream_client	*sc;
+	struct connection	*c;
+	int			 ws;
 
 	shutting_down = 1;
+	if (!TAILQ_EMPTY(&clients))
+		kore_log(LOG_NOTICE, "stream: telling the streams to reconnect");
 	while ((sc = TAILQ_FIRST(&clients)) != NULL) {
+		c = sc->c;
+		ws = (sc->proto == STREAM_WS && !sc->dead);
 		stream_emit_control(sc, "reconnect", "{\"reason\":\"shutdown\"}");
-		if (sc->proto == STREAM_WS && !sc->dead) {
-			kore_websocket_send(sc->c, WEBSOCKET_OP_CLOSE, NULL, 0);
-			sc->c->flags |= CONN_WS_CLOSE_SENT;
-		}
-		sc->c->flags |= CONN_CLOSE_EMPTY;
-		(void)net_send_flush(sc->c);
+		/* detached and freed first: the disconnect below finds nothing */
 		stream_client_close(sc, NULL);
+		if (ws) {
+			kore_websocket_send(c, WEBSOCKET_OP_CLOSE, NULL, 0);
+			c->flags |= CONN_WS_CLOSE_SENT;
+		}
+		/* closed by Kore once what is queued is sent */
+		c->flags |= CONN_CLOSE_EMPTY;
+		if (net_send_flush(c) == KORE_RESULT_ERROR)
+			kore_connection_disconnect(c);
 	}
 }
 

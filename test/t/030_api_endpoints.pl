@@ -321,7 +321,7 @@ my %elsewhere = (
 	'POST /stream/token 429' => 'rate limited like every route',
 	'POST /stream/token 503' => 'Redis down',
 	map({ ("GET $_ 200" => '045_dashboard_browser.pl') } '/', '/dashboard.js', '/dashboard.css',
-		'/lightweight-charts.js'),
+		'/lightweight-charts.js', '/favicon.svg'),
 );
 my @undocumented = grep { !$documented{$_} } sort keys %seen;
 is_deeply(\@undocumented, [], 'openapi: every answered route and status is documented');
