@@ -727,3 +727,62 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+-- GET /prices/stream's resume. An event's *id* is
+-- "<market time in µs since the epoch>:<provider>:<symbol>", the key of its
+-- md.prices row; the row's ingested_at (its transaction's start) orders
+-- the stream, and the sink publishes one transaction's prices ordered by
+-- symbol and provider. So "after the id" is every row later in
+-- (ingested_at, symbol, provider), newest per provider and transaction as
+-- the sink publishes them, within the last window_s seconds. The first
+-- line says "complete", or "partial" when the id is unknown, older than
+-- the window, or max_events (the most sent) follow it; then one line per event:
+-- its id, a space, its price event (md._price_event).
+CREATE FUNCTION md._api_stream_replay(symbols text[], after text, window_s integer,
+	max_events integer)
+	RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	parts text[] := string_to_array(after, ':');
+	since timestamptz := now() - make_interval(secs => window_s);
+	c_at timestamptz;
+	c_symbol text := '';
+	c_provider text := '';
+	events text;
+	n bigint;
+BEGIN
+	IF cardinality(parts) = 3 AND parts[1] ~ '^[0-9]{1,18}$' THEN
+		SELECT p.ingested_at INTO c_at FROM md.prices p
+		WHERE p.symbol = parts[3] AND p.provider = parts[2]
+		  AND p.ts = 'epoch'::timestamptz + parts[1]::bigint * interval '1 microsecond';
+	END IF;
+	IF c_at IS NOT NULL AND c_at >= since THEN
+		c_symbol := parts[3];
+		c_provider := parts[2];
+	ELSE
+		c_at := NULL;
+	END IF;
+	SELECT string_agg(e.line, E'\n' ORDER BY e.ingested_at, e.symbol, e.provider),
+		   count(*)
+	  INTO events, n
+	  FROM (SELECT DISTINCT ON (p.ingested_at, p.symbol, p.provider)
+				   p.ingested_at, p.symbol, p.provider,
+				   (extract(epoch FROM p.ts) * 1000000)::bigint || ':' || p.provider
+				   || ':' || p.symbol || ' '
+				   || md._price_event(p.symbol, p.provider, p.price, p.ts,
+									  p.raw_response_id)::text AS line
+			  FROM md.prices p
+			 WHERE p.symbol = ANY (symbols) AND p.ingested_at >= since
+			   AND (c_at IS NULL
+					OR (p.ingested_at, p.symbol, p.provider) > (c_at, c_symbol, c_provider))
+			 ORDER BY p.ingested_at, p.symbol, p.provider, p.ts DESC
+			 LIMIT max_events) e;
+	RETURN CASE WHEN c_at IS NULL OR n >= max_events THEN 'partial' ELSE 'complete' END
+		   || coalesce(E'\n' || events, '');
+END
+$$;
+COMMENT ON FUNCTION md._api_stream_replay(text[], text, integer, integer) IS
+	'GET /prices/stream resume: the price events after an event id within a window, one per line after a "complete" or "partial" line';
+REVOKE ALL ON FUNCTION md._api_stream_replay(text[], text, integer, integer) FROM PUBLIC;

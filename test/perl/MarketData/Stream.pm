@@ -14,16 +14,20 @@ use IO::Socket::INET;
 use IPC::Run;
 use JSON::PP;
 use Protocol::WebSocket::Client;
+use PostgreSQL::Test::Utils;
 use Time::HiRes qw(time usleep);
 
 sub sse
 {
 	my ($class, $api, $query, %o) = @_;
-	my $self = bless { kind => 'sse', events => [], raw => '', out => '' }, $class;
+	my $self = bless { kind => 'sse', events => [], raw => '', off => 0 }, $class;
+	# curl writes to a file, not a pipe: it reads the stream at once
+	# whatever the test is doing, as a client that keeps up would
+	$self->{file} = PostgreSQL::Test::Utils::tempdir('sse') . '/out';
 	my @cmd = ('curl', '-sS', '-N', '--no-buffer', '-D', '-');
 	push @cmd, '-H', "$_: $o{headers}{$_}" for keys %{ $o{headers} // {} };
 	push @cmd, $api->url . "/prices/stream?$query";
-	$self->{h} = IPC::Run::start(\@cmd, '<', \undef, '>', \$self->{out}, '2>', \$self->{err});
+	$self->{h} = IPC::Run::start(\@cmd, '<', \undef, '>', $self->{file}, '2>', \$self->{err});
 	return $self;
 }
 
@@ -79,8 +83,15 @@ sub pump
 	if ($self->{kind} eq 'sse')
 	{
 		eval { $self->{h}->pump_nb };
-		$self->{raw} .= $self->{out};
-		$self->{out} = '';
+		if (open(my $fh, '<', $self->{file}))
+		{
+			seek($fh, $self->{off}, 0);
+			local $/;
+			my $more = <$fh> // '';
+			$self->{off} += length $more;
+			$self->{raw} .= $more;
+			close $fh;
+		}
 		if (!defined $self->{status} && $self->{raw} =~ s/^HTTP\/1\.[01] (\d+)[^\n]*\n(.*?)\r?\n\r?\n//s)
 		{
 			$self->{status} = $1;
