@@ -121,7 +121,7 @@ cat >"$OUT/ingest.sql" <<'SQL'
 \set s random(1, 1000)
 SELECT md_ingest_price('S' || :s, 'finnhub', (100 + random())::numeric(12, 6), clock_timestamp());
 SQL
-run_clients load "http://127.0.0.1:$API_PORT" $((DUR + 6)) "$OUT/latest.txt"
+run_clients load "http://127.0.0.1:$API_PORT" $((DUR + 10)) "$OUT/latest.txt"
 as_db_user pgbench -n -h 127.0.0.1 -p "$PGPORT" -U postgres -c 4 -j 2 -R "$RATE" -T "$DUR" \
 	-f "$OUT/ingest.sql" postgres >"$OUT/pgbench.out" 2>&1
 sleep 1
@@ -181,7 +181,8 @@ static void on_msg(redisAsyncContext *ac, void *r, void *priv) {
 	if (m == NULL || m->type != REDIS_REPLY_ARRAY || m->elements != 4) return;
 	snprintf(sym, sizeof(sym), "%s,", m->element[2]->str + 10);
 	kore_buf_init(&b, m->element[3]->len + 32);
-	kore_buf_appendf(&b, "event: price\ndata: %s\n\n", m->element[3]->str);
+	kore_buf_appendf(&b, "id: %s\nevent: price\ndata: %s\n\n", m->element[2]->str + 10,
+	    m->element[3]->str);
 	TAILQ_FOREACH(c, &connections, list) {
 		char *q = queries[c->fd];
 		size_t n = strlen(sym) - 1;
