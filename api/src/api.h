@@ -80,6 +80,7 @@ struct api_settings {
 	int		 stream_max_per_key;	/* open streams; 0: no limit */
 	int		 stream_max_per_ip;
 	int		 stream_token_ttl;	/* s */
+	int		 db_prepare;	/* named prepared statements */
 };
 
 extern struct api_settings	api_cfg;
@@ -182,6 +183,8 @@ struct api_ctx {
 	struct api_redis_answer	 redis;
 	struct api_dbres	 db;		/* the last database answer */
 	u_int64_t		 db_us;
+	struct api_dbres	 read_db;	/* /health/ready: the replica's */
+	u_int64_t		 read_db_us;
 	struct api_route_args	 args;
 	struct api_flight_share	 share;
 	void			*stream;	/* a stream being opened (stream.c) */

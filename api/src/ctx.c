@@ -136,6 +136,7 @@ ctx_free(struct api_ctx *ctx)
 	int	i;
 
 	api_dbres_clear(&ctx->db);
+	api_dbres_clear(&ctx->read_db);
 	kore_free(ctx->redis.value);
 	kore_free(ctx->gate.api_key);
 	for (i = 0; i < API_NARGS; i++)

@@ -17,6 +17,10 @@
  * every use PQsendQueryPrepared, on Kore's connection, scheduled on
  * Kore's event loop exactly as Kore schedules its own queries. A
  * connection that was reset (a new backend) prepares again.
+ * MD_API_DATABASE_PREPARE=0 sends every query unnamed (parse, bind and
+ * execute in one round trip) instead: behind a pooler in transaction
+ * mode (PgBouncer 1.18), consecutive queries of one connection may run
+ * on different backends, which never saw the named statement.
  *
  * (The server sends a prepare's ParseComplete and ReadyForQuery in one
  * flush, so Kore's drain of the connection after DONE does not wait.)
@@ -193,7 +197,7 @@ api_db_query(const char *dbname, const char *query, int nparams,
 		q->params[i] = params[i] ? kore_strdup(params[i]) : NULL;
 	q->cb = cb;
 	q->arg = arg;
-	q->stmt = stmt_id(query);
+	q->stmt = api_cfg.db_prepare ? stmt_id(query) : -1;
 	TAILQ_INSERT_TAIL(&dbq_running, q, list);
 	api_db_active++;
 

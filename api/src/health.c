@@ -4,9 +4,11 @@
  *	document and the answer for routes that do not exist.
  *
  * Readiness: the database (a query to md._api_ready(), which also reports
- * Kafka from md.worker_status and each provider), and Redis (PING). The
- * status is "ok", "degraded" when Redis is down (answers then come from
- * the database) or "down" with 503 when the database is unreachable.
+ * Kafka from md.worker_status and each provider), the read database when
+ * MD_API_DATABASE_READ_URL names one (a replica: history and averages),
+ * and Redis (PING). The status is "ok", "degraded" when Redis is down
+ * (answers then come from the database) or the read database is (history
+ * and averages fail), or "down" with 503 when the database is unreachable.
  */
 
 #include <stdio.h>
@@ -53,6 +55,13 @@ check(json_t *root, const char *name, const char *status, double ms,
 	json_object_set_new(root, name, o);
 }
 
+/* a read database of its own (not the primary's URL) */
+static int
+ready_has_read_db(void)
+{
+	return (strcmp(api_cfg.db_read_url, api_cfg.db_url) != 0);
+}
+
 static int
 ready_answer(struct api_ctx *ctx)
 {
@@ -65,7 +74,8 @@ ready_answer(struct api_ctx *ctx)
 	if (!ctx->db.ok) {
 		status = "down";
 		code = 503;
-	} else if (!ctx->redis.ok) {
+	} else if (!ctx->redis.ok ||
+	    (ready_has_read_db() && !ctx->read_db.ok)) {
 		status = "degraded";
 		code = 200;
 	} else {
@@ -77,6 +87,16 @@ ready_answer(struct api_ctx *ctx)
 	check(root, "database", ctx->db.ok ? "ok" : "down",
 	    ctx->db.ok ? ctx->db_us / 1000.0 : -1,
 	    ctx->db.ok ? NULL : "the database is unreachable");
+	if (ready_has_read_db()) {
+		check(root, "replica", ctx->read_db.ok ? "ok" : "down",
+		    ctx->read_db.ok ? ctx->read_db_us / 1000.0 : -1,
+		    ctx->read_db.ok ? NULL : "the read database is unreachable: "
+		    "history and averages fail");
+		if (ctx->read_db.ok && ctx->read_db.value != NULL)
+			json_object_set_new(json_object_get(root, "replica"),
+			    "in_recovery",
+			    json_boolean(!strcmp(ctx->read_db.value, "t")));
+	}
 	check(root, "redis", ctx->redis.ok ? "ok" : "down",
 	    ctx->redis.ok ? ctx->redis.us / 1000.0 : -1,
 	    ctx->redis.ok ? NULL : "Redis is unreachable: answers come "
@@ -109,10 +129,26 @@ ready_redis(struct http_request *req)
 }
 
 static int
-ready_database(struct http_request *req)
+ready_read_database(struct http_request *req)
 {
 	req->fsm_state++;
-	return (api_db_start(req->hdlr_extra, API_DB_PRIMARY,
+	if (!ready_has_read_db())
+		return (HTTP_STATE_CONTINUE);
+	return (api_db_start(req->hdlr_extra, API_DB_READ,
+	    "SELECT pg_is_in_recovery()", 0, NULL));
+}
+
+static int
+ready_database(struct http_request *req)
+{
+	struct api_ctx	*ctx = req->hdlr_extra;
+
+	/* the read database's answer, if any, kept apart */
+	ctx->read_db = ctx->db;
+	ctx->read_db_us = ctx->db_us;
+	memset(&ctx->db, 0, sizeof(ctx->db));
+	req->fsm_state++;
+	return (api_db_start(ctx, API_DB_PRIMARY,
 	    "SELECT md._api_ready()", 0, NULL));
 }
 
@@ -125,11 +161,12 @@ ready_answered(struct http_request *req)
 
 static struct http_state ready_states[] = {
 	KORE_HTTP_STATE(ready_redis),
+	KORE_HTTP_STATE(ready_read_database),
 	KORE_HTTP_STATE(ready_database),
 	KORE_HTTP_STATE(ready_answered),
 };
 
-/* GET /health/ready: Redis, then the database, then the answer */
+/* GET /health/ready: Redis, the read database, the database, the answer */
 int
 api_ready(struct http_request *req)
 {

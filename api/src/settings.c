@@ -173,4 +173,5 @@ api_settings_load(void)
 	    0, INT_MAX);
 	api_cfg.stream_token_ttl = env_int("MD_API_STREAM_TOKEN_TTL", 60, 1,
 	    3600);
+	api_cfg.db_prepare = env_int("MD_API_DATABASE_PREPARE", 1, 0, 1);
 }
