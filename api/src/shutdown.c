@@ -21,6 +21,8 @@ volatile sig_atomic_t	api_draining;
 
 static volatile sig_atomic_t	drain_signal;
 static u_int64_t		drain_deadline;
+/* the parent at our start: in a container it is PID 1 itself */
+static pid_t			parent_pid;
 
 static void
 on_signal(int sig)
@@ -35,7 +37,7 @@ drain_timer(void *unused, u_int64_t now)
 	(void)unused;
 
 	/* the parent is gone (killed): drain and go too */
-	if (!api_draining && getppid() == 1) {
+	if (!api_draining && getppid() != parent_pid) {
 		drain_signal = SIGQUIT;
 		api_draining = 1;
 	}
@@ -63,6 +65,7 @@ api_shutdown_init(void)
 {
 	struct sigaction	sa;
 
+	parent_pid = getppid();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	(void)sigfillset(&sa.sa_mask);
