@@ -39,6 +39,8 @@ static struct sock_filter filter_api[] = {
 	/* libpq over TCP (OpenSSL's start-up reads a directory) */
 	KORE_SYSCALL_ALLOW(getdents64),
 	KORE_SYSCALL_ALLOW(getppid),
+	/* a database host by name: glibc's resolver sends A and AAAA at once */
+	KORE_SYSCALL_ALLOW(sendmmsg),
 };
 
 void
