@@ -10,6 +10,7 @@
 #   make installcheck  the same against a running server (PGXS; prove_installcheck: TAP only)
 #   make bench      run the benchmarks under bench/
 #   make docker-check  validate docker/ (compose file, Dockerfiles) without a Docker engine
+#   make docker-test   build the images, run the stack with podman, test it end to end
 
 EXTENSION = marketdata
 # the version is spelt once, in the control file
@@ -63,7 +64,7 @@ $(OBJS): marketdata.control
 marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql extension/bars.sql
 	cat $^ > $@
 
-.PHONY: deps run stop test bench deps-hint api docker-check test-programs
+.PHONY: deps run stop test bench deps-hint api docker-check docker-test test-programs
 
 # what the TAP tests start: the Kafka test broker, the fake provider, the API
 test-programs: test/kafka_broker api
@@ -119,3 +120,9 @@ bench:
 docker-check:
 	./test/deps.sh --if-missing
 	./docker/check.sh
+
+# docker/: the images built and the stack run with podman, tested end to
+# end (test/docker_test.sh; needs root for podman's networks)
+docker-test:
+	./test/deps.sh --if-missing
+	./test/docker_test.sh

@@ -6,8 +6,9 @@ variables resolved). Prints one line per problem; exit 1 when any.
   (restart "no") is waited for with service_completed_successfully;
 - the stack has its parts: a TLS load balancer in front of two API
   instances, Redis, a primary and a streaming replica, three Kafka nodes;
-- the API writes to the primary and reads from the replica, and trusts
-  X-Forwarded-For only from the load balancer's fixed address;
+- the API goes through PgBouncer, writing to the primary and reading from
+  the replica, without named prepared statements (transaction pooling),
+  and trusts X-Forwarded-For only from the load balancer's fixed address;
 - no password, secret or key is in an environment value or a build
   argument: they come from compose secrets; every secret file has a
   committed *.example and no real one is committed;
@@ -32,7 +33,7 @@ def problem(msg):
     problems.append(msg)
 
 
-for name in ("lb", "api1", "api2", "redis", "primary", "replica",
+for name in ("lb", "api1", "api2", "pgbouncer", "redis", "primary", "replica",
              "kafka1", "kafka2", "kafka3"):
     if name not in services:
         problem(f"service {name} is missing")
@@ -83,10 +84,17 @@ if "tls_pem" not in [s.get("source") if isinstance(s, dict) else s
 lb_ip = ((lb.get("networks") or {}).get("backend") or {}).get("ipv4_address")
 for name in ("api1", "api2"):
     env = services.get(name, {}).get("environment") or {}
-    if "host=primary" not in str(env.get("MD_API_DATABASE_URL", "")):
-        problem(f"{name}: MD_API_DATABASE_URL does not name the primary")
-    if "host=replica" not in str(env.get("MD_API_DATABASE_READ_URL", "")):
-        problem(f"{name}: MD_API_DATABASE_READ_URL does not name the replica")
+    if not re.search(r"host=pgbouncer .*dbname=marketdata( |$)",
+                     str(env.get("MD_API_DATABASE_URL", ""))):
+        problem(f"{name}: MD_API_DATABASE_URL is not PgBouncer's marketdata")
+    if "dbname=marketdata_ro" not in str(env.get("MD_API_DATABASE_READ_URL", "")):
+        problem(f"{name}: MD_API_DATABASE_READ_URL is not PgBouncer's marketdata_ro")
+    if str(env.get("MD_API_DATABASE_PREPARE", "")) != "0":
+        problem(f"{name}: named prepared statements behind transaction pooling")
+pgb = (services.get("pgbouncer", {}).get("environment") or {})
+if not str(pgb.get("MD_PGBOUNCER_PRIMARY", "")).startswith("primary") or \
+        not str(pgb.get("MD_PGBOUNCER_REPLICA", "")).startswith("replica"):
+    problem("pgbouncer does not send marketdata to the primary and marketdata_ro to the replica")
     if not lb_ip or env.get("MD_API_TRUSTED_PROXIES") != lb_ip:
         problem(f"{name}: MD_API_TRUSTED_PROXIES is not the load balancer's "
                 f"address ({lb_ip})")

@@ -14,6 +14,7 @@ packages=(
 	libipc-run-perl libprotocol-websocket-perl chromium
 	libmicrohttpd-dev bc
 	docker-compose python3-yaml
+	podman runc mmdebstrap netavark aardvark-dns uidmap slirp4netns iptables
 )
 
 missing=()
