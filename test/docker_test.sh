@@ -167,7 +167,7 @@ done
 
 URL="https://localhost:$HTTPS_PORT"
 # curl through the load balancer, trusting only our CA
-lb() { curl -sS --cacert "$CA" --max-time 10 "$@"; }
+lb() { curl -sS --cacert "$CA" --max-time 20 "$@"; }
 psql_primary() {
 	podman exec "$(c "${PRIMARY:-primary}")" setpriv --reuid=postgres --regid=postgres --init-groups \
 		psql -X -q -At -h /run/postgresql -d marketdata -v ON_ERROR_STOP=1 -c "$1"
@@ -190,6 +190,8 @@ both_up() {
 	[[ "$seen" == *api1* && "$seen" == *api2* ]]
 }
 check "the load balancer sends to both instances" wait_until 60 both_up
+ready_ok() { lb "$URL/health/ready" | grep -q '"status":"ok"'; }
+check "readiness through the LB says ok" wait_until 60 ready_ok
 ADMIN_KEY=$(psql_primary "SELECT md_create_api_key('docker-test-admin', 'admin')")
 READER_KEY=$(psql_primary "SELECT md_create_api_key('docker-test-reader', 'reader')")
 
@@ -223,6 +225,117 @@ check "its history is read from the replica" bash -c "
 		curl -sS --cacert '$CA' -H 'X-API-Key: $ADMIN_KEY' '$URL/prices/history?symbol=DOCK&provider=sandbox' | grep -q '123.45' && exit 0
 		sleep 0.5
 	done; exit 1"
+
+# a header of an answer: hdr NAME CURL-ARGS...
+hdr() {
+	local name=$1
+	shift
+	lb -o /dev/null -D - "$@" | tr -d '\r' | awk -F': ' -v n="$name" 'tolower($1)==n{print $2}'
+}
+json_field() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# ---------------------------------------------------------------- poll job
+t=$(date +%s%N)
+job=$(lb -X POST -H "X-API-Key: $ADMIN_KEY" -H 'Content-Type: application/json' \
+	-d '{"symbols":["PJOB"],"interval":1,"provider":"sandbox"}' "$URL/prices/poll")
+job_id=$(printf '%s' "$job" | json_field job_id 2>/dev/null)
+code=$(lb -o "$W/job" -w '%{http_code}' -H "X-API-Key: $ADMIN_KEY" "$URL/prices/poll/$job_id")
+check "a poll job created through the LB is read back at once ($job_id: $code)" \
+	bash -c "[ '$code' = 200 ] || { cat '$W/job'; echo '$job'; exit 1; }"
+got=""
+while [ $((($(date +%s%N) - t) / 1000000)) -lt 2000 ]; do
+	# history (the replica; /prices/latest would fetch on its own)
+	if lb -H "X-API-Key: $ADMIN_KEY" "$URL/prices/history?symbol=PJOB&provider=sandbox" 2>/dev/null |
+		grep -Eq '"points" *: *\[ *\{'; then
+		got=$((($(date +%s%N) - t) / 1000000))
+		break
+	fi
+	sleep 0.1
+done
+check "its prices are served through the API (history, from the replica) within 2 s (${got:-no price after 2000} ms)" test -n "$got"
+check "its events reach the Kafka stand-in (kcat in the kafka1 container)" bash -c "
+	for i in \$(seq 1 20); do
+		podman exec $(c kafka1) kcat -b kafka1:9092 -C -t price-events -o beginning -e -q 2>/dev/null | grep -q PJOB && exit 0
+		sleep 0.5
+	done; exit 1"
+lb -X DELETE -H "X-API-Key: $ADMIN_KEY" "$URL/prices/poll/$job_id" >/dev/null
+
+# ---------------------------------------------------------------- rate limit
+# A burst of 2x the reader limit: through the LB (both instances, one Redis)
+# and straight at api1 with another key; the same number gets through.
+KEY2=$(psql_primary "SELECT md_create_api_key('docker-test-reader2', 'reader')")
+burst_lb=$(for i in $(seq 1 $((RL_READER * 2))); do
+	lb -o /dev/null -w '%{http_code}\n' -H "X-API-Key: $READER_KEY" "$URL/prices/latest?symbol=DOCK&provider=sandbox"
+done | sort | uniq -c | tr '\n' ' ')
+burst_one=$(podman exec "$(c api1)" sh -c "for i in \$(seq 1 $((RL_READER * 2))); do
+	curl -s -o /dev/null -w '%{http_code}\n' -H 'X-API-Key: $KEY2' 'http://127.0.0.1:8080/prices/latest?symbol=DOCK&provider=sandbox'
+done" | sort | uniq -c | tr '\n' ' ')
+check "rate limit across instances: through the LB [$burst_lb] as on one [$burst_one]" bash -c "
+	[[ '$burst_lb' == *'$RL_READER 200'*'$RL_READER 429'* ]] && [[ '$burst_one' == *'$RL_READER 200'*'$RL_READER 429'* ]]"
+
+# ---------------------------------------------------------------- stop an instance under load
+LATEST="$URL/prices/latest?symbol=DOCK&provider=sandbox"
+wrk -t 2 -c 16 -d 14s --timeout 5s -H "X-API-Key: $ADMIN_KEY" "$LATEST" >"$W/wrk1" 2>&1 &
+wrk_pid=$!
+sleep 3
+podman stop -t 30 "$(c api1)" >/dev/null 2>&1
+sleep 3
+served=$(for i in 1 2 3 4; do hdr x-served-by -H "X-API-Key: $ADMIN_KEY" "$LATEST"; done | sort -u | tr '\n' ' ')
+wait "$wrk_pid"
+errors=$(awk '/Socket errors|Non-2xx/' "$W/wrk1")
+reqs=$(awk '/requests in/{print $1}' "$W/wrk1")
+check "api1 stopped under load through the LB: $reqs requests, none failed" \
+	bash -c "[ -n '$reqs' ] && [ '$reqs' -gt 0 ] && [ -z '$errors' ] || { cat '$W/wrk1'; exit 1; }"
+check "meanwhile api2 alone answers ($served)" test "$served" = "api2 "
+podman start "$(c api1)" >/dev/null 2>&1
+check "api1 started again takes traffic again" wait_until 60 both_up
+
+# ---------------------------------------------------------------- Redis down
+podman kill "$(c redis)" >/dev/null 2>&1
+check "Redis killed: readiness says degraded" wait_until 20 bash -c \
+	"curl -sS --cacert '$CA' '$URL/health/ready' | grep -q '\"status\":\"degraded\"'"
+codes=$(for i in 1 2 3 4 5 6; do lb -o /dev/null -w '%{http_code} ' -H "X-API-Key: $ADMIN_KEY" "$LATEST"; done)
+check "answers keep coming from the database ($codes)" test "$codes" = "200 200 200 200 200 200 "
+podman start "$(c redis)" >/dev/null 2>&1
+check "Redis back: readiness ok again" wait_until 30 bash -c \
+	"curl -sS --cacert '$CA' '$URL/health/ready' | grep -q '\"status\":\"ok\"'"
+cache_hits() {
+	local i h n=0
+	for i in 1 2 3 4; do
+		h=$(hdr x-cache -H "X-API-Key: $ADMIN_KEY" "$LATEST")
+		[ "$h" = HIT ] && n=$((n + 1))
+	done
+	[ "$n" -ge 2 ]
+}
+check "caching resumes (X-Cache: HIT)" wait_until 20 cache_hits
+
+# ---------------------------------------------------------------- failover
+# prices committed on the primary, then the primary stopped; the replica
+# promoted, PgBouncer pointed at it.
+psql_primary "SELECT count(*) FROM generate_series(1, 200) g, LATERAL md_ingest_price('FAIL' || (g % 10), 'sandbox', 100 + g, now() - g * interval '1 second', 1, 'USD')" >/dev/null
+before=$(psql_primary "SELECT count(*) FROM md.prices")
+podman stop -t 60 "$(c primary)" >/dev/null 2>&1
+if podman exec "$(c replica)" setpriv --reuid=postgres --regid=postgres --init-groups \
+	pg_ctl promote -w -D /var/lib/postgresql/data >"$W/promote" 2>&1 &&
+	podman exec "$(c pgbouncer)" use-primary replica >>"$W/promote" 2>&1; then
+	ok "primary stopped; replica promoted (pg_ctl promote), PgBouncer repointed (use-primary replica)"
+else
+	not_ok "primary stopped; replica promoted, PgBouncer repointed" "$(cat "$W/promote")"
+fi
+PRIMARY=replica
+after=$(psql_primary "SELECT count(*) FROM md.prices")
+check "no price committed before the stop is missing ($before before, $after after)" test "$after" = "$before"
+check "the workers start on the new primary" wait_until 30 bash -c \
+	"[ \"\$(podman exec $(c replica) setpriv --reuid=postgres --regid=postgres --init-groups psql -X -At -h /run/postgresql -d marketdata -c \"SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'marketdata%'\")\" -ge 3 ]"
+write_ok() {
+	local code
+	code=$(lb -o "$W/job2" -w '%{http_code}' -X POST -H "X-API-Key: $ADMIN_KEY" -H 'Content-Type: application/json' \
+		-d '{"symbols":["AFTER"],"interval":1,"provider":"sandbox"}' "$URL/prices/poll")
+	[ "$code" = 202 ]
+}
+check "writes work again through the LB" wait_until 30 write_ok
+check "the new primary's scheduler runs the new job" wait_until 10 bash -c \
+	"curl -sS --cacert '$CA' -H 'X-API-Key: $ADMIN_KEY' '$URL/prices/history?symbol=AFTER&provider=sandbox' | grep -Eq '\"points\" *: *\\[ *\\{'"
 
 note "checks took $(($(date +%s) - t_start)) s in all"
 summary
