@@ -22,173 +22,16 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP"
 
-CACHE=${MD_DOCKER_CACHE:-$TOP/.cache/docker}
-PROJECT=mdtest$$
-TAG=test$$
-passed=0
-failed=0
-t_start=$(date +%s)
-
-ok() { echo "ok - $1"; passed=$((passed + 1)); }
-not_ok() {
-	echo "not ok - $1"
-	[ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /' | head -n 40
-	failed=$((failed + 1))
-}
-check() { # check NAME CMD...: ok when CMD succeeds
-	local name=$1 out
-	shift
-	if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
-}
-note() { echo "# $*"; }
-summary() {
-	echo
-	echo "$passed passed, $failed failed"
-}
-
-for tool in podman runc mmdebstrap openssl curl wrk; do
-	if ! command -v "$tool" >/dev/null; then
-		not_ok "$tool is installed (make deps)"
-		summary
-		exit 1
-	fi
-done
-
-W=$(mktemp -d /tmp/md-docker-test.XXXXXX)
-if [ -z "${CONTAINERS_CONF:-}" ]; then
-	cat >"$W/containers.conf" <<'CONF'
-[containers]
-default_ulimits = []
-[engine]
-runtime = "runc"
-CONF
-	export CONTAINERS_CONF="$W/containers.conf"
-fi
-
-compose() {
-	/usr/bin/python3 "$W/src/docker/compose_podman.py" -p "$PROJECT" \
-		-f "$W/src/docker/compose.yaml" -f "$W/src/docker/compose.podman.yaml" "$@"
-}
-c() { echo "$PROJECT-$1"; }
-
-cleanup() {
-	if [ "${MD_DOCKER_TEST_KEEP:-0}" = 1 ]; then
-		note "kept: $PROJECT (remove: CONTAINERS_CONF=$CONTAINERS_CONF /usr/bin/python3 $W/src/docker/compose_podman.py -p $PROJECT -f $W/src/docker/compose.yaml -f $W/src/docker/compose.podman.yaml down --rmi; rm -rf $W)"
-		return
-	fi
-	compose down --rmi >/dev/null 2>&1
-	rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# ---------------------------------------------------------------- images
-if ! podman image exists debian:12; then
-	mkdir -p "$CACHE"
-	rootfs="$CACHE/debian-12-rootfs.tar"
-	if [ ! -s "$rootfs" ]; then
-		note "making debian:12 with mmdebstrap"
-		if ! mmdebstrap --variant=minbase --quiet bookworm "$rootfs.tmp" \
-			"deb http://deb.debian.org/debian bookworm main" \
-			"deb http://deb.debian.org/debian bookworm-updates main" \
-			"deb http://deb.debian.org/debian-security bookworm-security main" \
-			>"$W/mmdebstrap.log" 2>&1; then
-			not_ok "mmdebstrap debian:12" "$(tail -n 20 "$W/mmdebstrap.log")"
-			summary
-			exit 1
-		fi
-		mv "$rootfs.tmp" "$rootfs"
-	fi
-	podman import --change 'CMD ["bash"]' "$rootfs" localhost/debian:12 >/dev/null
-fi
-check "a debian:12 image is there" podman image exists debian:12
-
-# the build contexts: the sources the Dockerfiles copy, and docker/
-mkdir -p "$W/src"
-tar -C "$TOP" -cf - Makefile marketdata.control extension worker api/src api/assets \
-	api/conf test/kafka_broker.c docker | tar -C "$W/src" -xf -
-
-# throwaway secrets: nothing here outlives the run
-D="$W/src/docker"
-rm -f "$D"/secrets/* "$D"/env/*.env "$D/.env"
-for ex in "$D"/env/*.example; do cp "$ex" "${ex%.example}"; done
-openssl rand -hex 24 >"$D/secrets/postgres_password"
-openssl rand -hex 24 >"$D/secrets/replication_password"
-openssl rand -hex 24 >"$D/secrets/api_db_password"
-openssl rand -hex 32 >"$D/secrets/jwt_secret"
-echo "# no provider keys: the sandbox needs none" >"$D/secrets/provider_keys"
-echo "# plaintext Kafka inside the stack" >"$D/secrets/kafka_properties"
-"$TOP/test/tls_ca.sh" "$W/tls" >/dev/null
-cp "$W/tls/server.pem" "$D/secrets/tls.pem"
-chmod 600 "$D"/secrets/*
-CA="$W/tls/ca.pem"
-
-# free ports on loopback for the LB
-port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-HTTPS_PORT=$(port)
-HTTP_PORT=$(port)
 # The per-IP limit is out of the way of the load tests; the limit shared
 # across the instances is checked on the reader role's (same Redis counter).
 RL_READER=40
-cat >"$D/.env" <<ENV
-MD_IMAGE_TAG=$TAG
-MD_HTTPS_PORT=$HTTPS_PORT
-MD_HTTP_PORT=$HTTP_PORT
-MD_KAFKA_PARTITIONS=4
-ENV
-cat >>"$D/env/api.env" <<ENV
-MD_API_RATE_LIMIT_IP=100000000
+STACK_API_ENV="MD_API_RATE_LIMIT_IP=100000000
 MD_API_RATE_LIMIT_ADMIN=100000000
 MD_API_RATE_LIMIT_WRITER=100000000
 MD_API_RATE_LIMIT_READER=$RL_READER
-MD_API_SHUTDOWN_TIMEOUT=10
-ENV
+MD_API_SHUTDOWN_TIMEOUT=10"
+. "$TOP/test/docker_stack.sh"
 
-# ---------------------------------------------------------------- up
-t0=$(date +%s)
-if compose up --build --timeout 300 >"$W/up.log" 2>&1; then
-	t1=$(date +%s)
-	ok "the stack builds and starts ($((t1 - t0)) s with the image builds)"
-else
-	not_ok "the stack builds and starts" "$(tail -n 40 "$W/up.log")"
-	summary
-	exit 1
-fi
-if compose wait lb --timeout 120 >"$W/wait.log" 2>&1; then
-	ok "every service is healthy ($(($(date +%s) - t0)) s from nothing)"
-else
-	not_ok "every service is healthy" "$(cat "$W/wait.log")"
-fi
-for img in postgres api lb pgbouncer redis kafka; do
-	note "image marketdata-$img: $(podman image inspect -f '{{.Size}}' "marketdata-$img:$TAG" | awk '{printf "%.0f MB", $1/1e6}')"
-done
-
-URL="https://localhost:$HTTPS_PORT"
-# curl through the load balancer, trusting only our CA
-lb() { curl -sS --cacert "$CA" --max-time 20 "$@"; }
-psql_primary() {
-	podman exec "$(c "${PRIMARY:-primary}")" setpriv --reuid=postgres --regid=postgres --init-groups \
-		psql -X -q -At -h /run/postgresql -d marketdata -v ON_ERROR_STOP=1 -c "$1"
-}
-# until HAProxy's own checks have seen both instances
-wait_until() { # wait_until SECONDS CMD...
-	local end=$(($(date +%s) + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$end" ] || return 1
-		sleep 0.5
-	done
-}
-both_up() {
-	local seen="" i by
-	for i in 1 2 3 4; do
-		by=$(lb -o /dev/null -D - "$URL/health" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-served-by"{print $2}')
-		seen="$seen $by"
-	done
-	[[ "$seen" == *api1* && "$seen" == *api2* ]]
-}
 check "the load balancer sends to both instances" wait_until 60 both_up
 ready_ok() { lb "$URL/health/ready" | grep -q '"status":"ok"'; }
 check "readiness through the LB says ok" wait_until 60 ready_ok
@@ -196,11 +39,13 @@ ADMIN_KEY=$(psql_primary "SELECT md_create_api_key('docker-test-admin', 'admin')
 READER_KEY=$(psql_primary "SELECT md_create_api_key('docker-test-reader', 'reader')")
 
 # ---------------------------------------------------------------- served
-ready=$(lb "$URL/health/ready")
+ready=$(lb -w '\n%{http_code}' "$URL/health/ready")
 check "/health/ready over HTTPS shows database, replica, Redis, Kafka, providers" \
 	/usr/bin/python3 -c '
 import json, sys
-r = json.loads(sys.argv[1])
+body, code = sys.argv[1].rsplit("\n", 1)
+assert code == "200", sys.argv[1]
+r = json.loads(body)
 for k in ("database", "replica", "redis", "kafka", "providers"):
     assert k in r, "no %s in %s" % (k, r)
 assert r["status"] == "ok", r
@@ -270,8 +115,13 @@ done | sort | uniq -c | tr '\n' ' ')
 burst_one=$(podman exec "$(c api1)" sh -c "for i in \$(seq 1 $((RL_READER * 2))); do
 	curl -s -o /dev/null -w '%{http_code}\n' -H 'X-API-Key: $KEY2' 'http://127.0.0.1:8080/prices/latest?symbol=DOCK&provider=sandbox'
 done" | sort | uniq -c | tr '\n' ' ')
+# (a burst that crosses the limit's window boundary lets a few more through)
+n_lb=$(echo "$burst_lb" | grep -o '[0-9]* 200' | cut -d' ' -f1)
+n_one=$(echo "$burst_one" | grep -o '[0-9]* 200' | cut -d' ' -f1)
 check "rate limit across instances: through the LB [$burst_lb] as on one [$burst_one]" bash -c "
-	[[ '$burst_lb' == *'$RL_READER 200'*'$RL_READER 429'* ]] && [[ '$burst_one' == *'$RL_READER 200'*'$RL_READER 429'* ]]"
+	[ '${n_lb:-0}' -ge $RL_READER ] && [ '${n_lb:-0}' -le $((RL_READER + 3)) ] &&
+	[ '${n_one:-0}' -ge $RL_READER ] && [ '${n_one:-0}' -le $((RL_READER + 3)) ] &&
+	[[ '$burst_lb' == *' 429'* ]]"
 
 # ---------------------------------------------------------------- stop an instance under load
 LATEST="$URL/prices/latest?symbol=DOCK&provider=sandbox"
@@ -279,8 +129,11 @@ wrk -t 2 -c 16 -d 14s --timeout 5s -H "X-API-Key: $ADMIN_KEY" "$LATEST" >"$W/wrk
 wrk_pid=$!
 sleep 3
 podman stop -t 30 "$(c api1)" >/dev/null 2>&1
-sleep 3
-served=$(for i in 1 2 3 4; do hdr x-served-by -H "X-API-Key: $ADMIN_KEY" "$LATEST"; done | sort -u | tr '\n' ' ')
+only_api2() {
+	served=$(for i in 1 2 3 4; do hdr x-served-by -H "X-API-Key: $ADMIN_KEY" "$LATEST"; done | sort -u | tr '\n' ' ')
+	[ "$served" = "api2 " ]
+}
+wait_until 8 only_api2
 wait "$wrk_pid"
 errors=$(awk '/Socket errors|Non-2xx/' "$W/wrk1")
 reqs=$(awk '/requests in/{print $1}' "$W/wrk1")
@@ -309,6 +162,24 @@ cache_hits() {
 }
 check "caching resumes (X-Cache: HIT)" wait_until 20 cache_hits
 
+# ---------------------------------------------------------------- replica down
+# history and averages come from the replica: without it they fail,
+# readiness says degraded, /prices/latest (the primary) goes on
+HISTORY="$URL/prices/history?symbol=DOCK&provider=sandbox"
+podman stop -t 30 "$(c replica)" >/dev/null 2>&1
+# (503 is the answer; a Kore worker whose PgBouncer connection is closed
+# under a query exits, "kore_platform_disable_read: Bad file descriptor",
+# so some answers are HAProxy's 502 until Kore has restarted it; for the
+# same reason /health/ready cannot be relied on to report the replica down)
+code_h=$(lb -o /dev/null -w '%{http_code}' -H "X-API-Key: $ADMIN_KEY" "$HISTORY")
+code_l=$(lb -o /dev/null -w '%{http_code}' -H "X-API-Key: $ADMIN_KEY" "$LATEST")
+check "replica stopped: history is not served ($code_h), latest is ($code_l)" \
+	test "$code_h" != 200 -a "$code_h" != 000 -a "$code_l" = 200
+podman start "$(c replica)" >/dev/null 2>&1
+history_ok() { [ "$(lb -o /dev/null -w '%{http_code}' -H "X-API-Key: $ADMIN_KEY" "$HISTORY")" = 200 ]; }
+check "replica started again: history is served again" wait_until 60 history_ok
+compose wait replica --timeout 60 >/dev/null 2>&1
+
 # ---------------------------------------------------------------- failover
 # prices committed on the primary, then the primary stopped; the replica
 # promoted, PgBouncer pointed at it.
@@ -327,15 +198,18 @@ after=$(psql_primary "SELECT count(*) FROM md.prices")
 check "no price committed before the stop is missing ($before before, $after after)" test "$after" = "$before"
 check "the workers start on the new primary" wait_until 30 bash -c \
 	"[ \"\$(podman exec $(c replica) setpriv --reuid=postgres --regid=postgres --init-groups psql -X -At -h /run/postgresql -d marketdata -c \"SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'marketdata%'\")\" -ge 3 ]"
-write_ok() {
-	local code
+# each try its own symbol: a try that failed must not make the next a duplicate
+codes="" after=""
+for i in $(seq 1 30); do
 	code=$(lb -o "$W/job2" -w '%{http_code}' -X POST -H "X-API-Key: $ADMIN_KEY" -H 'Content-Type: application/json' \
-		-d '{"symbols":["AFTER"],"interval":1,"provider":"sandbox"}' "$URL/prices/poll")
-	[ "$code" = 202 ]
-}
-check "writes work again through the LB" wait_until 30 write_ok
+		-d "{\"symbols\":[\"AFTER$i\"],\"interval\":1,\"provider\":\"sandbox\"}" "$URL/prices/poll")
+	codes="$codes $code"
+	if [ "$code" = 202 ]; then after=AFTER$i; break; fi
+	sleep 1
+done
+check "writes work again through the LB (POST /prices/poll:$codes)" test -n "$after"
 check "the new primary's scheduler runs the new job" wait_until 10 bash -c \
-	"curl -sS --cacert '$CA' -H 'X-API-Key: $ADMIN_KEY' '$URL/prices/history?symbol=AFTER&provider=sandbox' | grep -Eq '\"points\" *: *\\[ *\\{'"
+	"curl -sS --cacert '$CA' -H 'X-API-Key: $ADMIN_KEY' '$URL/prices/history?symbol=$after&provider=sandbox' | grep -Eq '\"points\" *: *\\[ *\\{'"
 
 note "checks took $(($(date +%s) - t_start)) s in all"
 summary
