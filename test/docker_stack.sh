@@ -91,7 +91,10 @@ check "a debian:12 image is there" podman image exists debian:12
 
 # the build contexts: the sources the Dockerfiles copy, and docker/
 mkdir -p "$W/src"
-tar -C "$TOP" -cf - Makefile marketdata.control extension worker api/src api/assets \
+# (no build outputs: the images build their own, and a parallel make
+# in the checkout may be writing them)
+tar -C "$TOP" --exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude='.objs' \
+	-cf - Makefile marketdata.control extension worker api/src api/assets \
 	api/conf test/kafka_broker.c docker | tar -C "$W/src" -xf -
 
 # throwaway secrets: nothing here outlives the run
