@@ -83,7 +83,7 @@ for f in docker/*.Dockerfile; do
 done
 
 # 4. scripts run inside the containers
-for f in docker/postgres/*.sh docker/api/*.sh docker/kafka/*.sh docker/pgbouncer/*.sh docker/check.sh test/docker_test.sh; do
+for f in docker/postgres/*.sh docker/api/*.sh docker/kafka/*.sh docker/pgbouncer/*.sh docker/check.sh test/docker_test.sh test/docker_stack.sh bench/stack.sh; do
 	case "$(head -n 1 "$f")" in
 	*bash*) bash -n "$f" 2>"$work/sh" ;;
 	*) sh -n "$f" 2>"$work/sh" ;;
