@@ -4,7 +4,8 @@
 # (docker/haproxy.cfg; Kore 4.1 cannot do TLS with OpenSSL 3, see
 # docs/configuration.md). Settings are MD_API_* environment variables
 # (docs/configuration.md, "REST API settings"); the database password and
-# the JWT secret come from compose secrets. Build from the repository root:
+# the JWT secret come from compose secrets. Build from the repository root,
+# after "make deps" (the dashboard's chart library comes from npm):
 #   docker build -f docker/api.Dockerfile .
 
 FROM debian:12 AS build
@@ -15,6 +16,8 @@ RUN apt-get update -q \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src/api
 COPY api/ ./
+# the dashboard's chart library, from npm (make deps: npm ci)
+COPY node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js assets/lightweight-charts.js
 RUN kodev clean >/dev/null 2>&1 || true; kodev build
 
 FROM debian:12

@@ -95,7 +95,9 @@ mkdir -p "$W/src"
 # in the checkout may be writing them)
 tar -C "$TOP" --exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude='.objs' \
 	-cf - Makefile marketdata.control extension worker api/src api/assets \
-	api/conf test/kafka_broker.c docker | tar -C "$W/src" -xf -
+	api/conf test/kafka_broker.c docker \
+	node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js |
+	tar -C "$W/src" -xf -
 
 # throwaway secrets: nothing here outlives the run
 D="$W/src/docker"
