@@ -18,6 +18,10 @@
  *	   A group's open and close are the price of the least and greatest
  *	   [epoch, price] array (times are unique in a group): plain min/max
  *	   let the planner hash the groups, where ORDER BY aggregates sort.
+ *	   Only the shortest level and those it does not divide
+ *	   (md._bar_divides) are grouped from the prices; the others from the
+ *	   shortest level's groups, which lie whole inside one of their bars
+ *	   (a third of the rows into the aggregation with the default levels).
  *
  * It runs before the prices are inserted, so "not yet in md.prices" is
  * what the insert's ON CONFLICT DO NOTHING will find new. OFFSET 0 keeps
@@ -62,16 +66,31 @@ MdBarLevels md_bar_levels = {0, 0};
 	"    WHERE NOT EXISTS (SELECT 1 FROM md.prices p WHERE p.symbol = i.symbol" \
 	"      AND p.provider = i.provider AND p.ts = i.ts OFFSET 0)" \
 	"    ORDER BY i.symbol, i.provider, i.ts, i.ord)," \
-	"  levels AS MATERIALIZED (SELECT l AS level, md._bar_kind(l) AS kind" \
-	"    FROM pg_catalog.unnest(md._bar_levels()) l)" \
-	"  SELECT f.symbol, f.provider, v.level," \
-	"    md._bar_bucket(f.ts, v.level, v.kind, f.tz) AS bucket," \
-	"    (pg_catalog.min(ARRAY[extract(epoch FROM f.ts), f.price]))[2] AS open," \
-	"    pg_catalog.max(f.price) AS high, pg_catalog.min(f.price) AS low," \
-	"    (pg_catalog.max(ARRAY[extract(epoch FROM f.ts), f.price]))[2] AS close," \
-	"    pg_catalog.sum(f.volume) AS volume, pg_catalog.count(*)::int4 AS prices," \
-	"    pg_catalog.min(f.ts) AS first_ts, pg_catalog.max(f.ts) AS last_ts" \
-	"  FROM fresh f CROSS JOIN levels v" \
+	"  levels AS MATERIALIZED (SELECT l.level, md._bar_kind(l.level) AS kind," \
+	"      l.n = 1 AS base, l.n > 1 AND md._bar_divides(a.ls[1], l.level) AS derived" \
+	"    FROM (SELECT md._bar_levels() AS ls) a," \
+	"      pg_catalog.unnest(a.ls) WITH ORDINALITY AS l(level, n))," \
+	"  direct AS MATERIALIZED (" \
+	"    SELECT f.symbol, f.provider, v.level, f.tz, v.base," \
+	"      md._bar_bucket(f.ts, v.level, v.kind, f.tz) AS bucket," \
+	"      (pg_catalog.min(ARRAY[extract(epoch FROM f.ts), f.price]))[2] AS open," \
+	"      pg_catalog.max(f.price) AS high, pg_catalog.min(f.price) AS low," \
+	"      (pg_catalog.max(ARRAY[extract(epoch FROM f.ts), f.price]))[2] AS close," \
+	"      pg_catalog.sum(f.volume) AS volume, pg_catalog.count(*)::int4 AS prices," \
+	"      pg_catalog.min(f.ts) AS first_ts, pg_catalog.max(f.ts) AS last_ts" \
+	"    FROM fresh f JOIN levels v ON NOT v.derived" \
+	"    GROUP BY 1, 2, 3, 4, 5, 6)" \
+	"  SELECT symbol, provider, level, bucket, open, high, low, close, volume," \
+	"    prices, first_ts, last_ts FROM direct" \
+	"  UNION ALL" \
+	"  SELECT d.symbol, d.provider, v.level," \
+	"    md._bar_bucket(d.bucket, v.level, v.kind, d.tz)," \
+	"    (pg_catalog.min(ARRAY[extract(epoch FROM d.first_ts), d.open]))[2]," \
+	"    pg_catalog.max(d.high), pg_catalog.min(d.low)," \
+	"    (pg_catalog.max(ARRAY[extract(epoch FROM d.last_ts), d.close]))[2]," \
+	"    pg_catalog.sum(d.volume), pg_catalog.sum(d.prices)::int4," \
+	"    pg_catalog.min(d.first_ts), pg_catalog.max(d.last_ts)" \
+	"  FROM direct d JOIN levels v ON v.derived WHERE d.base" \
 	"  GROUP BY 1, 2, 3, 4) a" \
 	" ON b.symbol = a.symbol AND b.provider = a.provider" \
 	"  AND b.\"interval\" = a.level AND b.bucket = a.bucket" \
@@ -166,6 +185,27 @@ md_bar_levels_parse(const char *text, MdBarLevels *levels)
 	return true;
 }
 
+/*
+ * The MERGE looks its few hundred bars up by key: a merge or hash join
+ * would read every bar of the touched partitions on each batch (the plan
+ * picked while md.bars is small is kept for the session). The settings
+ * hold for this statement only (and its planning), as a function's SET
+ * clause would.
+ */
+static void
+merge_bars(Datum *args, Oid *argtypes)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	md_spi_run(md_spi_plan(&merge_plan, MERGE_SQL, 5, argtypes),
+			   args, NULL, false, 0, SPI_OK_MERGE, "updating bars");
+	AtEOXact_GUC(true, nest);
+}
+
 void
 md_bars_add(Datum *args, const TimestampTz *ts, int n)
 {
@@ -177,6 +217,5 @@ md_bars_add(Datum *args, const TimestampTz *ts, int n)
 	md_bar_partitions_ensure(ts, n, md_bar_levels.span);
 	md_spi_run(md_spi_plan(&lock_plan, LOCK_SQL, 1, argtypes),
 			   args, NULL, false, 0, SPI_OK_SELECT, "locking bars");
-	md_spi_run(md_spi_plan(&merge_plan, MERGE_SQL, 5, argtypes),
-			   args, NULL, false, 0, SPI_OK_MERGE, "updating bars");
+	merge_bars(args, argtypes);
 }
