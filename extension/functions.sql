@@ -501,14 +501,15 @@ COMMENT ON VIEW md.cache_status IS
 	'Redis write-through: whether it is on, prices written, failures and the last error';
 
 CREATE VIEW md.kafka_status AS
-	SELECT s.id AS subscription_id, o.topic, o.group_id, o.partition,
+	SELECT s.id AS subscription_id, coalesce(o.topic, s.topic) AS topic,
+		   coalesce(o.group_id, s.group_id) AS group_id, o.partition,
 		   o.next_offset AS stored_offset, o.high_watermark,
 		   GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
-		   o.last_message_at, o.updated_at, s.enabled
+		   o.last_message_at, o.updated_at, s.enabled, s.error
 	FROM md.kafka_offsets o
-	LEFT JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id;
+	FULL JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id;
 COMMENT ON VIEW md.kafka_status IS
-	'Kafka consumption per topic and partition: stored offset, high watermark, lag and last message time';
+	'Kafka consumption per topic and partition: stored offset, high watermark, lag, last message time, and why a subscription cannot be consumed (one row with no partition until it is assigned)';
 
 CREATE VIEW md.price_status AS
 	SELECT l.symbol, l.provider, l.price, l.ts, l.fetched_at,

@@ -786,3 +786,33 @@ $$;
 COMMENT ON FUNCTION md._api_stream_replay(text[], text, integer, integer) IS
 	'GET /prices/stream resume: the price events after an event id within a window, one per line after a "complete" or "partial" line';
 REVOKE ALL ON FUNCTION md._api_stream_replay(text[], text, integer, integer) FROM PUBLIC;
+-- A Kafka subscription librdkafka cannot use (an empty group.id crashed the
+-- consumer) is refused; the consumer says why it skips one in "error".
+DO $$
+DECLARE
+	bad record;
+BEGIN
+	SELECT id, group_id INTO bad FROM md.kafka_subscriptions
+	WHERE group_id !~ '^[A-Za-z0-9._-]{1,249}$' LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'md.kafka_subscriptions row % has group_id "%", which Kafka cannot use', bad.id, bad.group_id
+			USING ERRCODE = 'check_violation',
+				  HINT = 'Give it a group_id of 1 to 249 letters, digits, ".", "_" or "-", or delete it, then update again.';
+	END IF;
+END
+$$;
+ALTER TABLE md.kafka_subscriptions ADD CONSTRAINT kafka_subscriptions_group_id_check
+	CHECK (group_id ~ '^[A-Za-z0-9._-]{1,249}$');
+ALTER TABLE md.kafka_subscriptions ADD COLUMN error text;
+COMMENT ON COLUMN md.kafka_subscriptions.error IS
+	'why the consumer cannot use the row (set by the consumer); NULL when it can';
+CREATE OR REPLACE VIEW md.kafka_status AS
+	SELECT s.id AS subscription_id, coalesce(o.topic, s.topic) AS topic,
+		   coalesce(o.group_id, s.group_id) AS group_id, o.partition,
+		   o.next_offset AS stored_offset, o.high_watermark,
+		   GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
+		   o.last_message_at, o.updated_at, s.enabled, s.error
+	FROM md.kafka_offsets o
+	FULL JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id;
+COMMENT ON VIEW md.kafka_status IS
+	'Kafka consumption per topic and partition: stored offset, high watermark, lag, last message time, and why a subscription cannot be consumed (one row with no partition until it is assigned)';

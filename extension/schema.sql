@@ -178,16 +178,20 @@ COMMENT ON TABLE md.outbox_published IS
 CREATE TABLE md.kafka_subscriptions (
 	id			bigserial PRIMARY KEY,
 	topic		text NOT NULL CHECK (topic ~ '^[A-Za-z0-9._-]{1,249}$'),
-	group_id	text NOT NULL DEFAULT 'marketdata',
+	group_id	text NOT NULL DEFAULT 'marketdata'
+				CHECK (group_id ~ '^[A-Za-z0-9._-]{1,249}$'),
 	format		text NOT NULL DEFAULT 'price_event' CHECK (format IN ('price_event')),
 	start_position text NOT NULL DEFAULT 'earliest'
 				CHECK (start_position IN ('earliest', 'latest')),
 	enabled		boolean NOT NULL DEFAULT true,
 	created_at	timestamptz NOT NULL DEFAULT now(),
+	error		text,
 	UNIQUE (topic, group_id)
 );
 COMMENT ON TABLE md.kafka_subscriptions IS
 	'Kafka topics consumed into md.prices; INSERT starts consumption, disable or DELETE stops it';
+COMMENT ON COLUMN md.kafka_subscriptions.error IS
+	'why the consumer cannot use the row (set by the consumer); NULL when it can';
 
 INSERT INTO md.kafka_subscriptions (topic) VALUES ('price-events');
 
