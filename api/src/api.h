@@ -233,6 +233,7 @@ int		 api_error(struct http_request *, int, const char *,
 int		 api_db_error(struct api_ctx *);
 void		 api_json(struct http_request *, int, const void *, size_t);
 int		 api_method(struct http_request *, int);
+int		 api_utf8_valid(const char *);
 
 /* db.c */
 void		 api_db_init(void);

@@ -1,0 +1,84 @@
+# Hostile and careless requests: each gets an answer in the one error
+# shape, and none can make an API worker exit (the same processes serve
+# before and after, and a keep-alive connection opened before survives).
+use strict;
+use warnings;
+use IO::Select;
+use IO::Socket::INET;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use MarketData::API;
+use MarketData::Redis;
+
+my $node = MarketData::API::node_with_extension('main');
+my $redis = MarketData::Redis->new;
+my $key = $node->safe_psql('md', "SELECT md_create_api_key('w', 'writer')");
+my $api = MarketData::API->new(node => $node, redis => $redis, workers => 2,
+	env => { MD_API_RATE_LIMIT_WRITER => 0, MD_API_RATE_LIMIT_IP => 0 });
+my @pids = $api->worker_pids;
+
+# a keep-alive connection opened before the hostile requests
+my $kept = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $api->port, Proto => 'tcp')
+  or die "connect: $!";
+$kept->autoflush(1);
+sub kept_health
+{
+	print $kept "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+	my $sel = IO::Select->new($kept);
+	my $got = '';
+	while ($sel->can_read(5))
+	{
+		my $n = sysread($kept, my $buf, 65536);
+		last unless $n;
+		$got .= $buf;
+		last if MarketData::API::responses($got) >= 1;
+	}
+	my ($r) = MarketData::API::responses($got);
+	return $r ? $r->[0] : 0;
+}
+is(kept_health(), 200, 'keep-alive connection answers');
+
+# one request, raw; its answer as [status, headers, decoded body or undef]
+sub one
+{
+	my ($bytes) = @_;
+	my ($r) = MarketData::API::responses($api->raw($bytes, responses => 1));
+	return [ 0, '', undef ] unless $r;
+	return [ $r->[0], $r->[1], eval { decode_json($r->[2]) } ];
+}
+
+sub error_shape_ok
+{
+	my ($r, $status, $code, $name) = @_;
+	my $ok = $r->[0] == $status && ref $r->[2] eq 'HASH' && ref $r->[2]{error} eq 'HASH'
+	  && defined $r->[2]{error}{message}
+	  && (!defined $code || ($r->[2]{error}{code} // '') eq $code);
+	ok($ok, $name) or diag("got $r->[0]: " . encode_json([ $r->[2] // 'no JSON body' ]));
+}
+
+# --- bytes that are not UTF-8, and UTF-8 cut inside a character -----------
+error_shape_ok(one("GET /nope\xff HTTP/1.1\r\nHost: x\r\n\r\n"), 400, 'invalid_path',
+	'a path byte that is not UTF-8: 400');
+error_shape_ok(one("GET /" . ("\xc3\xa9" x 100) . " HTTP/1.1\r\nHost: x\r\n\r\n"), 404, 'not_found',
+	'a path of 100 x "é" (cut inside a character in the message): 404');
+my $body = '{"symbols":["' . ('A' x 39) . "\xc3\xa9" . '"],"interval":60,"provider":"finnhub"}';
+error_shape_ok(one("POST /prices/poll HTTP/1.1\r\nHost: x\r\nX-API-Key: $key\r\n"
+	  . "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n$body"),
+	400, 'invalid_body', 'a body symbol of 39 characters and "é" (cut by the message): 400');
+$body = '{"symbols":["AAPL"],"interval":60,"provider":"finnhub","x' . "\xff\xfe" . '":1}';
+error_shape_ok(one("POST /prices/poll HTTP/1.1\r\nHost: x\r\nX-API-Key: $key\r\n"
+	  . "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n$body"),
+	400, undef, 'a body field name that is not UTF-8: 400');
+error_shape_ok(one("GET /prices/poll/poll_\xff\xff HTTP/1.1\r\nHost: x\r\nX-API-Key: $key\r\n\r\n"),
+	404, undef, 'a job id that is not UTF-8: 404');
+
+# --- nothing died ------------------------------------------------------------
+is(kept_health(), 200, 'the keep-alive connection opened before still answers');
+is(join(',', $api->worker_pids), join(',', @pids), 'the same API worker processes as before');
+is($api->get('/health')->{status}, 200, 'the API answers');
+
+close $kept;
+$api->stop;
+done_testing();
