@@ -816,3 +816,9 @@ CREATE OR REPLACE VIEW md.kafka_status AS
 	FULL JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id;
 COMMENT ON VIEW md.kafka_status IS
 	'Kafka consumption per topic and partition: stored offset, high watermark, lag, last message time, and why a subscription cannot be consumed (one row with no partition until it is assigned)';
+
+-- A polling job's next_run_at must be finite: -infinity stopped every claim
+-- of the scheduler, infinity never ran. Such a job is due now.
+UPDATE md.polling_jobs SET next_run_at = now() WHERE NOT isfinite(next_run_at);
+ALTER TABLE md.polling_jobs ADD CONSTRAINT polling_jobs_next_run_at_check
+	CHECK (isfinite(next_run_at));

@@ -55,7 +55,7 @@ CREATE TABLE md.polling_jobs (
 	interval	integer NOT NULL CHECK (interval BETWEEN 1 AND 86400),
 	provider	text NOT NULL REFERENCES md.providers (name) ON UPDATE CASCADE,
 	enabled		boolean NOT NULL DEFAULT true,
-	next_run_at timestamptz NOT NULL DEFAULT now(),
+	next_run_at timestamptz NOT NULL DEFAULT now() CHECK (isfinite(next_run_at)),
 	last_run_at timestamptz,
 	last_status text CHECK (last_status IN ('running', 'succeeded', 'partial', 'failed')),
 	last_error	text,

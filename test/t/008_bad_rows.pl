@@ -1,8 +1,9 @@
 # Rows a worker cannot use never make it exit: a subscription librdkafka
 # refuses (an empty consumer group) is marked in md.kafka_status while the
-# others go on. The table constraints refuse such rows; they are dropped
-# here to put the rows there anyway (as a database from before the
-# constraints may hold).
+# others go on, and jobs due at a time that is not finite are never due,
+# while the other jobs run. The table constraints refuse such rows; they
+# are dropped here to put the rows there anyway (as a database from before
+# the constraints may hold).
 use strict;
 use warnings;
 use IPC::Run;
@@ -10,7 +11,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use MarketData::Services;
+use MarketData::FakeProvider;
 
+my $fake = MarketData::FakeProvider->new(latency_ms => 5);
 my $broker = start_kafka_broker('price-events', 'fx-events');
 
 my $node = PostgreSQL::Test::Cluster->new('bad_rows');
@@ -24,6 +27,7 @@ marketdata.kafka_bootstrap_servers = '$broker->{bootstrap}'
 $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE md');
 $node->safe_psql('md', 'CREATE EXTENSION marketdata');
+$fake->point_providers($node, 'md');
 ok($node->poll_query_until('md',
 		"SELECT state = 'caught up' FROM md.worker_status WHERE worker = 'consumer'"),
 	'the consumer consumes the default subscription');
@@ -51,6 +55,20 @@ IPC::Run::run([ 'kcat', '-P', '-b', $broker->{bootstrap}, '-t', 'price-events' ]
 	'<', \"$event\n", '>', \$out, '2>', \$err) or die "kcat failed: $err";
 ok($node->poll_query_until('md', "SELECT count(*) = 1 FROM md.prices WHERE symbol = 'GOOD'"),
 	'the other subscription goes on consuming');
+
+# --- jobs due at -infinity and infinity -----------------------------------
+$node->safe_psql('md', q{
+	ALTER TABLE md.polling_jobs DROP CONSTRAINT IF EXISTS polling_jobs_next_run_at_check;
+	INSERT INTO md.polling_jobs (symbols, interval, provider, next_run_at)
+	VALUES ('{SYNNEG}', 60, 'yahoo_finance', '-infinity'), ('{SYNPOS}', 60, 'yahoo_finance', 'infinity')});
+$node->safe_psql('md',
+	"INSERT INTO md.polling_jobs (symbols, interval, provider) VALUES ('{SYNFINE}', 1, 'yahoo_finance')");
+ok($node->poll_query_until('md',
+		"SELECT count(*) >= 3 FROM md.job_runs r JOIN md.polling_jobs j ON j.id = r.job_id"
+		  . " WHERE j.symbols = '{SYNFINE}' AND r.status = 'succeeded'"),
+	'the good job runs every second beside them');
+is($node->safe_psql('md', "SELECT count(*) FROM md.prices WHERE symbol IN ('SYNNEG', 'SYNPOS')"),
+	'0', 'the jobs with no finite time never ran');
 
 # --- nothing died -------------------------------------------------------------
 is($pids->(), $before, 'every worker is the same process as before');
