@@ -11,6 +11,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use MarketData::API;
 use MarketData::Redis;
+use MarketData::Services;
 
 my $node = MarketData::API::node_with_extension('main');
 my $redis = MarketData::Redis->new;
@@ -81,4 +82,32 @@ is($api->get('/health')->{status}, 200, 'the API answers');
 
 close $kept;
 $api->stop;
+
+# --- rate limits: 5 per IP; the test's peer 127.0.0.1 is a trusted proxy ----
+my $limited = MarketData::API->new(node => $node, redis => $redis, workers => 2,
+	env => { MD_API_RATE_LIMIT_IP => 5, MD_API_RATE_LIMIT_READER => 0, MD_API_RATE_LIMIT_WRITER => 0,
+		MD_API_RATE_WINDOW => 3600, MD_API_TRUSTED_PROXIES => '127.0.0.1' });
+my $lookups = sub {
+	return $node->safe_psql('md',
+		"SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions WHERE funcname = '_api_key_role'");
+};
+my $lookups_before = $lookups->();
+my (%status, $with_headers);
+for my $i (1 .. 30)
+{
+	my $random = 'mdk_' . join('', map { sprintf('%02x', int(rand(256))) } 1 .. 24);
+	my $r = $limited->get('/prices/latest?symbol=AAPL', key => $random,
+		headers => { 'X-Forwarded-For' => '10.4.4.4' });
+	$status{ $r->{status} }++;
+	$with_headers++ if defined $r->{headers}{'ratelimit-limit'};
+}
+is_deeply(\%status, { 401 => 5, 429 => 25 }, 'random keys: 5 answers 401, then the IP limit answers 429');
+is($with_headers, 30, 'every answer carries RateLimit-* headers');
+# function statistics reach the view when the API's backends next report them
+ok(wait_until(sub { $lookups->() - $lookups_before >= 5 }, 20), 'the 5 look-ups are counted');
+ok($lookups->() - $lookups_before <= 5, 'at most the IP limit of database look-ups')
+  or diag('look-ups: ' . ($lookups->() - $lookups_before));
+is($limited->get('/prices/latest?symbol=AAPL', headers => { 'X-Forwarded-For' => '10.4.4.4' })->{status},
+	429, 'no credentials at all: the IP limit too');
+$limited->stop;
 done_testing();
