@@ -109,5 +109,20 @@ ok($lookups->() - $lookups_before <= 5, 'at most the IP limit of database look-u
   or diag('look-ups: ' . ($lookups->() - $lookups_before));
 is($limited->get('/prices/latest?symbol=AAPL', headers => { 'X-Forwarded-For' => '10.4.4.4' })->{status},
 	429, 'no credentials at all: the IP limit too');
+
+# an X-Forwarded-For over 1 KB still names the client, whose bucket is spent
+for (1 .. 5)
+{
+	$limited->get('/prices/latest?symbol=AAPL', key => $key, headers => { 'X-Forwarded-For' => '10.5.5.5' });
+}
+is($limited->get('/prices/latest?symbol=AAPL', key => $key,
+		headers => { 'X-Forwarded-For' => '10.5.5.5' })->{status}, 429, 'the client 10.5.5.5 spent its bucket');
+my $long = join(', ', ('192.0.2.1') x 150) . ', 10.5.5.5';
+is($limited->get('/prices/latest?symbol=AAPL', key => $key,
+		headers => { 'X-Forwarded-For' => $long })->{status}, 429,
+	'an X-Forwarded-For of ' . length($long) . ' bytes: still the client\'s spent bucket, not a fresh one');
+is($limited->get('/prices/latest?symbol=AAPL', key => $key,
+		headers => { 'X-Forwarded-For' => ('x' x 2000) . ', 10.5.5.5' })->{status}, 429,
+	'junk before the client\'s address: still the client');
 $limited->stop;
 done_testing();
