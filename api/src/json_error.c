@@ -217,19 +217,41 @@ api_db_error(struct api_ctx *ctx)
 }
 
 /*
- * Whether to take a new request: 503 while shutting down, 405 unless its
- * method is one of the allowed ones.
+ * Whether to take a new request: 503 while shutting down, 405 (with the
+ * Allow header) unless its method is one of the allowed ones. HEAD is
+ * allowed wherever GET is: Kore sends the headers without the body.
  */
 int
 api_method(struct http_request *req, int allowed)
 {
+	static const struct { int method; const char *name; } names[] = {
+		{ HTTP_METHOD_GET, "GET" }, { HTTP_METHOD_HEAD, "HEAD" },
+		{ HTTP_METHOD_POST, "POST" }, { HTTP_METHOD_PUT, "PUT" },
+		{ HTTP_METHOD_DELETE, "DELETE" }, { HTTP_METHOD_PATCH, "PATCH" },
+	};
+	char	allow[64];
+	size_t	i, used = 0;
+	int	n;
+
 	if (api_draining) {
 		api_error(req, 503, "shutting_down",
 		    "the server is shutting down");
 		return (KORE_RESULT_ERROR);
 	}
+	if (allowed & HTTP_METHOD_GET)
+		allowed |= HTTP_METHOD_HEAD;
 	if (req->method & allowed)
 		return (KORE_RESULT_OK);
+	allow[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(allowed & names[i].method))
+			continue;
+		n = snprintf(allow + used, sizeof(allow) - used, "%s%s",
+		    used > 0 ? ", " : "", names[i].name);
+		if (n > 0 && (size_t)n < sizeof(allow) - used)
+			used += (size_t)n;
+	}
+	http_response_header(req, "allow", allow);
 	api_error(req, 405, "method_not_allowed", "method %s not allowed on %s",
 	    http_method_text(req->method), req->path);
 	return (KORE_RESULT_ERROR);

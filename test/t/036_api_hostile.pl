@@ -75,6 +75,16 @@ error_shape_ok(one("POST /prices/poll HTTP/1.1\r\nHost: x\r\nX-API-Key: $key\r\n
 error_shape_ok(one("GET /prices/poll/poll_\xff\xff HTTP/1.1\r\nHost: x\r\nX-API-Key: $key\r\n\r\n"),
 	404, undef, 'a job id that is not UTF-8: 404');
 
+# --- methods: HEAD wherever GET, 405 with Allow ------------------------------
+is($api->request('HEAD', '/health')->{status}, 200, 'HEAD /health: 200');
+my $r = $api->request('HEAD', '/prices/average?symbol=AAPL', key => $key);
+isnt($r->{status}, 405, "HEAD on a GET route is not a 405 ($r->{status})");
+is($r->{content} // '', '', 'HEAD: no body');
+$r = $api->request('PUT', '/prices/latest?symbol=AAPL', key => $key);
+is_deeply([ $r->{status}, $r->{headers}{allow} ], [ 405, 'GET, HEAD' ], '405 names the allowed methods');
+$r = $api->request('PUT', '/prices/poll/poll_1', key => $key);
+is_deeply([ $r->{status}, $r->{headers}{allow} ], [ 405, 'GET, HEAD, DELETE' ], '405 on a job: GET, HEAD, DELETE');
+
 # --- nothing died ------------------------------------------------------------
 is(kept_health(), 200, 'the keep-alive connection opened before still answers');
 is(join(',', $api->worker_pids), join(',', @pids), 'the same API worker processes as before');
@@ -109,6 +119,10 @@ ok($lookups->() - $lookups_before <= 5, 'at most the IP limit of database look-u
   or diag('look-ups: ' . ($lookups->() - $lookups_before));
 is($limited->get('/prices/latest?symbol=AAPL', headers => { 'X-Forwarded-For' => '10.4.4.4' })->{status},
 	429, 'no credentials at all: the IP limit too');
+MarketData::API::error_ok($limited->get('/metrics', headers => { 'X-Forwarded-For' => '10.6.6.6' }),
+	401, 'unauthorized', '/metrics from a caller that is not local: credentials needed');
+MarketData::API::error_ok($limited->get('/metrics', key => $key, headers => { 'X-Forwarded-For' => '10.6.6.7' }),
+	403, 'forbidden', '/metrics from a caller that is not local: a writer key is not enough');
 
 # an X-Forwarded-For over 1 KB still names the client, whose bucket is spent
 for (1 .. 5)
