@@ -239,6 +239,9 @@ void		 api_json(struct http_request *, int, const void *, size_t);
 int		 api_method(struct http_request *, int);
 int		 api_utf8_valid(const char *);
 
+/* query.c */
+int		 api_query_parse(struct http_request *);
+
 /* db.c */
 void		 api_db_init(void);
 void		 api_db_query(const char *, const char *, int, const char **,

@@ -75,6 +75,22 @@ error_shape_ok(one("POST /prices/poll HTTP/1.1\r\nHost: x\r\nX-API-Key: $key\r\n
 error_shape_ok(one("GET /prices/poll/poll_\xff\xff HTTP/1.1\r\nHost: x\r\nX-API-Key: $key\r\n\r\n"),
 	404, undef, 'a job id that is not UTF-8: 404');
 
+# --- query strings: a bounded number of parameters, none repeated -----------
+my $many = join('&', map { "x$_=1" } 1 .. 19) . '&symbol=AAPL';
+my $q = $api->get("/prices/latest?$many", key => $key);
+ok($q->{status} == 400 && ($q->{json}{error}{message} // '') =~ /too many query parameters/,
+	'20 parameters: 400, too many (not "symbol is missing")') or diag($q->{content});
+$q = $api->get('/prices/average?' . join('&', map { "x$_=1" } 1 .. 15) . '&symbol=AAPL', key => $key);
+isnt($q->{status}, 400, "16 parameters with a good symbol: not refused ($q->{status})");
+for my $qs ('symbol=AAPL&symbol=MSFT', 'symbol=AAPL&provider=finnhub&provider=polygon')
+{
+	$q = $api->get("/prices/latest?$qs", key => $key);
+	ok($q->{status} == 400 && ($q->{json}{error}{message} // '') =~ /repeated/, "$qs: 400, repeated")
+	  or diag($q->{content});
+}
+is($api->get('/prices/history?symbol=AAPL&limit=5&limit=6', key => $key)->{status}, 400,
+	'history: a repeated limit is a 400 too');
+
 # --- methods: HEAD wherever GET, 405 with Allow ------------------------------
 is($api->request('HEAD', '/health')->{status}, 200, 'HEAD /health: 200');
 my $r = $api->request('HEAD', '/prices/average?symbol=AAPL', key => $key);
