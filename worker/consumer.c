@@ -173,6 +173,10 @@ state_word(int64 processed)
 
 	if (md_subscription_count == 0)
 		return "idle: no subscriptions";
+	for (i = 0; i < md_subscription_count && md_subscriptions[i]->unusable; i++)
+		;
+	if (i == md_subscription_count)
+		return "idle: no subscription to consume";
 	for (i = 0; i < md_subscription_count; i++)
 		if (md_subscriptions[i]->down)
 			return "Kafka unreachable";

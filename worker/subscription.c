@@ -14,6 +14,12 @@
  * start is stored at once, so a crash before the first message does not
  * move a "latest" start forward past messages produced meanwhile.
  *
+ * The topic this database's relay publishes to (marketdata.kafka_topic) is
+ * never consumed here: its events are this database's own prices, and
+ * reading them back would only make each price a round trip that the sink
+ * deduplicates (and muddy the lag). Such a row says so in its error; other
+ * databases' consumers read that topic as usual.
+ *
  * Every handle's consumer queue writes a byte to one pipe when it turns
  * non-empty, so the worker sleeps on its latch and that pipe together.
  * librdkafka's logs and errors are forwarded to the same queue and served
@@ -235,8 +241,10 @@ find(int64 id, const char *topic, const char *group_id, bool from_latest)
 	{
 		MdSubscription *sub = md_subscriptions[i];
 
+		/* marketdata.kafka_topic changed by a reload: judged again */
 		if (sub->id == id && strcmp(sub->topic, topic) == 0 &&
-			strcmp(sub->group_id, group_id) == 0 && sub->from_latest == from_latest)
+			strcmp(sub->group_id, group_id) == 0 && sub->from_latest == from_latest &&
+			sub->relay_topic == (strcmp(topic, md_kafka_topic) == 0))
 			return sub;
 	}
 	return NULL;
@@ -279,7 +287,17 @@ md_subscriptions_sync(void)
 			sub->group_id = MemoryContextStrdup(TopMemoryContext, group_id);
 			sub->from_latest = latest;
 			md_subscriptions[md_subscription_count++] = sub;
-			if (create_handle(sub))
+			if (strcmp(topic, md_kafka_topic) == 0)
+			{
+				sub->relay_topic = true;
+				sub->unusable = true;
+				snprintf(sub->problem, sizeof(sub->problem),
+						 "not consumed: this database's relay publishes its own prices to it "
+						 "(marketdata.kafka_topic)");
+				elog(LOG, "marketdata consumer: topic \"%s\" is the relay's own; not consumed",
+					 topic);
+			}
+			else if (create_handle(sub))
 			{
 				strlcpy(sub->problem, "not assigned yet", sizeof(sub->problem));
 				elog(LOG, "marketdata consumer: subscribed to topic \"%s\" (group \"%s\")",

@@ -31,6 +31,7 @@ typedef struct MdSubscription
 	int64	   *high_watermark; /* as stored; -1 unknown */
 
 	bool		unusable;		/* no handle: the row cannot be consumed */
+	bool		relay_topic;	/* marketdata.kafka_topic: not consumed */
 	bool		down;			/* librdkafka said all brokers are down */
 	bool		seen;			/* still in the table at the last sync */
 	TimestampTz next_assign_at; /* when to try assigning again */

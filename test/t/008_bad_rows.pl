@@ -14,7 +14,7 @@ use MarketData::Services;
 use MarketData::FakeProvider;
 
 my $fake = MarketData::FakeProvider->new(latency_ms => 5);
-my $broker = start_kafka_broker('price-events', 'fx-events');
+my $broker = start_kafka_broker('price-events', 'fx-events', 'relay-events');
 
 my $node = PostgreSQL::Test::Cluster->new('bad_rows');
 $node->init;
@@ -23,6 +23,7 @@ shared_preload_libraries = 'marketdata'
 restart_after_crash = on
 marketdata.databases = 'md'
 marketdata.kafka_bootstrap_servers = '$broker->{bootstrap}'
+marketdata.kafka_topic = 'relay-events'
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE md');
