@@ -505,11 +505,16 @@ CREATE VIEW md.kafka_status AS
 		   coalesce(o.group_id, s.group_id) AS group_id, o.partition,
 		   o.next_offset AS stored_offset, o.high_watermark,
 		   GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
-		   o.last_message_at, o.updated_at, s.enabled, s.error
+		   o.last_message_at, o.updated_at, s.enabled, s.error,
+		   coalesce(g.lost, 0) AS lost_messages, g.last_gap_at
 	FROM md.kafka_offsets o
-	FULL JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id;
+	FULL JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id
+	LEFT JOIN LATERAL (
+		SELECT sum(k.last_offset - k.first_offset + 1) AS lost, max(k.detected_at) AS last_gap_at
+		FROM md.kafka_gaps k
+		WHERE k.topic = o.topic AND k.group_id = o.group_id AND k.partition = o.partition) g ON true;
 COMMENT ON VIEW md.kafka_status IS
-	'Kafka consumption per topic and partition: stored offset, high watermark, lag, last message time, and why a subscription cannot be consumed (one row with no partition until it is assigned)';
+	'Kafka consumption per topic and partition: stored offset, high watermark, lag, last message time, messages lost to the broker''s retention (md.kafka_gaps), and why a subscription cannot be consumed (one row with no partition until it is assigned)';
 
 CREATE VIEW md.price_status AS
 	SELECT l.symbol, l.provider, l.price, l.ts, l.fetched_at,

@@ -822,3 +822,34 @@ COMMENT ON VIEW md.kafka_status IS
 UPDATE md.polling_jobs SET next_run_at = now() WHERE NOT isfinite(next_run_at);
 ALTER TABLE md.polling_jobs ADD CONSTRAINT polling_jobs_next_run_at_check
 	CHECK (isfinite(next_run_at));
+
+-- Offsets the broker deleted before the consumer read them: lost messages.
+CREATE TABLE md.kafka_gaps (
+	id			bigserial PRIMARY KEY,
+	topic		text NOT NULL,
+	group_id	text NOT NULL,
+	partition	integer NOT NULL CHECK (partition >= 0),
+	first_offset bigint NOT NULL CHECK (first_offset >= 0),
+	last_offset bigint NOT NULL CHECK (last_offset >= first_offset),
+	detected_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX kafka_gaps_partition_idx ON md.kafka_gaps (topic, group_id, partition);
+COMMENT ON TABLE md.kafka_gaps IS
+	'offsets the broker deleted (retention) before the consumer read them: lost messages';
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_gaps', '');
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_gaps_id_seq', '');
+CREATE OR REPLACE VIEW md.kafka_status AS
+	SELECT s.id AS subscription_id, coalesce(o.topic, s.topic) AS topic,
+		   coalesce(o.group_id, s.group_id) AS group_id, o.partition,
+		   o.next_offset AS stored_offset, o.high_watermark,
+		   GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
+		   o.last_message_at, o.updated_at, s.enabled, s.error,
+		   coalesce(g.lost, 0) AS lost_messages, g.last_gap_at
+	FROM md.kafka_offsets o
+	FULL JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id
+	LEFT JOIN LATERAL (
+		SELECT sum(k.last_offset - k.first_offset + 1) AS lost, max(k.detected_at) AS last_gap_at
+		FROM md.kafka_gaps k
+		WHERE k.topic = o.topic AND k.group_id = o.group_id AND k.partition = o.partition) g ON true;
+COMMENT ON VIEW md.kafka_status IS
+	'Kafka consumption per topic and partition: stored offset, high watermark, lag, last message time, messages lost to the broker''s retention (md.kafka_gaps), and why a subscription cannot be consumed (one row with no partition until it is assigned)';

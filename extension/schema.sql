@@ -212,6 +212,19 @@ COMMENT ON COLUMN md.kafka_offsets.high_watermark IS
 COMMENT ON COLUMN md.kafka_offsets.last_message_at IS
 	'Kafka timestamp of the last message consumed from the partition';
 
+CREATE TABLE md.kafka_gaps (
+	id			bigserial PRIMARY KEY,
+	topic		text NOT NULL,
+	group_id	text NOT NULL,
+	partition	integer NOT NULL CHECK (partition >= 0),
+	first_offset bigint NOT NULL CHECK (first_offset >= 0),
+	last_offset bigint NOT NULL CHECK (last_offset >= first_offset),
+	detected_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX kafka_gaps_partition_idx ON md.kafka_gaps (topic, group_id, partition);
+COMMENT ON TABLE md.kafka_gaps IS
+	'offsets the broker deleted (retention) before the consumer read them: lost messages';
+
 CREATE TABLE md.dead_letters (
 	id			bigserial PRIMARY KEY,
 	source		text NOT NULL CHECK (source IN ('kafka', 'provider', 'api', 'sql')),
@@ -262,3 +275,6 @@ SELECT pg_catalog.pg_extension_config_dump('md.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('md.dead_letters_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('md.api_keys', '');
 SELECT pg_catalog.pg_extension_config_dump('md.api_keys_id_seq', '');
+-- added in 0.2.0: last, where the upgrade script adds them
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_gaps', '');
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_gaps_id_seq', '');
