@@ -11,23 +11,18 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use MarketData::Services;
+use MarketData::TestDb;
 use MarketData::FakeProvider;
 
 my $fake = MarketData::FakeProvider->new(latency_ms => 5);
 my $broker = start_kafka_broker('price-events', 'fx-events', 'relay-events');
 
-my $node = PostgreSQL::Test::Cluster->new('bad_rows');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'marketdata'
+my $node = MarketData::TestDb->node('bad_rows', conf => qq{
 restart_after_crash = on
 marketdata.databases = 'md'
 marketdata.kafka_bootstrap_servers = '$broker->{bootstrap}'
 marketdata.kafka_topic = 'relay-events'
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE md');
-$node->safe_psql('md', 'CREATE EXTENSION marketdata');
 $fake->point_providers($node, 'md');
 ok($node->poll_query_until('md',
 		"SELECT state = 'caught up' FROM md.worker_status WHERE worker = 'consumer'"),

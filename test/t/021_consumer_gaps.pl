@@ -9,20 +9,15 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use MarketData::Services;
+use MarketData::TestDb;
 
 my $broker = start_kafka_broker('gap-events', 'relay-events');
-my $node = PostgreSQL::Test::Cluster->new('gaps');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'marketdata'
+my $node = MarketData::TestDb->node('gaps', conf => qq{
 marketdata.databases = 'md'
 marketdata.kafka_bootstrap_servers = '$broker->{bootstrap}'
 marketdata.kafka_topic = 'relay-events'
 marketdata.consumer_max_message_size = 64kB
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE md');
-$node->safe_psql('md', 'CREATE EXTENSION marketdata');
 $node->safe_psql('md', "INSERT INTO md.kafka_subscriptions (topic) VALUES ('gap-events')");
 
 # produce(from, to, pad): events GAP at minutes from..to, into partition 0

@@ -14,13 +14,11 @@ use MarketData::API;
 use MarketData::FakeProvider;
 use MarketData::Redis;
 use MarketData::Services;
+use MarketData::TestDb;
 
 my $fake = MarketData::FakeProvider->new(latency_ms => 5);
 my $broker = start_kafka_broker('price-events', 'relay-events', 'fx-events');
-my $node = PostgreSQL::Test::Cluster->new('everywhere');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'marketdata'
+my $node = MarketData::TestDb->node('everywhere', conf => qq{
 restart_after_crash = on
 max_connections = 60
 track_functions = 'all'
@@ -28,9 +26,6 @@ marketdata.databases = 'md'
 marketdata.kafka_bootstrap_servers = '$broker->{bootstrap}'
 marketdata.kafka_topic = 'relay-events'
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE md');
-$node->safe_psql('md', 'CREATE EXTENSION marketdata');
 $fake->point_providers($node, 'md');
 my $redis = MarketData::Redis->new;
 my $key = $node->safe_psql('md', "SELECT md_create_api_key('w', 'writer')");
