@@ -134,11 +134,16 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Providers are listed in md.providers.';
 	END IF;
+	-- a time that is not finite would stop every claim of the scheduler
+	IF NOT isfinite(NEW.next_run_at) THEN
+		RAISE EXCEPTION 'next_run_at must be a finite time, not %', NEW.next_run_at
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION md._polling_jobs_check() IS
-	'normalises symbols and checks interval and provider of md.polling_jobs rows';
+	'normalises symbols and checks interval, provider and next_run_at of md.polling_jobs rows';
 
 CREATE TRIGGER polling_jobs_check
 	BEFORE INSERT OR UPDATE ON md.polling_jobs

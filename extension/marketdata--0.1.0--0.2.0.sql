@@ -853,3 +853,31 @@ CREATE OR REPLACE VIEW md.kafka_status AS
 		WHERE k.topic = o.topic AND k.group_id = o.group_id AND k.partition = o.partition) g ON true;
 COMMENT ON VIEW md.kafka_status IS
 	'Kafka consumption per topic and partition: stored offset, high watermark, lag, last message time, messages lost to the broker''s retention (md.kafka_gaps), and why a subscription cannot be consumed (one row with no partition until it is assigned)';
+
+-- The jobs' trigger refuses such a time first, as it does the other fields.
+CREATE OR REPLACE FUNCTION md._polling_jobs_check() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.symbols := @extschema@._md_normalize_symbols(NEW.symbols);
+	IF NEW.interval IS NULL OR NEW.interval NOT BETWEEN 1 AND 86400 THEN
+		RAISE EXCEPTION 'polling interval must be between 1 and 86400 seconds, not %',
+			coalesce(NEW.interval::text, 'null')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM md.providers p WHERE p.name = NEW.provider) THEN
+		RAISE EXCEPTION 'unknown provider "%"', NEW.provider
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Providers are listed in md.providers.';
+	END IF;
+	-- a time that is not finite would stop every claim of the scheduler
+	IF NOT isfinite(NEW.next_run_at) THEN
+		RAISE EXCEPTION 'next_run_at must be a finite time, not %', NEW.next_run_at
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION md._polling_jobs_check() IS
+	'normalises symbols and checks interval, provider and next_run_at of md.polling_jobs rows';
