@@ -134,11 +134,16 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Providers are listed in md.providers.';
 	END IF;
+	-- a time that is not finite would stop every claim of the scheduler
+	IF NOT isfinite(NEW.next_run_at) THEN
+		RAISE EXCEPTION 'next_run_at must be a finite time, not %', NEW.next_run_at
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION md._polling_jobs_check() IS
-	'normalises symbols and checks interval and provider of md.polling_jobs rows';
+	'normalises symbols and checks interval, provider and next_run_at of md.polling_jobs rows';
 
 CREATE TRIGGER polling_jobs_check
 	BEFORE INSERT OR UPDATE ON md.polling_jobs
@@ -501,14 +506,20 @@ COMMENT ON VIEW md.cache_status IS
 	'Redis write-through: whether it is on, prices written, failures and the last error';
 
 CREATE VIEW md.kafka_status AS
-	SELECT s.id AS subscription_id, o.topic, o.group_id, o.partition,
+	SELECT s.id AS subscription_id, coalesce(o.topic, s.topic) AS topic,
+		   coalesce(o.group_id, s.group_id) AS group_id, o.partition,
 		   o.next_offset AS stored_offset, o.high_watermark,
 		   GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
-		   o.last_message_at, o.updated_at, s.enabled
+		   o.last_message_at, o.updated_at, s.enabled, s.error,
+		   coalesce(g.lost, 0) AS lost_messages, g.last_gap_at
 	FROM md.kafka_offsets o
-	LEFT JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id;
+	FULL JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id
+	LEFT JOIN LATERAL (
+		SELECT sum(k.last_offset - k.first_offset + 1) AS lost, max(k.detected_at) AS last_gap_at
+		FROM md.kafka_gaps k
+		WHERE k.topic = o.topic AND k.group_id = o.group_id AND k.partition = o.partition) g ON true;
 COMMENT ON VIEW md.kafka_status IS
-	'Kafka consumption per topic and partition: stored offset, high watermark, lag and last message time';
+	'Kafka consumption per topic and partition: stored offset, high watermark, lag, last message time, messages lost to the broker''s retention (md.kafka_gaps), and why a subscription cannot be consumed (one row with no partition until it is assigned)';
 
 CREATE VIEW md.price_status AS
 	SELECT l.symbol, l.provider, l.price, l.ts, l.fetched_at,

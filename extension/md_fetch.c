@@ -17,6 +17,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -137,12 +138,18 @@ md_fetch_many(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("symbols must be a one-dimensional array")));
 	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &nelems);
+	if (nelems > MD_MAX_SYMBOLS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("md_fetch_many takes at most %d symbols, not %d", MD_MAX_SYMBOLS, nelems),
+				 errhint("Fetch them in batches, or schedule them as polling jobs.")));
 	symbols = palloc(sizeof(char *) * Max(nelems, 1));
 	for (i = 0; i < nelems; i++)
 	{
 		char	   *symbol;
 		int			j;
 
+		CHECK_FOR_INTERRUPTS();
 		if (elem_nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

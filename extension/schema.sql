@@ -55,7 +55,7 @@ CREATE TABLE md.polling_jobs (
 	interval	integer NOT NULL CHECK (interval BETWEEN 1 AND 86400),
 	provider	text NOT NULL REFERENCES md.providers (name) ON UPDATE CASCADE,
 	enabled		boolean NOT NULL DEFAULT true,
-	next_run_at timestamptz NOT NULL DEFAULT now(),
+	next_run_at timestamptz NOT NULL DEFAULT now() CHECK (isfinite(next_run_at)),
 	last_run_at timestamptz,
 	last_status text CHECK (last_status IN ('running', 'succeeded', 'partial', 'failed')),
 	last_error	text,
@@ -178,16 +178,20 @@ COMMENT ON TABLE md.outbox_published IS
 CREATE TABLE md.kafka_subscriptions (
 	id			bigserial PRIMARY KEY,
 	topic		text NOT NULL CHECK (topic ~ '^[A-Za-z0-9._-]{1,249}$'),
-	group_id	text NOT NULL DEFAULT 'marketdata',
+	group_id	text NOT NULL DEFAULT 'marketdata'
+				CHECK (group_id ~ '^[A-Za-z0-9._-]{1,249}$'),
 	format		text NOT NULL DEFAULT 'price_event' CHECK (format IN ('price_event')),
 	start_position text NOT NULL DEFAULT 'earliest'
 				CHECK (start_position IN ('earliest', 'latest')),
 	enabled		boolean NOT NULL DEFAULT true,
 	created_at	timestamptz NOT NULL DEFAULT now(),
+	error		text,
 	UNIQUE (topic, group_id)
 );
 COMMENT ON TABLE md.kafka_subscriptions IS
 	'Kafka topics consumed into md.prices; INSERT starts consumption, disable or DELETE stops it';
+COMMENT ON COLUMN md.kafka_subscriptions.error IS
+	'why the consumer cannot use the row (set by the consumer); NULL when it can';
 
 INSERT INTO md.kafka_subscriptions (topic) VALUES ('price-events');
 
@@ -207,6 +211,19 @@ COMMENT ON COLUMN md.kafka_offsets.high_watermark IS
 	'the partition''s end offset as the consumer last heard it from Kafka (for lag)';
 COMMENT ON COLUMN md.kafka_offsets.last_message_at IS
 	'Kafka timestamp of the last message consumed from the partition';
+
+CREATE TABLE md.kafka_gaps (
+	id			bigserial PRIMARY KEY,
+	topic		text NOT NULL,
+	group_id	text NOT NULL,
+	partition	integer NOT NULL CHECK (partition >= 0),
+	first_offset bigint NOT NULL CHECK (first_offset >= 0),
+	last_offset bigint NOT NULL CHECK (last_offset >= first_offset),
+	detected_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX kafka_gaps_partition_idx ON md.kafka_gaps (topic, group_id, partition);
+COMMENT ON TABLE md.kafka_gaps IS
+	'offsets the broker deleted (retention) before the consumer read them: lost messages';
 
 CREATE TABLE md.dead_letters (
 	id			bigserial PRIMARY KEY,
@@ -258,3 +275,6 @@ SELECT pg_catalog.pg_extension_config_dump('md.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('md.dead_letters_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('md.api_keys', '');
 SELECT pg_catalog.pg_extension_config_dump('md.api_keys_id_seq', '');
+-- added in 0.2.0: last, where the upgrade script adds them
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_gaps', '');
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_gaps_id_seq', '');

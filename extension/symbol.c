@@ -146,10 +146,10 @@ md_normalize_symbols_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("symbols must be a one-dimensional array")));
 	deconstruct_array(in, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	if (n < 1 || n > 500)
+	if (n < 1 || n > MD_MAX_SYMBOLS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a job has 1 to 500 symbols, not %d", n)));
+				 errmsg("a job has 1 to %d symbols, not %d", MD_MAX_SYMBOLS, n)));
 	syms = palloc(sizeof(char *) * n);
 	for (i = 0; i < n; i++)
 	{

@@ -9,6 +9,8 @@
 #define MD_SYMBOL_H
 
 #define MD_SYMBOL_MAX_LEN 32
+/* most symbols of one job or one md_fetch_many call */
+#define MD_MAX_SYMBOLS 500
 
 /*
  * Normalise a symbol of len bytes into a palloc'd string. Returns NULL and

@@ -80,6 +80,12 @@ INSERT INTO md.prices (symbol, provider, price, ts) VALUES ('GOOD', 'finnhub', '
 INSERT INTO md.prices (symbol, provider, price, ts) VALUES ('GOOD', 'nope', 1, '2024-06-03 18:00+00');
 INSERT INTO md.prices (symbol, provider, price, ts) VALUES ('..', 'finnhub', 1, '2024-06-03 18:00+00');
 INSERT INTO md.prices (symbol, provider, price, ts) VALUES ('GOOD', 'finnhub', 1, '1960-01-01');
+-- a consumer group librdkafka cannot use, times a schedule cannot reach
+INSERT INTO md.kafka_subscriptions (topic, group_id) VALUES ('t', '');
+INSERT INTO md.kafka_subscriptions (topic, group_id) VALUES ('t', 'a b');
+INSERT INTO md.kafka_subscriptions (topic, group_id) VALUES ('t', repeat('g', 250));
+INSERT INTO md.polling_jobs (symbols, interval, provider, next_run_at) VALUES ('{X}', 60, 'sandbox', '-infinity');
+INSERT INTO md.polling_jobs (symbols, interval, provider, next_run_at) VALUES ('{X}', 60, 'sandbox', 'infinity');
 \set VERBOSITY default
 
 -- duplicates: ingesting the same price many times counts it once

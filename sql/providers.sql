@@ -68,6 +68,11 @@ SELECT * FROM md_fetch_many(NULL);
 SELECT * FROM md_fetch_many(ARRAY['IBM', NULL], 'sandbox');
 SELECT * FROM md_fetch_many(ARRAY[['IBM']], 'sandbox');
 SELECT * FROM md_fetch_many(ARRAY['IBM', '..'], 'sandbox');
+-- a bounded batch, refused before anything is fetched (and long before the timeout)
+SET statement_timeout = '3s';
+SELECT count(*) FROM md_fetch_many(ARRAY(SELECT 'S' || g FROM generate_series(1, 501) g), 'sandbox');
+SELECT count(*) FROM md_fetch_many(ARRAY(SELECT 'S' || g FROM generate_series(1, 100000) g), 'sandbox');
+RESET statement_timeout;
 
 -- nobody to ask
 UPDATE md.providers SET enabled = false WHERE name = 'sandbox';

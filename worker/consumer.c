@@ -121,6 +121,8 @@ consume_round(int64 *processed)
 		MdSubscription *sub = md_subscriptions[i];
 		int			n;
 
+		if (sub->unusable)
+			continue;
 		if (!md_subscription_assign(sub))
 		{
 			/* serve its logs and errors all the same */
@@ -153,6 +155,8 @@ refresh_status(void)
 	{
 		MdSubscription *sub = md_subscriptions[i];
 
+		if (sub->unusable)
+			continue;
 		if (sub->down)
 			md_subscription_probe(sub);
 		md_subscription_store_watermarks(sub);
@@ -169,11 +173,15 @@ state_word(int64 processed)
 
 	if (md_subscription_count == 0)
 		return "idle: no subscriptions";
+	for (i = 0; i < md_subscription_count && md_subscriptions[i]->unusable; i++)
+		;
+	if (i == md_subscription_count)
+		return "idle: no subscription to consume";
 	for (i = 0; i < md_subscription_count; i++)
 		if (md_subscriptions[i]->down)
 			return "Kafka unreachable";
 	for (i = 0; i < md_subscription_count; i++)
-		if (md_subscriptions[i]->npartitions == 0)
+		if (md_subscriptions[i]->npartitions == 0 && !md_subscriptions[i]->unusable)
 		{
 			snprintf(state, sizeof(state), "assigning: %s", md_subscriptions[i]->problem);
 			return state;

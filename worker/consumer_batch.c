@@ -19,6 +19,13 @@
  * serialization, I/O) are not caught: the worker stops without storing
  * anything and starts again from the stored offsets.
  *
+ * A *gap* is a range of offsets the broker deleted (retention) before we
+ * consumed them: librdkafka then goes on from the oldest message kept.
+ * A partition's first message past its stored offset is such a jump only
+ * if the broker's low watermark is past the stored offset too (compaction
+ * and transaction markers leave holes that are not lost data); the range
+ * is stored in md.kafka_gaps in the batch's transaction and logged.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -56,6 +63,14 @@
 	"   next_offset = EXCLUDED.next_offset, high_watermark = EXCLUDED.high_watermark," \
 	"   last_message_at = EXCLUDED.last_message_at, updated_at = EXCLUDED.updated_at"
 
+#define GAPS_SQL \
+	"INSERT INTO md.kafka_gaps (topic, group_id, partition, first_offset, last_offset)" \
+	" SELECT $1, $2, p, f, l FROM ROWS FROM (pg_catalog.unnest($3::int4[])," \
+	"   pg_catalog.unnest($4::int8[]), pg_catalog.unnest($5::int8[])) AS u(p, f, l)"
+
+#define GAP_WATERMARK_TIMEOUT_MS 1000
+
+static SPIPlanPtr gaps_plan = NULL;
 static SPIPlanPtr dead_letters_plan = NULL;
 static SPIPlanPtr offsets_plan = NULL;
 
@@ -332,6 +347,44 @@ write_offsets(MdSubscription *sub, int64 *next, TimestampTz *last_at, int64 *hig
 			   false, 0, SPI_OK_INSERT, "storing offsets");
 }
 
+/*
+ * Whether the jump of partition p from its stored offset to a message at
+ * offset is a range the broker deleted; *last is then its last offset.
+ */
+static bool
+deleted_range(MdSubscription *sub, int p, int64 stored, int64 offset, int64 *last)
+{
+	int64_t		lo,
+				hi;
+
+	if (stored < 0 || offset <= stored)
+		return false;
+	if (rd_kafka_query_watermark_offsets(sub->rk, sub->topic, p, &lo, &hi,
+										 GAP_WATERMARK_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		lo = offset;			/* cannot ask: the jump itself is what we know */
+	if (lo <= stored)
+		return false;
+	*last = Min(lo, offset) - 1;
+	return true;
+}
+
+static void
+write_gaps(MdSubscription *sub, int n, Datum *parts, Datum *firsts, Datum *lasts)
+{
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		args[5];
+
+	if (n == 0)
+		return;
+	args[0] = CStringGetTextDatum(sub->topic);
+	args[1] = CStringGetTextDatum(sub->group_id);
+	args[2] = PointerGetDatum(array_of(parts, NULL, n, INT4OID));
+	args[3] = PointerGetDatum(array_of(firsts, NULL, n, INT8OID));
+	args[4] = PointerGetDatum(array_of(lasts, NULL, n, INT8OID));
+	md_spi_run(md_spi_plan(&gaps_plan, GAPS_SQL, 5, argtypes), args, NULL,
+			   false, 0, SPI_OK_INSERT, "storing gaps");
+}
+
 /* After the commit, Kafka hears of the offsets too (for external lag tools). */
 static void
 commit_to_kafka(MdSubscription *sub, int64 *next, bool *moved)
@@ -363,6 +416,10 @@ md_consumer_store_batch(MdSubscription *sub, rd_kafka_message_t **msgs, int n)
 	int			i;
 	int			p;
 	char	   *error = NULL;
+	Datum	   *gap_part = palloc(sizeof(Datum) * np);
+	Datum	   *gap_first = palloc(sizeof(Datum) * np);
+	Datum	   *gap_last = palloc(sizeof(Datum) * np);
+	int			ngaps = 0;
 
 	memset(&result, 0, sizeof(result));
 	memcpy(next, sub->next_offset, sizeof(int64) * np);
@@ -387,6 +444,23 @@ md_consumer_store_batch(MdSubscription *sub, rd_kafka_message_t **msgs, int n)
 		/* stored already (a fetch from before a seek): never twice */
 		if (msg->offset < next[p])
 			continue;
+		if (msg->offset > next[p] && ngaps < np)
+		{
+			int64		last;
+
+			if (deleted_range(sub, p, next[p], msg->offset, &last))
+			{
+				ereport(WARNING,
+						(errmsg("marketdata consumer: topic \"%s\" partition %d: offsets " INT64_FORMAT " to " INT64_FORMAT " were deleted by the broker before they were consumed",
+								sub->topic, p, next[p], last),
+						 errdetail("%lld messages are lost; they are recorded in md.kafka_gaps.",
+								   (long long) (last - next[p] + 1))));
+				gap_part[ngaps] = Int32GetDatum(p);
+				gap_first[ngaps] = Int64GetDatum(next[p]);
+				gap_last[ngaps] = Int64GetDatum(last);
+				ngaps++;
+			}
+		}
 		next[p] = msg->offset + 1;
 		moved[p] = true;
 		ts = rd_kafka_message_timestamp(msg, NULL);
@@ -439,6 +513,7 @@ md_consumer_store_batch(MdSubscription *sub, rd_kafka_message_t **msgs, int n)
 		}
 		write_dead_letters(sub, &dl);
 	}
+	write_gaps(sub, ngaps, gap_part, gap_first, gap_last);
 	write_offsets(sub, next, last_at, high);
 	md_worker_commit();
 

@@ -48,10 +48,12 @@
  * jobs of providers with a share of concurrency for scheduler number $2
  * of $3 (see share_of in scheduler.c): a share of the work under way, so
  * that the schedulers split a burst instead of the first taking it all.
- * Rows locked by another scheduler's claim are skipped.
+ * Rows locked by another scheduler's claim are skipped. A time that is not
+ * finite is refused by the table; were one there, it would stop every
+ * claim ("cannot subtract infinite timestamps"), so it is never due.
  */
 #define DUE_WHERE \
-	" j.enabled AND j.next_run_at <= now()" \
+	" j.enabled AND j.next_run_at <= now() AND isfinite(j.next_run_at)" \
 	"  AND j.last_status IS DISTINCT FROM 'running'"
 
 /* a job this scheduler may run: $n is its number */
@@ -87,6 +89,7 @@
 #define NEXT_SQL \
 	"SELECT (extract(epoch FROM min(next_run_at) - clock_timestamp()) * 1000)::int8" \
 	" FROM md.polling_jobs j WHERE j.enabled AND j.last_status IS DISTINCT FROM 'running'" \
+	"  AND isfinite(j.next_run_at)" \
 	"  AND" MINE_WHERE("$1")
 
 #define FINISH_SQL \

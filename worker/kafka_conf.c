@@ -79,16 +79,31 @@ md_kafka_conf_new(const char *client_id)
 }
 
 rd_kafka_t *
+md_kafka_try_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr,
+				 size_t errstr_size)
+{
+	rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, errstr_size);
+
+	if (rk == NULL)
+	{
+		/* rd_kafka_new takes conf over only when it succeeds */
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	rd_kafka_set_log_queue(rk, NULL);
+	return rk;
+}
+
+rd_kafka_t *
 md_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf)
 {
 	char		errstr[512];
-	rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+	rd_kafka_t *rk = md_kafka_try_new(type, conf, errstr, sizeof(errstr));
 
 	if (rk == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("could not create the Kafka %s: %s",
 						type == RD_KAFKA_PRODUCER ? "producer" : "consumer", errstr)));
-	rd_kafka_set_log_queue(rk, NULL);
 	return rk;
 }

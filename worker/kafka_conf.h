@@ -27,4 +27,8 @@ extern void md_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const cha
 /* the handle for conf (consumed), its logs routed to its main queue */
 extern rd_kafka_t *md_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf);
 
+/* the same, NULL with errstr set (and conf destroyed) where that ERRORs */
+extern rd_kafka_t *md_kafka_try_new(rd_kafka_type_t type, rd_kafka_conf_t *conf,
+									char *errstr, size_t errstr_size);
+
 #endif							/* MD_KAFKA_CONF_H */

@@ -14,6 +14,12 @@
  * start is stored at once, so a crash before the first message does not
  * move a "latest" start forward past messages produced meanwhile.
  *
+ * The topic this database's relay publishes to (marketdata.kafka_topic) is
+ * never consumed here: its events are this database's own prices, and
+ * reading them back would only make each price a round trip that the sink
+ * deduplicates (and muddy the lag). Such a row says so in its error; other
+ * databases' consumers read that topic as usual.
+ *
  * Every handle's consumer queue writes a byte to one pipe when it turns
  * non-empty, so the worker sleeps on its latch and that pipe together.
  * librdkafka's logs and errors are forwarded to the same queue and served
@@ -42,6 +48,9 @@
 #define SUBSCRIPTIONS_SQL \
 	"SELECT id, topic, group_id, start_position = 'latest'" \
 	" FROM md.kafka_subscriptions WHERE enabled ORDER BY id"
+#define ERROR_SQL \
+	"UPDATE md.kafka_subscriptions SET error = $2" \
+	" WHERE id = $1 AND error IS DISTINCT FROM $2"
 #define STORED_SQL \
 	"SELECT partition, next_offset, coalesce(high_watermark, -1)" \
 	" FROM md.kafka_offsets WHERE topic = $1 AND group_id = $2"
@@ -66,6 +75,7 @@ int			md_subscription_count = 0;
 MdWorkerSlot *md_subscription_slot = NULL;
 
 static SPIPlanPtr subscriptions_plan = NULL;
+static SPIPlanPtr error_plan = NULL;
 static SPIPlanPtr stored_plan = NULL;
 static SPIPlanPtr start_plan = NULL;
 static SPIPlanPtr watermark_plan = NULL;
@@ -115,14 +125,38 @@ md_subscriptions_clear_wait_fd(void)
 		;
 }
 
-static void
+/* one setting taken from the row: a bad value is the row's error, not ours */
+static bool
+set_row_value(rd_kafka_conf_t *conf, const char *name, const char *value,
+			  MdSubscription *sub)
+{
+	char		errstr[256];
+
+	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
+		return true;
+	snprintf(sub->problem, sizeof(sub->problem), "invalid %s: %s", name, errstr);
+	return false;
+}
+
+/*
+ * The subscription's consumer handle; false with sub->problem set when the
+ * row cannot be used (librdkafka refused it). Such a subscription stays
+ * listed, unusable, until its row changes: the others go on.
+ */
+static bool
 create_handle(MdSubscription *sub)
 {
 	rd_kafka_conf_t *conf;
+	char		errstr[512];
+	rd_kafka_resp_err_t err;
 
 	ensure_pipe();
 	conf = md_kafka_conf_new("marketdata-consumer");
-	md_kafka_conf_set(conf, "group.id", sub->group_id);
+	if (!set_row_value(conf, "group.id", sub->group_id, sub))
+	{
+		rd_kafka_conf_destroy(conf);
+		return false;
+	}
 	/* offsets live in md.kafka_offsets; Kafka only hears of them afterwards */
 	md_kafka_conf_set(conf, "enable.auto.commit", "false");
 	md_kafka_conf_set(conf, "enable.auto.offset.store", "false");
@@ -134,12 +168,27 @@ create_handle(MdSubscription *sub)
 	md_kafka_conf_set(conf, "fetch.wait.max.ms", "100");
 	rd_kafka_conf_set_error_cb(conf, on_error);
 	rd_kafka_conf_set_opaque(conf, sub);
-	sub->rk = md_kafka_new(RD_KAFKA_CONSUMER, conf);
+	sub->rk = md_kafka_try_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (sub->rk == NULL)
+	{
+		snprintf(sub->problem, sizeof(sub->problem),
+				 "could not create the Kafka consumer: %s", errstr);
+		return false;
+	}
 
 	/* logs, errors and messages all arrive on the consumer queue */
-	rd_kafka_poll_set_consumer(sub->rk);
-	sub->queue = rd_kafka_queue_get_consumer(sub->rk);
+	err = rd_kafka_poll_set_consumer(sub->rk);
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		sub->queue = rd_kafka_queue_get_consumer(sub->rk);
+	if (sub->queue == NULL)
+	{
+		snprintf(sub->problem, sizeof(sub->problem), "no consumer queue for group \"%s\": %s",
+				 sub->group_id, rd_kafka_err2str(err != RD_KAFKA_RESP_ERR_NO_ERROR ?
+												 err : RD_KAFKA_RESP_ERR__UNKNOWN_GROUP));
+		return false;
+	}
 	rd_kafka_queue_io_event_enable(sub->queue, wake_pipe[1], "m", 1);
+	return true;
 }
 
 static void
@@ -169,6 +218,20 @@ md_subscriptions_drop_all(void)
 	md_subscription_count = 0;
 }
 
+/* the row says why it cannot be consumed, or nothing once it can */
+static void
+record_error(MdSubscription *sub)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(sub->id), (Datum) 0};
+
+	if (sub->unusable)
+		args[1] = CStringGetTextDatum(sub->problem);
+	md_spi_run(md_spi_plan(&error_plan, ERROR_SQL, 2, argtypes), args,
+			   sub->unusable ? NULL : " n", false, 0, SPI_OK_UPDATE,
+			   "recording a subscription's error");
+}
+
 static MdSubscription *
 find(int64 id, const char *topic, const char *group_id, bool from_latest)
 {
@@ -178,8 +241,10 @@ find(int64 id, const char *topic, const char *group_id, bool from_latest)
 	{
 		MdSubscription *sub = md_subscriptions[i];
 
+		/* marketdata.kafka_topic changed by a reload: judged again */
 		if (sub->id == id && strcmp(sub->topic, topic) == 0 &&
-			strcmp(sub->group_id, group_id) == 0 && sub->from_latest == from_latest)
+			strcmp(sub->group_id, group_id) == 0 && sub->from_latest == from_latest &&
+			sub->relay_topic == (strcmp(topic, md_kafka_topic) == 0))
 			return sub;
 	}
 	return NULL;
@@ -221,11 +286,35 @@ md_subscriptions_sync(void)
 			sub->topic = MemoryContextStrdup(TopMemoryContext, topic);
 			sub->group_id = MemoryContextStrdup(TopMemoryContext, group_id);
 			sub->from_latest = latest;
-			strlcpy(sub->problem, "not assigned yet", sizeof(sub->problem));
 			md_subscriptions[md_subscription_count++] = sub;
-			create_handle(sub);
-			elog(LOG, "marketdata consumer: subscribed to topic \"%s\" (group \"%s\")",
-				 topic, group_id);
+			if (strcmp(topic, md_kafka_topic) == 0)
+			{
+				sub->relay_topic = true;
+				sub->unusable = true;
+				snprintf(sub->problem, sizeof(sub->problem),
+						 "not consumed: this database's relay publishes its own prices to it "
+						 "(marketdata.kafka_topic)");
+				elog(LOG, "marketdata consumer: topic \"%s\" is the relay's own; not consumed",
+					 topic);
+			}
+			else if (create_handle(sub))
+			{
+				strlcpy(sub->problem, "not assigned yet", sizeof(sub->problem));
+				elog(LOG, "marketdata consumer: subscribed to topic \"%s\" (group \"%s\")",
+					 topic, group_id);
+			}
+			else
+			{
+				sub->unusable = true;
+				if (md_subscription_slot != NULL)
+					md_worker_set_error(md_subscription_slot, sub->problem);
+				ereport(WARNING,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("marketdata consumer: subscription %lld (topic \"%s\") cannot be used: %s",
+								(long long) id, topic, sub->problem),
+						 errhint("Correct or delete the row of md.kafka_subscriptions.")));
+			}
+			record_error(sub);
 		}
 		sub->seen = true;
 	}
@@ -280,6 +369,12 @@ partition_count(MdSubscription *sub)
 	rd_kafka_resp_err_t err;
 	int			n = -1;
 
+	if (rkt == NULL)
+	{
+		snprintf(sub->problem, sizeof(sub->problem), "invalid topic: %s",
+				 rd_kafka_err2str(rd_kafka_last_error()));
+		return -1;
+	}
 	err = rd_kafka_metadata(sub->rk, 0, rkt, &metadata, METADATA_TIMEOUT_MS);
 	rd_kafka_topic_destroy(rkt);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -443,6 +538,8 @@ md_subscription_probe(MdSubscription *sub)
 	rd_kafka_topic_t *rkt = rd_kafka_topic_new(sub->rk, sub->topic, NULL);
 	const rd_kafka_metadata_t *metadata;
 
+	if (rkt == NULL)
+		return;
 	if (rd_kafka_metadata(sub->rk, 0, rkt, &metadata, PROBE_TIMEOUT_MS) ==
 		RD_KAFKA_RESP_ERR_NO_ERROR)
 	{

@@ -30,6 +30,8 @@ typedef struct MdSubscription
 	int64	   *next_offset;	/* as stored in md.kafka_offsets */
 	int64	   *high_watermark; /* as stored; -1 unknown */
 
+	bool		unusable;		/* no handle: the row cannot be consumed */
+	bool		relay_topic;	/* marketdata.kafka_topic: not consumed */
 	bool		down;			/* librdkafka said all brokers are down */
 	bool		seen;			/* still in the table at the last sync */
 	TimestampTz next_assign_at; /* when to try assigning again */
@@ -47,7 +49,10 @@ extern void md_subscriptions_sync(void);
 /* Drop every handle (exit, Kafka no longer configured, servers changed). */
 extern void md_subscriptions_drop_all(void);
 
-/* Assign the subscription's partitions at their stored offsets. */
+/*
+ * Assign the subscription's partitions at their stored offsets; never for
+ * an unusable one (it has no handle).
+ */
 extern bool md_subscription_assign(MdSubscription *sub);
 
 /*

@@ -102,6 +102,8 @@ struct api_dbres {
 /* The gate's state: who the caller is, what the route needs. */
 struct api_gate_state {
 	int			 step;		/* API_GATE_PASSED: through */
+	int			 auth;		/* what the credentials told */
+	const char		*auth_error;	/* why they are refused */
 	int			 need_role;
 	int			 role;
 	char			 ident[80];	/* rate limit identity */
@@ -116,6 +118,7 @@ struct api_rl_state {
 	long long		 retry_ms;
 	long long		 reset_ms;
 	int			 done;		/* the script was sent in full */
+	int			 ip_done;	/* the IP's limit was applied */
 	int			 error;
 	int			 headers;	/* RateLimit-* added */
 	int			 nkeys;		/* limited keys: IP, caller */
@@ -211,8 +214,9 @@ extern int	 api_ctx_live;
 #define API_GATE_AUTHED	2	/* the caller is known: role, limit */
 #define API_GATE_PASSED	4
 int		 api_gate(struct api_ctx *, int);
-int		 api_auth(struct api_ctx *);
-int		 api_ratelimit_start(struct api_ctx *);
+#define RL_IP		1	/* the client IP's limit */
+#define RL_CALLER	2	/* the key's or token's limit */
+int		 api_ratelimit_start(struct api_ctx *, int);
 void		 api_ratelimit_headers(struct api_ctx *);
 void		 api_ratelimit_init(void);
 
@@ -233,6 +237,10 @@ int		 api_error(struct http_request *, int, const char *,
 int		 api_db_error(struct api_ctx *);
 void		 api_json(struct http_request *, int, const void *, size_t);
 int		 api_method(struct http_request *, int);
+int		 api_utf8_valid(const char *);
+
+/* query.c */
+int		 api_query_parse(struct http_request *);
 
 /* db.c */
 void		 api_db_init(void);

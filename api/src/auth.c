@@ -9,6 +9,12 @@
  * seconds: a revoked key stops working within that time. A *JWT* is HS256 only (libjwt), with a required exp and the
  * role in the claim MD_API_JWT_ROLE_CLAIM. Missing or bad credentials:
  * 401; a valid caller without the role: 403.
+ *
+ * The per-IP limit comes before any answer and before any database
+ * look-up: credentials this worker can judge alone (a cached key, a JWT,
+ * a malformed header) go to the rate limiter with the caller's own key in
+ * one script call; the rest (an unknown key, a 401) pass the IP limit
+ * first, so a flood of random keys costs no more than its limit.
  */
 
 #include <errno.h>
@@ -28,6 +34,12 @@
 #define GATE_LIMIT		API_GATE_AUTHED
 #define GATE_LIMIT_WAIT		3
 #define GATE_PASSED		API_GATE_PASSED
+#define GATE_IP_WAIT		5
+
+/* what api_auth() found */
+#define AUTH_KNOWN		0	/* ctx->gate.role */
+#define AUTH_FAILED		1	/* ctx->gate.auth_error: a 401 */
+#define AUTH_LOOKUP		2	/* ctx->gate.api_key to look up */
 
 struct key_entry {
 	u_int8_t	digest[SHA256_DIGEST_LENGTH];
@@ -80,10 +92,19 @@ static int
 unauthorized(struct api_ctx *ctx, const char *msg)
 {
 	api_metrics_count(MC_AUTH_FAILED);
+	api_ratelimit_headers(ctx);
 	http_response_header(ctx->req, "www-authenticate",
 	    "Bearer realm=\"marketdata\", ApiKey header=\"X-API-Key\"");
 	api_error(ctx->req, 401, "unauthorized", "%s", msg);
 	return (HTTP_STATE_COMPLETE);
+}
+
+/* A 401 to answer once the IP limit has been passed. */
+static int
+auth_failed(struct api_ctx *ctx, const char *msg)
+{
+	ctx->gate.auth_error = msg;
+	return (AUTH_FAILED);
 }
 
 static void
@@ -100,30 +121,29 @@ auth_jwt(struct api_ctx *ctx, const char *token)
 	jwt_t		*jwt = NULL;
 	const char	*role, *sub;
 	long		 exp;
-	int		 rc;
 
 	if (api_cfg.jwt_secret == NULL)
-		return (unauthorized(ctx, "bearer tokens are not enabled"));
+		return (auth_failed(ctx, "bearer tokens are not enabled"));
 
 	if (jwt_decode(&jwt, token, (const unsigned char *)api_cfg.jwt_secret,
 	    (int)api_cfg.jwt_secret_len) != 0 || jwt == NULL)
-		return (unauthorized(ctx, "invalid token"));
+		return (auth_failed(ctx, "invalid token"));
 
 	/* HS256 only: never "none", never another algorithm */
 	if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
 		jwt_free(jwt);
-		return (unauthorized(ctx, "token algorithm must be HS256"));
+		return (auth_failed(ctx, "token algorithm must be HS256"));
 	}
 
 	errno = 0;
 	exp = jwt_get_grant_int(jwt, "exp");
 	if (errno != 0) {
 		jwt_free(jwt);
-		return (unauthorized(ctx, "token has no exp"));
+		return (auth_failed(ctx, "token has no exp"));
 	}
 	if (exp <= (long)time(NULL)) {
 		jwt_free(jwt);
-		return (unauthorized(ctx, "token expired"));
+		return (auth_failed(ctx, "token expired"));
 	}
 
 	role = jwt_get_grant(jwt, api_cfg.jwt_role_claim);
@@ -133,53 +153,64 @@ auth_jwt(struct api_ctx *ctx, const char *token)
 	    sub != NULL ? sub : "-");
 	jwt_free(jwt);
 
-	rc = ctx->gate.role == ROLE_NONE ?
-	    unauthorized(ctx, "token has no valid role") : HTTP_STATE_CONTINUE;
-	return (rc);
+	if (ctx->gate.role == ROLE_NONE)
+		return (auth_failed(ctx, "token has no valid role"));
+	return (AUTH_KNOWN);
 }
 
-/* CONTINUE: ctx->gate.role is known; RETRY: looking the key up; COMPLETE: 401. */
-int
+/* Who the caller is, as far as this worker knows without the database. */
+static int
 api_auth(struct api_ctx *ctx)
 {
 	struct http_request	*req = ctx->req;
 	struct key_entry	*e;
 	u_int8_t		 digest[SHA256_DIGEST_LENGTH];
-	char			 hex[2 * SHA256_DIGEST_LENGTH + 1];
-	const char		*key, *authz, *params[1];
-	size_t			 i;
+	const char		*key, *authz;
 
 	if (http_request_header(req, "x-api-key", &key)) {
 		if (!key_format_ok(key))
-			return (unauthorized(ctx, "invalid API key"));
+			return (auth_failed(ctx, "invalid API key"));
 		e = key_slot(key, digest);
-		ident_from_digest(ctx, digest);
 		if (!memcmp(e->digest, digest, sizeof(digest)) &&
 		    e->expires > kore_time_ms()) {
 			if (e->role < 0)
-				return (unauthorized(ctx, "invalid API key"));
+				return (auth_failed(ctx, "invalid API key"));
+			ident_from_digest(ctx, digest);
 			ctx->gate.role = e->role;
-			return (HTTP_STATE_CONTINUE);
+			return (AUTH_KNOWN);
 		}
 		ctx->gate.api_key = kore_strdup(key);
-		/* the key's SHA-256, never the key, goes to the database */
-		for (i = 0; i < sizeof(digest); i++)
-			(void)snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-		params[0] = hex;
-		ctx->gate.step = GATE_KEY_WAIT;
-		return (api_db_start(ctx, API_DB_PRIMARY,
-		    "SELECT md._api_key_role($1)", 1, params));
+		return (AUTH_LOOKUP);
 	}
 
 	if (http_request_header(req, "authorization", &authz)) {
 		if (strncasecmp(authz, "Bearer ", 7))
-			return (unauthorized(ctx,
+			return (auth_failed(ctx,
 			    "use Authorization: Bearer <JWT> or X-API-Key"));
 		return (auth_jwt(ctx, authz + 7));
 	}
 
-	return (unauthorized(ctx, "an API key (X-API-Key) or a bearer token "
+	return (auth_failed(ctx, "an API key (X-API-Key) or a bearer token "
 	    "is required"));
+}
+
+/* Ask the database for the role of ctx->gate.api_key. */
+static int
+key_lookup(struct api_ctx *ctx)
+{
+	u_int8_t	 digest[SHA256_DIGEST_LENGTH];
+	char		 hex[2 * SHA256_DIGEST_LENGTH + 1];
+	const char	*params[1];
+	size_t		 i;
+
+	(void)key_slot(ctx->gate.api_key, digest);
+	/* the key's SHA-256, never the key, goes to the database */
+	for (i = 0; i < sizeof(digest); i++)
+		(void)snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	params[0] = hex;
+	ctx->gate.step = GATE_KEY_WAIT;
+	return (api_db_start(ctx, API_DB_PRIMARY,
+	    "SELECT md._api_key_role($1)", 1, params));
 }
 
 static int
@@ -200,28 +231,66 @@ key_looked_up(struct api_ctx *ctx)
 	e->expires = kore_time_ms() + (u_int64_t)api_cfg.key_cache_ttl * 1000;
 	if (e->role < 0)
 		return (unauthorized(ctx, "invalid API key"));
+	ident_from_digest(ctx, digest);
 	ctx->gate.role = e->role;
 	return (HTTP_STATE_CONTINUE);
 }
 
 /*
- * The gate: authentication, the role, the rate limit. Returns
+ * After a rate limiter call: COMPLETE when it refused (429, or 503 when
+ * Redis is down and the limiter fails closed), CONTINUE otherwise.
+ */
+static int
+limit_passed(struct api_ctx *ctx)
+{
+	if (ctx->rl.error && !api_cfg.rl_fail_open) {
+		http_response_header(ctx->req, "retry-after", "1");
+		api_error(ctx->req, 503, "rate_limiter_unavailable",
+		    "the rate limiter is unavailable");
+		return (HTTP_STATE_COMPLETE);
+	}
+	if (ctx->rl.error) {
+		api_metrics_count(MC_RL_FAIL_OPEN);
+	} else if (!ctx->rl.allowed) {
+		api_ratelimit_headers(ctx);
+		api_metrics_count(MC_RATE_LIMITED);
+		api_error(ctx->req, 429, "rate_limited",
+		    "too many requests, retry after %lld s",
+		    (ctx->rl.retry_ms + 999) / 1000);
+		return (HTTP_STATE_COMPLETE);
+	}
+	return (HTTP_STATE_CONTINUE);
+}
+
+/*
+ * The gate: authentication, the rate limit, the role. Returns
  * HTTP_STATE_CONTINUE once passed, HTTP_STATE_RETRY while waiting and
  * HTTP_STATE_COMPLETE when it answered the request (an error).
  */
 int
 api_gate(struct api_ctx *ctx, int need_role)
 {
-	int	rc;
+	int		 rc;
 
 	for (;;) {
 		switch (ctx->gate.step) {
 		case GATE_START:
-			rc = api_auth(ctx);
-			if (rc != HTTP_STATE_CONTINUE)
-				return (rc);
-			ctx->gate.step = GATE_LIMIT;
+			ctx->gate.auth = api_auth(ctx);
+			if (ctx->gate.auth == AUTH_KNOWN) {
+				ctx->gate.step = GATE_LIMIT;
+				break;
+			}
+			/* the IP's limit before a 401 or a look-up */
+			ctx->gate.step = GATE_IP_WAIT;
+			if (api_ratelimit_start(ctx, RL_IP) == HTTP_STATE_RETRY)
+				return (HTTP_STATE_RETRY);
 			break;
+		case GATE_IP_WAIT:
+			if (limit_passed(ctx) != HTTP_STATE_CONTINUE)
+				return (HTTP_STATE_COMPLETE);
+			if (ctx->gate.auth == AUTH_FAILED)
+				return (unauthorized(ctx, ctx->gate.auth_error));
+			return (key_lookup(ctx));
 		case GATE_KEY_WAIT:
 			rc = key_looked_up(ctx);
 			if (rc != HTTP_STATE_CONTINUE)
@@ -229,33 +298,20 @@ api_gate(struct api_ctx *ctx, int need_role)
 			ctx->gate.step = GATE_LIMIT;
 			break;
 		case GATE_LIMIT:
+			ctx->gate.step = GATE_LIMIT_WAIT;
+			if (api_ratelimit_start(ctx, ctx->rl.ip_done ?
+			    RL_CALLER : RL_IP | RL_CALLER) == HTTP_STATE_RETRY)
+				return (HTTP_STATE_RETRY);
+			break;
+		case GATE_LIMIT_WAIT:
+			api_ratelimit_headers(ctx);
+			if (limit_passed(ctx) != HTTP_STATE_CONTINUE)
+				return (HTTP_STATE_COMPLETE);
 			if (ctx->gate.role < need_role) {
 				api_error(ctx->req, 403, "forbidden",
 				    "this needs the %s role, the caller is %s",
 				    role_names[need_role],
 				    role_names[ctx->gate.role]);
-				return (HTTP_STATE_COMPLETE);
-			}
-			ctx->gate.step = GATE_LIMIT_WAIT;
-			if (api_ratelimit_start(ctx) == HTTP_STATE_RETRY)
-				return (HTTP_STATE_RETRY);
-			break;
-		case GATE_LIMIT_WAIT:
-			api_ratelimit_headers(ctx);
-			if (ctx->rl.error && !api_cfg.rl_fail_open) {
-				http_response_header(ctx->req, "retry-after",
-				    "1");
-				api_error(ctx->req, 503, "rate_limiter_unavailable",
-				    "the rate limiter is unavailable");
-				return (HTTP_STATE_COMPLETE);
-			}
-			if (ctx->rl.error) {
-				api_metrics_count(MC_RL_FAIL_OPEN);
-			} else if (!ctx->rl.allowed) {
-				api_metrics_count(MC_RATE_LIMITED);
-				api_error(ctx->req, 429, "rate_limited",
-				    "too many requests, retry after %lld s",
-				    (ctx->rl.retry_ms + 999) / 1000);
 				return (HTTP_STATE_COMPLETE);
 			}
 			ctx->gate.step = GATE_PASSED;

@@ -78,9 +78,8 @@ bars_args(struct http_request *req)
 	struct api_ctx	*ctx = req->hdlr_extra;
 	size_t		 i;
 
-	if (!api_method(req, HTTP_METHOD_GET))
+	if (!api_method(req, HTTP_METHOD_GET) || !api_query_parse(req))
 		return (HTTP_STATE_COMPLETE);
-	http_populate_qs(req);
 	if (!api_symbol_arg(ctx))
 		return (HTTP_STATE_COMPLETE);
 	for (i = 0; i < NAMED_ARGS; i++) {

@@ -4,7 +4,9 @@
  *
  * The client IP is the peer address; X-Forwarded-For is believed only
  * when the peer is one of MD_API_TRUSTED_PROXIES, and then its right-most
- * address that is not itself a trusted proxy is the client.
+ * address that is not itself a trusted proxy is the client, whatever the
+ * header's length (a long one used to fall back to the proxy's address,
+ * a fresh bucket).
  */
 
 #include <sys/socket.h>
@@ -61,61 +63,68 @@ ip_valid(const char *s)
 }
 
 /*
- * All X-Forwarded-For lines, in order, as one list: a proxy may append a
- * line of its own rather than extend the client's.
+ * The client of an X-Forwarded-For line: its addresses right to left, the
+ * first that is not a trusted proxy is copied to buf (1); 0 when the line
+ * holds only trusted proxies (look at the line before); -1 when an entry
+ * is not an address (stop: nothing left of it can be believed).
  */
 static int
-xff_list(struct http_request *req, char *list, size_t len)
+xff_line_client(const char *line, char *buf, size_t len)
 {
-	struct http_header	*hdr;
-	size_t			 used = 0;
-	int			 found = 0, n;
+	const char	*end = line + strlen(line), *start;
+	char		 addr[INET6_ADDRSTRLEN + 8];
+	size_t		 n;
 
-	list[0] = '\0';
-	TAILQ_FOREACH(hdr, &req->req_headers, list) {
-		if (strcasecmp(hdr->header, "x-forwarded-for"))
-			continue;
-		n = snprintf(list + used, len - used, "%s%s", found ? "," : "",
-		    hdr->value);
-		if (n < 0 || (size_t)n >= len - used)
-			return (0);	/* too long to believe */
-		used += n;
-		found = 1;
+	for (;;) {
+		while (end > line && (end[-1] == ' ' || end[-1] == ','))
+			end--;
+		if (end == line)
+			return (0);
+		for (start = end; start > line && start[-1] != ','; start--)
+			;
+		while (*start == ' ')
+			start++;
+		n = (size_t)(end - start);
+		if (n >= sizeof(addr))
+			return (-1);
+		memcpy(addr, start, n);
+		addr[n] = '\0';
+		if (!ip_valid(addr))
+			return (-1);
+		if (!is_trusted(addr)) {
+			if (n < len)
+				memcpy(buf, addr, n + 1);
+			return (1);
+		}
+		end = start;
 	}
-	return (found);
 }
+
+/*
+ * Every X-Forwarded-For line counts, last line first (a proxy may append
+ * a line of its own rather than extend the client's), and only from the
+ * right: a client's own long header before ours changes nothing.
+ */
+#define XFF_LINES	16	/* the last ones are kept: ours are last */
 
 const char *
 api_client_ip(struct http_request *req, char *buf, size_t len)
 {
-	char		 list[1024], *end, *start;
-	size_t		 n;
+	struct http_header	*hdr;
+	const char		*lines[XFF_LINES];
+	int			 n = 0, i;
 
 	if (!addr_of(req, buf, len))
 		(void)kore_strlcpy(buf, "unknown", len);
-	if (!is_trusted(buf) || !xff_list(req, list, sizeof(list)))
+	if (!is_trusted(buf))
 		return (buf);
-
-	/* right to left: the first address not one of our proxies */
-	for (;;) {
-		end = list + strlen(list);
-		while (end > list && (end[-1] == ' ' || end[-1] == ','))
-			*--end = '\0';
-		if (end == list)
+	TAILQ_FOREACH(hdr, &req->req_headers, list) {
+		if (!strcasecmp(hdr->header, "x-forwarded-for"))
+			lines[n++ % XFF_LINES] = hdr->value;
+	}
+	for (i = n - 1; i >= 0 && i >= n - XFF_LINES; i--) {
+		if (xff_line_client(lines[i % XFF_LINES], buf, len) != 0)
 			break;
-		start = strrchr(list, ',');
-		start = start ? start + 1 : list;
-		while (*start == ' ')
-			start++;
-		if (!ip_valid(start))
-			break;
-		if (!is_trusted(start)) {
-			n = strlen(start);
-			if (n < len)
-				memcpy(buf, start, n + 1);
-			break;
-		}
-		*start = '\0';
 	}
 	return (buf);
 }

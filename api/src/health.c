@@ -187,6 +187,9 @@ int
 api_not_found(struct http_request *req)
 {
 	(void)api_ctx_get(req, ROUTE_OTHER);
+	if (!api_utf8_valid(req->path))
+		return (api_error(req, 400, "invalid_path",
+		    "the path is not valid UTF-8"));
 	return (api_error(req, 404, "not_found", "no route %.100s",
 	    req->path));
 }

@@ -174,9 +174,8 @@ latest_start(struct http_request *req)
 	struct api_ctx	*ctx = req->hdlr_extra;
 	char		*sym, *prov;
 
-	if (!api_method(req, HTTP_METHOD_GET))
+	if (!api_method(req, HTTP_METHOD_GET) || !api_query_parse(req))
 		return (HTTP_STATE_COMPLETE);
-	http_populate_qs(req);
 	if (!http_argument_get_string(req, "symbol", &sym) ||
 	    !api_symbol_normalize(sym, ctx->args.symbol,
 	    sizeof(ctx->args.symbol)))
@@ -311,9 +310,8 @@ history_args(struct http_request *req)
 	static const char	*names[] = { "from", "to", "provider", "limit" };
 	int			 i;
 
-	if (!api_method(req, HTTP_METHOD_GET))
+	if (!api_method(req, HTTP_METHOD_GET) || !api_query_parse(req))
 		return (HTTP_STATE_COMPLETE);
-	http_populate_qs(req);
 	if (!api_symbol_arg(ctx))
 		return (HTTP_STATE_COMPLETE);
 	for (i = 0; i < 4; i++) {
@@ -331,9 +329,8 @@ average_args(struct http_request *req)
 {
 	struct api_ctx	*ctx = req->hdlr_extra;
 
-	if (!api_method(req, HTTP_METHOD_GET))
+	if (!api_method(req, HTTP_METHOD_GET) || !api_query_parse(req))
 		return (HTTP_STATE_COMPLETE);
-	http_populate_qs(req);
 	if (!api_symbol_arg(ctx))
 		return (HTTP_STATE_COMPLETE);
 	if (!api_opt_arg(ctx, 1, "window"))

@@ -445,15 +445,15 @@ send_script(struct api_ctx *ctx, int full)
 	return (api_redis_argv(script_done, ctx, argc, argv, lens));
 }
 
-/* The limited keys of ctx and their limits; returns how many. */
+/* The limited keys of ctx (of which: RL_IP, RL_CALLER); how many. */
 static int
-limit_keys(struct api_ctx *ctx)
+limit_keys(struct api_ctx *ctx, int which)
 {
 	char	ip[INET6_ADDRSTRLEN + 8];
-	int	lim = api_cfg.rl_role[ctx->gate.role];
+	int	lim = (which & RL_CALLER) ? api_cfg.rl_role[ctx->gate.role] : 0;
 
 	ctx->rl.nkeys = 0;
-	if (api_cfg.rl_ip > 0) {
+	if (api_cfg.rl_ip > 0 && (which & RL_IP)) {
 		(void)api_client_ip(ctx->req, ip, sizeof(ip));
 		(void)snprintf(ctx->rl.keys[ctx->rl.nkeys],
 		    sizeof(ctx->rl.keys[0]), "md:rl:ip:%s", ip);
@@ -476,21 +476,25 @@ limit_keys(struct api_ctx *ctx)
  * lease had a token); RETRY while the script runs.
  */
 int
-api_ratelimit_start(struct api_ctx *ctx)
+api_ratelimit_start(struct api_ctx *ctx, int which)
 {
 	char	*body;
 	size_t	 len;
 
 	ctx->rl.error = 0;
+	ctx->rl.done = 0;
 	ctx->rl.allowed = 1;
-	if (limit_keys(ctx) == 0) {
+	if (which & RL_IP)
+		ctx->rl.ip_done = 1;
+	if (limit_keys(ctx, which) == 0) {
 		ctx->rl.limit = 0;
 		return (HTTP_STATE_CONTINUE);
 	}
 	if (lease_take(ctx))
 		return (HTTP_STATE_CONTINUE);
-	/* the script reads the cache too, unless the worker has it */
-	ctx->rl.peek = ctx->args.cache_key[0] != '\0' && api_cfg.cache_ttl > 0 &&
+	/* the caller's call reads the cache too, unless the worker has it */
+	ctx->rl.peek = (which & RL_CALLER) && ctx->args.cache_key[0] != '\0' &&
+	    api_cfg.cache_ttl > 0 &&
 	    !api_lcache_get(ctx->args.symbol, ctx->args.provider, &body, &len);
 	api_ctx_wait(ctx);
 	if (send_script(ctx, 0) != KORE_RESULT_OK) {

@@ -192,6 +192,16 @@ is(scalar(grep { $_->[0] eq 'MOVED' } @$msgs), 1, 'MOVED exactly once');
 $other->stop;
 $node->start;
 
+# the relay's own topic is not consumed back into the database it came from
+ok($node->poll_query_until('md',
+		"SELECT error LIKE 'not consumed: %' FROM md.kafka_status WHERE topic = 'price-events' AND partition IS NULL"),
+	'the default subscription of the relay\'s own topic says it is not consumed')
+  or diag($node->safe_psql('md', 'SELECT * FROM md.kafka_status'));
+is($node->safe_psql('md', "SELECT count(*) FROM md.kafka_offsets WHERE topic = 'price-events'"), '0',
+	'nothing of the relay\'s own topic was consumed');
+is($node->safe_psql('md', "SELECT state FROM md.worker_status WHERE worker = 'consumer'"),
+	'idle: no subscription to consume', 'the consumer says it has nothing to consume');
+
 # published rows are deleted after the retention
 $node->append_conf('postgresql.conf', "marketdata.outbox_retention = 0");
 $node->reload;

@@ -10,7 +10,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use MarketData::Services;
 
-my $broker = start_kafka_broker('price-events', 'fx-events');
+# the relay publishes elsewhere: its own topic is never consumed back
+my $broker = start_kafka_broker('price-events', 'fx-events', 'relay-events');
 
 my $node = PostgreSQL::Test::Cluster->new('consumer');
 $node->init;
@@ -18,6 +19,7 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'marketdata'
 marketdata.databases = 'md'
 marketdata.kafka_bootstrap_servers = '$broker->{bootstrap}'
+marketdata.kafka_topic = 'relay-events'
 marketdata.consumer_batch_size = 400
 marketdata.consumer_batch_ms = 50
 marketdata.consumer_max_message_size = 1kB

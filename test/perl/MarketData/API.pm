@@ -109,6 +109,66 @@ sub stop
 	return $rc;
 }
 
+# worker_pids(): the PIDs of Kore's processes under the parent, sorted
+sub worker_pids
+{
+	my $self = shift;
+	my @pids;
+	for my $stat (glob('/proc/[0-9]*/stat'))
+	{
+		open(my $fh, '<', $stat) or next;
+		my $line = <$fh> // '';
+		close $fh;
+		# pid (comm) state ppid ...: comm may hold spaces and parentheses
+		push @pids, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $self->{pid};
+	}
+	return sort { $a <=> $b } @pids;
+}
+
+# raw($bytes, timeout => 5): write the bytes on one new connection as they
+# are, read until the server closes or nothing comes for the timeout; the
+# bytes received. With half_close => 1 our side is shut after writing.
+sub raw
+{
+	my ($self, $bytes, %o) = @_;
+	require IO::Socket::INET;
+	require IO::Select;
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $self->{port},
+		Proto => 'tcp') or die "connect: $!";
+	$s->autoflush(1);
+	# the server may close before it read everything (a header too large)
+	local $SIG{PIPE} = 'IGNORE';
+	print $s $bytes;
+	shutdown($s, 1) if $o{half_close};
+	my $sel = IO::Select->new($s);
+	my $got = '';
+	while ($sel->can_read($o{timeout} // 5))
+	{
+		my $n = sysread($s, my $buf, 65536);
+		last unless $n;
+		$got .= $buf;
+		last if defined $o{responses} && responses($got) >= $o{responses};
+	}
+	close $s;
+	return $got;
+}
+
+# responses($bytes): how many complete HTTP responses the bytes hold; in
+# list context the responses as [status, headers text, body]
+sub responses
+{
+	my $text = shift;
+	my @r;
+	while ($text =~ s{^(HTTP/1\.[01] (\d{3})[^\r\n]*\r\n((?:[^\r\n]+\r\n)*)\r\n)}{}s)
+	{
+		my ($status, $headers) = ($2, $3);
+		my $len = $headers =~ /^content-length:\s*(\d+)/mi ? $1 : 0;
+		last if length($text) < $len;
+		push @r, [ $status, $headers, substr($text, 0, $len, '') ];
+	}
+	return wantarray ? @r : scalar @r;
+}
+
 sub signal { my ($self, $sig) = @_; die "no API process" unless $self->{pid}; kill($sig, $self->{pid}); }
 sub pid { return shift->{pid}; }
 
