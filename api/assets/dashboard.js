@@ -8,8 +8,9 @@
  * headers, opened with a single-use token from POST /stream/token. After
  * any break (an error, a "reconnect" event at a server's shutdown) the
  * page takes a new token and resumes with since=<last event id>.
- * Candles are one minute, drawn by TradingView's lightweight-charts from
- * the symbol's price history and moved by each streamed price.
+ * Candles are the symbol's one-minute bars (GET /prices/bars), drawn by
+ * TradingView's lightweight-charts; each streamed price moves the last
+ * one, or opens the next minute's.
  */
 'use strict';
 
@@ -79,14 +80,23 @@
 		el.dataset.lastTime = last ? String(last.time) : '';
 	}
 
+	/* the symbol's one-minute bars (GET /prices/bars), page by page */
 	async function loadCandles(symbol) {
 		var to = new Date(), from = new Date(to - HISTORY_HOURS * 3600000);
 		var candles = [], next = from.toISOString(), page;
 		for (var i = 0; next && i < 20; i++) {
-			page = await api('/prices/history?symbol=' + encodeURIComponent(symbol) +
-			    '&from=' + encodeURIComponent(next) + '&to=' + encodeURIComponent(to.toISOString()) +
-			    '&limit=1000');
-			page.points.forEach(function (p) { addPrice(candles, p.timestamp, Number(p.price)); });
+			page = await api('/prices/bars?symbol=' + encodeURIComponent(symbol) +
+			    '&interval=1m&from=' + encodeURIComponent(next) +
+			    '&to=' + encodeURIComponent(to.toISOString()) + '&limit=1000');
+			page.bars.forEach(function (b) {
+				var t = minute(b.bucket), last = candles[candles.length - 1];
+				var c = { time: t, open: Number(b.open), high: Number(b.high),
+				    low: Number(b.low), close: Number(b.close) };
+				if (last && last.time === t)
+					candles[candles.length - 1] = c;
+				else if (!last || t > last.time)
+					candles.push(c);
+			});
 			next = page.next_from;
 		}
 		if (symbol !== state.chartSymbol)
