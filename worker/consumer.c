@@ -189,6 +189,24 @@ state_word(int64 processed)
 	return processed > 0 ? "consuming" : "caught up";
 }
 
+/*
+ * Queues empty: messages wake the loop through the pipe; else the next
+ * subscription sync, status refresh or assignment retry.
+ */
+static long
+next_deadline(void)
+{
+	long		ms = Min(md_worker_ms_until(last_sync, SYNC_EVERY_MS),
+						 md_worker_ms_until(last_status, STATUS_EVERY_MS));
+	int			i;
+
+	for (i = 0; i < md_subscription_count; i++)
+		if (md_subscriptions[i]->npartitions == 0)
+			ms = Min(ms, TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+														 md_subscriptions[i]->next_assign_at));
+	return ms;
+}
+
 static void
 consumer_start(MdWorkerSlot *worker_slot)
 {
@@ -217,7 +235,7 @@ consumer_loop(MdWorkerSlot *worker_slot, MemoryContext loop_context, int *fd)
 	{
 		md_worker_set_state(slot, "idle: Kafka not configured");
 		md_subscriptions_drop_all();
-		return 1000;
+		return MD_WORKER_NO_DEADLINE;	/* a reload sets the latch */
 	}
 	identity = md_kafka_identity();
 	if (consumer_identity == NULL || strcmp(consumer_identity, identity) != 0)
@@ -242,7 +260,7 @@ consumer_loop(MdWorkerSlot *worker_slot, MemoryContext loop_context, int *fd)
 	md_worker_set_state(slot, state_word(processed));
 	md_worker_loop_done(slot, processed, lag);
 	*fd = md_subscriptions_wait_fd();
-	return more ? 0 : 1000;
+	return more ? 0 : next_deadline();
 }
 
 static const MdWorkerOps consumer_ops = {

@@ -9,7 +9,8 @@
  * reports served, the outbox read on while the window has room, finished
  * ticks recorded; the backlog counted every second and old rows deleted
  * every ten. While rows are in flight the loop goes on at once, waiting
- * inside librdkafka for delivery reports rather than sleeping.
+ * inside librdkafka for delivery reports rather than sleeping; caught up,
+ * it waits for a commit's wake-up or the next count, whichever is first.
  *
  *-------------------------------------------------------------------------
  */
@@ -53,7 +54,7 @@ relay_loop(MdWorkerSlot *slot, MemoryContext loop_context, int *fd)
 	if (!md_relay_ensure_producer(relay))
 	{
 		md_worker_set_state(slot, "idle: Kafka not configured");
-		return 1000;
+		return MD_WORKER_NO_DEADLINE;	/* a reload sets the latch */
 	}
 	md_relay_adopt(relay);
 	md_relay_poll(relay, 0);
@@ -85,7 +86,9 @@ relay_loop(MdWorkerSlot *slot, MemoryContext loop_context, int *fd)
 			md_relay_poll(relay, 10);
 		return 0;
 	}
-	return 1000;
+	/* caught up: a commit's wake-up sets the latch, else the next count */
+	return Min(md_worker_ms_until(last_backlog, BACKLOG_EVERY_MS),
+			   md_worker_ms_until(last_retention, RETENTION_EVERY_MS));
 }
 
 static const MdWorkerOps relay_ops = {

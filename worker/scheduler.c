@@ -395,7 +395,8 @@ scheduler_loop(MdWorkerSlot *worker_slot, MemoryContext loop_context, int *fd)
 	/* due jobs left over (a round takes at most so many) run at once */
 	if (due > 0)
 		return 0;
-	return next >= 0 ? next : 1000;
+	return Min(next >= 0 ? next : MD_WORKER_NO_DEADLINE,
+			   md_worker_ms_until(last_retention, RETENTION_EVERY_MS));
 }
 
 static const MdWorkerOps scheduler_ops = {

@@ -175,6 +175,13 @@ md_worker_run(const MdWorkerOps *ops)
 	}
 }
 
+long
+md_worker_ms_until(TimestampTz last, int every_ms)
+{
+	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+										   TimestampTzPlusMilliseconds(last, every_ms));
+}
+
 /*
  * Wait on the latch up to timeout_ms, also woken when fd (a pipe or
  * socket; -1: none) is readable, then handle interrupts and SIGHUP.

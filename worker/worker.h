@@ -9,6 +9,8 @@
 #ifndef MD_WORKER_H
 #define MD_WORKER_H
 
+#include <limits.h>
+
 #include "worker_state.h"
 
 /* A kind of per-database worker, started by the launcher in each database. */
@@ -46,6 +48,12 @@ typedef struct MdWorkerOps
 } MdWorkerOps;
 
 extern void md_worker_run(const MdWorkerOps *ops) pg_attribute_noreturn();
+
+/* what loop returns when nothing of its own is due: the driver's cap */
+#define MD_WORKER_NO_DEADLINE LONG_MAX
+
+/* milliseconds from now until every_ms after last (0 once that has passed) */
+extern long md_worker_ms_until(TimestampTz last, int every_ms);
 
 /* One short transaction with a snapshot and SPI connected; "what" for ps. */
 extern void md_worker_begin(const char *what);
