@@ -881,8 +881,9 @@ BEGIN
 			RETURNING 1)
 		SELECT count(*) INTO n FROM d;
 	END IF;
+	-- oldest kept: of the successes, the errors being meant to stay longer
 	PERFORM md._retention_record('md.raw_responses', ok_keep, n, 0,
-		(SELECT min(received_at) FROM md.raw_responses));
+		(SELECT min(received_at) FROM md.raw_responses WHERE error_class IS NULL));
 	total := total + n;
 
 	-- md.job_runs: finished runs; a run still running is never removed
@@ -1055,3 +1056,32 @@ $$;
 COMMENT ON FUNCTION @extschema@.md_worker_restart(text) IS
 	'stops this database''s workers of a kind (scheduler, relay, consumer, retention) for the launcher to start again; returns how many (admin only)';
 REVOKE ALL ON FUNCTION @extschema@.md_worker_restart(text) FROM PUBLIC;
+
+-- What an operator alerts on, one row per measure: the growing tables'
+-- sizes, how far retention is behind its setting, the age of the oldest
+-- unpublished outbox event, the consumer's lag, the oldest run under way.
+CREATE VIEW md.alerts AS
+	SELECT 'table_bytes' AS measure, t.name AS subject,
+		   (SELECT coalesce(sum(pg_catalog.pg_total_relation_size(p.relid)), 0)
+			FROM pg_catalog.pg_partition_tree(t.name::regclass) p)::float8 AS value
+	FROM unnest(ARRAY['md.raw_responses', 'md.prices', 'md.job_runs', 'md.dead_letters',
+					  'md.outbox', 'md.outbox_published', 'md.polling_jobs']) t(name)
+	UNION ALL
+	-- seconds the oldest row kept is past its table's retention
+	SELECT 'retention_lag_seconds', r.table_name,
+		   greatest(extract(epoch FROM now() - r.retention - r.oldest_kept), 0)::float8
+	FROM md.retention_status r WHERE r.retention IS NOT NULL
+	UNION ALL
+	SELECT 'outbox_backlog_age_seconds', 'md.outbox',
+		   coalesce(extract(epoch FROM now() - min(o.created_at)), 0)::float8
+	FROM md.outbox_pending o
+	UNION ALL
+	SELECT 'consumer_lag_messages', k.topic || '/' || k.group_id,
+		   sum(k.lag)::float8
+	FROM md.kafka_status k GROUP BY k.topic, k.group_id
+	UNION ALL
+	SELECT 'oldest_running_job_run_seconds', 'md.job_runs',
+		   coalesce(extract(epoch FROM now() - min(j.started_at)), 0)::float8
+	FROM md.job_runs j WHERE j.status = 'running';
+COMMENT ON VIEW md.alerts IS
+	'measures to alert on: table_bytes per growing table, retention_lag_seconds per table, outbox_backlog_age_seconds, consumer_lag_messages per topic and group, oldest_running_job_run_seconds';

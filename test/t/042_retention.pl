@@ -86,7 +86,7 @@ is($node->safe_psql('md',
 is($node->safe_psql('md', "SELECT count(*) FROM md.prices WHERE symbol = 'RETA'"), '1', 'this month\'s price stays');
 is($node->safe_psql('md',
 		"SELECT rows_removed || ' ' || (oldest_kept > now() - interval '1 hour') || ' ' || retention FROM md.retention_status WHERE table_name = 'md.raw_responses'"),
-	'30001 false 01:00:00', 'md.retention_status: removed, oldest kept (the error kept a day), the setting');
+	'30001 true 01:00:00', 'md.retention_status: removed, oldest success kept, the setting');
 ok(!$node->log_contains(qr/still waiting for/), 'no session waited 50 ms for a lock');
 
 # the worker does the same on its own, in steps of 2,000 rows
@@ -105,5 +105,14 @@ is($node->safe_psql('md', "SELECT count(*) FROM md.job_runs WHERE status = 'runn
 $node->safe_psql('md', 'CREATE ROLE somebody LOGIN');
 my ($rc, $o, $e) = $node->psql('md', 'SELECT md_retention_run()', extra_params => [ '-U', 'somebody' ]);
 like($e, qr/permission denied for function md_retention_run/, 'md_retention_run is for admins');
+
+# what an operator alerts on
+my %alerts = map { my ($m, $s, $v) = split /\|/; ("$m $s" => $v) } split /\n/,
+  $node->safe_psql('md', 'SELECT measure, subject, value FROM md.alerts');
+ok($alerts{'table_bytes md.raw_responses'} > 8192, 'md.alerts: the size of md.raw_responses');
+ok($alerts{'table_bytes md.prices'} > 0, 'and of md.prices, all its partitions');
+is($alerts{'retention_lag_seconds md.raw_responses'}, '0', 'no retention lag once the worker ran');
+ok($alerts{'oldest_running_job_run_seconds md.job_runs'} > 7000, 'the oldest run under way, two hours old');
+ok(exists $alerts{'outbox_backlog_age_seconds md.outbox'}, 'the age of the outbox backlog');
 
 done_testing();
