@@ -863,8 +863,9 @@ BEGIN
 			RETURNING 1)
 		SELECT count(*) INTO n FROM d;
 	END IF;
+	-- oldest kept: of the finished runs (md.alerts tells of old running ones)
 	PERFORM md._retention_record('md.job_runs', runs_keep, n, 0,
-		(SELECT min(started_at) FROM md.job_runs));
+		(SELECT min(started_at) FROM md.job_runs WHERE status <> 'running'));
 	total := total + n;
 
 	-- md.dead_letters
@@ -1028,8 +1029,9 @@ REVOKE ALL ON FUNCTION @extschema@.md_worker_restart(text) FROM PUBLIC;
 -- unpublished outbox event, the consumer's lag, the oldest run under way.
 CREATE VIEW md.alerts AS
 	SELECT 'table_bytes' AS measure, t.name AS subject,
-		   (SELECT coalesce(sum(pg_catalog.pg_total_relation_size(p.relid)), 0)
-			FROM pg_catalog.pg_partition_tree(t.name::regclass) p)::float8 AS value
+		   (SELECT sum(pg_catalog.pg_total_relation_size(p.relid))
+			FROM (SELECT t.name::regclass AS relid
+				  UNION SELECT relid FROM pg_catalog.pg_partition_tree(t.name::regclass)) p)::float8 AS value
 	FROM unnest(ARRAY['md.raw_responses', 'md.prices', 'md.job_runs', 'md.dead_letters',
 					  'md.outbox', 'md.outbox_published', 'md.polling_jobs']) t(name)
 	UNION ALL
