@@ -846,3 +846,255 @@ $$;
 COMMENT ON FUNCTION @extschema@.md_api_grant(regrole) IS
 	'lets a role run the REST API: USAGE on schema md and EXECUTE on the md._api_* functions, nothing on any table; returns how many functions';
 REVOKE ALL ON FUNCTION @extschema@.md_api_grant(regrole) FROM PUBLIC;
+
+-- Retention ------------------------------------------------------------------
+
+-- A retention setting (marketdata.*_retention, seconds) as an interval;
+-- NULL when it is 0 (kept for ever) or unset.
+CREATE FUNCTION md._retention_setting(name text) RETURNS interval
+	LANGUAGE sql STABLE PARALLEL SAFE
+	RETURN nullif(coalesce(current_setting('marketdata.' || name, true), '0'), '0')::interval;
+COMMENT ON FUNCTION md._retention_setting(text) IS
+	'the retention setting marketdata.<name> as an interval, NULL when 0 (kept for ever)';
+
+-- The first instant of the month of a partition md.prices_YYYYMM, UTC.
+CREATE FUNCTION md._price_month(partition name) RETURNS timestamptz
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	RETURN to_date(substr(partition, 8), 'YYYYMM')::timestamp AT TIME ZONE 'UTC';
+COMMENT ON FUNCTION md._price_month(name) IS
+	'start (UTC) of the month a partition md.prices_YYYYMM holds';
+
+-- One bounded step of row retention: at most "batch" rows deleted per table,
+-- by its time index, oldest first. Deleting old rows conflicts with no
+-- writer (they insert new ones). Returns how many rows it removed (0:
+-- nothing is left to remove).
+CREATE FUNCTION md._retention_step(batch integer) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ok_keep interval := md._retention_setting('raw_response_retention');
+	error_keep interval := coalesce(md._retention_setting('raw_response_error_retention'), ok_keep);
+	runs_keep interval := md._retention_setting('job_run_retention');
+	dead_keep interval := md._retention_setting('dead_letter_retention');
+	n bigint;
+	total bigint := 0;
+BEGIN
+	-- md.raw_responses: errors may be kept longer than successes
+	n := 0;
+	IF ok_keep IS NOT NULL THEN
+		WITH d AS (
+			DELETE FROM md.raw_responses r WHERE r.id IN (
+				SELECT o.id FROM md.raw_responses o
+				WHERE o.received_at < now() - least(ok_keep, error_keep)
+				  AND o.received_at < now() - CASE WHEN o.error_class IS NULL THEN ok_keep ELSE error_keep END
+				ORDER BY o.received_at LIMIT batch)
+			RETURNING 1)
+		SELECT count(*) INTO n FROM d;
+	END IF;
+	-- oldest kept: of the successes, the errors being meant to stay longer
+	PERFORM md._retention_record('md.raw_responses', ok_keep, n, 0,
+		(SELECT min(received_at) FROM md.raw_responses WHERE error_class IS NULL));
+	total := total + n;
+
+	-- md.job_runs: finished runs; a run still running is never removed
+	n := 0;
+	IF runs_keep IS NOT NULL THEN
+		WITH d AS (
+			DELETE FROM md.job_runs r WHERE r.id IN (
+				SELECT o.id FROM md.job_runs o
+				WHERE o.started_at < now() - runs_keep AND o.status <> 'running'
+				ORDER BY o.started_at LIMIT batch)
+			RETURNING 1)
+		SELECT count(*) INTO n FROM d;
+	END IF;
+	-- oldest kept: of the finished runs (md.alerts tells of old running ones)
+	PERFORM md._retention_record('md.job_runs', runs_keep, n, 0,
+		(SELECT min(started_at) FROM md.job_runs WHERE status <> 'running'));
+	total := total + n;
+
+	-- md.dead_letters
+	n := 0;
+	IF dead_keep IS NOT NULL THEN
+		WITH d AS (
+			DELETE FROM md.dead_letters r WHERE r.id IN (
+				SELECT o.id FROM md.dead_letters o
+				WHERE o.received_at < now() - dead_keep
+				ORDER BY o.received_at LIMIT batch)
+			RETURNING 1)
+		SELECT count(*) INTO n FROM d;
+	END IF;
+	PERFORM md._retention_record('md.dead_letters', dead_keep, n, 0,
+		(SELECT min(received_at) FROM md.dead_letters));
+	total := total + n;
+
+	RETURN total;
+END
+$$;
+COMMENT ON FUNCTION md._retention_step(integer) IS
+	'one bounded step of row retention (at most batch rows of each table); returns how many rows it removed';
+REVOKE ALL ON FUNCTION md._retention_step(integer) FROM PUBLIC;
+
+-- Partition retention: the months of md.prices (md.prices_YYYYMM) that
+-- ended before now - marketdata.price_retention are dropped. DROP locks
+-- md.prices: it waits at most 20 ms for running writers (lock_timeout),
+-- so writers queue behind it no longer, and a month not dropped now is
+-- dropped next time. Commit right after: the lock lasts until then.
+CREATE FUNCTION md._retention_partitions() RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	price_keep interval := md._retention_setting('price_retention');
+	part record;
+	dropped integer := 0;
+	caller_lock_timeout text := current_setting('lock_timeout');
+BEGIN
+	IF price_keep IS NOT NULL THEN
+		FOR part IN
+			SELECT c.oid::regclass AS rel
+			FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = 'md.prices'::regclass AND c.relname ~ '^prices_[0-9]{6}$'
+			  AND md._price_month(c.relname) + interval '1 month' <= now() - price_keep
+			ORDER BY c.relname
+		LOOP
+			BEGIN
+				PERFORM set_config('lock_timeout', '20ms', true);
+				EXECUTE format('DROP TABLE %s', part.rel);
+				dropped := dropped + 1;
+			EXCEPTION WHEN lock_not_available THEN
+				-- writers hold md.prices: next time
+				EXIT;
+			END;
+		END LOOP;
+		PERFORM set_config('lock_timeout', caller_lock_timeout, true);
+	END IF;
+	-- the oldest month held (min(ts) would read every partition)
+	PERFORM md._retention_record('md.prices', price_keep, 0, dropped,
+		(SELECT min(md._price_month(c.relname))
+		 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		 WHERE i.inhparent = 'md.prices'::regclass AND c.relname ~ '^prices_[0-9]{6}$'));
+	RETURN dropped;
+END
+$$;
+COMMENT ON FUNCTION md._retention_partitions() IS
+	'drops the months of md.prices older than marketdata.price_retention (waiting at most 20 ms for the lock); returns how many';
+REVOKE ALL ON FUNCTION md._retention_partitions() FROM PUBLIC;
+
+CREATE FUNCTION md._retention_record(tbl text, keep interval, removed bigint,
+	partitions integer, oldest timestamptz) RETURNS void
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	INSERT INTO md.retention_status AS s (table_name, retention, rows_removed,
+		partitions_removed, last_run_at, oldest_kept)
+	VALUES (tbl, keep, removed, partitions, now(), oldest)
+	ON CONFLICT (table_name) DO UPDATE SET
+		retention = excluded.retention,
+		rows_removed = s.rows_removed + excluded.rows_removed,
+		partitions_removed = s.partitions_removed + excluded.partitions_removed,
+		last_run_at = excluded.last_run_at,
+		oldest_kept = excluded.oldest_kept;
+END;
+COMMENT ON FUNCTION md._retention_record(text, interval, bigint, integer, timestamptz) IS
+	'adds one retention step of a table to md.retention_status';
+REVOKE ALL ON FUNCTION md._retention_record(text, interval, bigint, integer, timestamptz) FROM PUBLIC;
+
+-- By hand: retention now, to the end, in this one transaction (the worker
+-- commits after each step instead). Run it on its own, not inside a longer
+-- transaction: a dropped month's lock on md.prices lasts until commit.
+CREATE FUNCTION @extschema@.md_retention_run() RETURNS SETOF md.retention_status
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	batch integer := coalesce(current_setting('marketdata.retention_batch_size', true), '10000')::integer;
+BEGIN
+	WHILE md._retention_step(batch) > 0 LOOP
+	END LOOP;
+	-- last: its lock on md.prices lasts until the end of the transaction
+	PERFORM md._retention_partitions();
+	RETURN QUERY SELECT * FROM md.retention_status ORDER BY table_name;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_retention_run() IS
+	'applies every retention setting now and returns md.retention_status (admin only; the retention worker does the same every marketdata.retention_interval)';
+REVOKE ALL ON FUNCTION @extschema@.md_retention_run() FROM PUBLIC;
+
+-- Operator controls -----------------------------------------------------------
+
+CREATE FUNCTION md._provider_health_reset(provider text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'md_provider_health_reset'
+	LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION md._provider_health_reset(text) IS
+	'forgets the provider''s failures, open circuit, Retry-After and spent request budget in this database; false when it had none';
+REVOKE ALL ON FUNCTION md._provider_health_reset(text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.md_provider_reset(provider text) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM md.providers p WHERE p.name = md_provider_reset.provider) THEN
+		RAISE EXCEPTION 'unknown provider "%"', provider
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The providers are the rows of md.providers.';
+	END IF;
+	RETURN md._provider_health_reset(provider);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_provider_reset(text) IS
+	'clears a provider''s circuit breaker and rate-limit state (Retry-After, request budget) so that it is asked again at once (admin only)';
+REVOKE ALL ON FUNCTION @extschema@.md_provider_reset(text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.md_worker_restart(kind text) RETURNS integer
+	LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n integer;
+BEGIN
+	IF kind NOT IN ('scheduler', 'relay', 'consumer', 'retention') THEN
+		RAISE EXCEPTION 'unknown worker kind "%"', kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The kinds are scheduler, relay, consumer and retention.';
+	END IF;
+	-- the launcher starts them again within a second or two
+	SELECT count(*) INTO n FROM md.worker_status w
+	WHERE w.worker = kind AND w.database = current_database() AND pg_terminate_backend(w.pid);
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_worker_restart(text) IS
+	'stops this database''s workers of a kind (scheduler, relay, consumer, retention) for the launcher to start again; returns how many (admin only)';
+REVOKE ALL ON FUNCTION @extschema@.md_worker_restart(text) FROM PUBLIC;
+
+-- What an operator alerts on, one row per measure: the growing tables'
+-- sizes, how far retention is behind its setting, the age of the oldest
+-- unpublished outbox event, the consumer's lag, the oldest run under way.
+CREATE VIEW md.alerts AS
+	SELECT 'table_bytes' AS measure, t.name AS subject,
+		   (SELECT sum(pg_catalog.pg_total_relation_size(p.relid))
+			FROM (SELECT t.name::regclass AS relid
+				  UNION SELECT relid FROM pg_catalog.pg_partition_tree(t.name::regclass)) p)::float8 AS value
+	FROM unnest(ARRAY['md.raw_responses', 'md.prices', 'md.job_runs', 'md.dead_letters',
+					  'md.outbox', 'md.outbox_published', 'md.polling_jobs']) t(name)
+	UNION ALL
+	-- seconds the oldest row kept is past its table's retention
+	SELECT 'retention_lag_seconds', r.table_name,
+		   greatest(extract(epoch FROM now() - r.retention - r.oldest_kept), 0)::float8
+	FROM md.retention_status r WHERE r.retention IS NOT NULL
+	UNION ALL
+	SELECT 'outbox_backlog_age_seconds', 'md.outbox',
+		   coalesce(extract(epoch FROM now() - min(o.created_at)), 0)::float8
+	FROM md.outbox_pending o
+	UNION ALL
+	SELECT 'consumer_lag_messages', k.topic || '/' || k.group_id,
+		   sum(k.lag)::float8
+	FROM md.kafka_status k GROUP BY k.topic, k.group_id
+	UNION ALL
+	SELECT 'oldest_running_job_run_seconds', 'md.job_runs',
+		   coalesce(extract(epoch FROM now() - min(j.started_at)), 0)::float8
+	FROM md.job_runs j WHERE j.status = 'running';
+COMMENT ON VIEW md.alerts IS
+	'measures to alert on: table_bytes per growing table, retention_lag_seconds per table, outbox_backlog_age_seconds, consumer_lag_messages per topic and group, oldest_running_job_run_seconds';

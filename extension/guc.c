@@ -25,6 +25,12 @@ int			md_average_windows[MD_MAX_AVERAGE_WINDOWS] = {5};
 int			md_max_future_skew = 60;
 char	   *md_databases = NULL;
 int			md_job_run_retention = 7 * 86400;
+int			md_raw_response_retention = 7 * 86400;
+int			md_raw_response_error_retention = 30 * 86400;
+int			md_dead_letter_retention = 30 * 86400;
+int			md_price_retention = 0;
+int			md_retention_batch_size = 10000;
+int			md_retention_interval = 60;
 int			md_scheduler_workers = 1;
 char	   *md_kafka_bootstrap_servers = NULL;
 char	   *md_kafka_topic = NULL;
@@ -221,9 +227,75 @@ md_define_gucs(void)
 							   GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
 
+	DefineCustomIntVariable("marketdata.raw_response_retention",
+							"How long md.raw_responses keeps successful responses.",
+							"0 keeps them for ever.",
+							&md_raw_response_retention,
+							7 * 86400,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.raw_response_error_retention",
+							"How long md.raw_responses keeps failed responses (those with an error class).",
+							"0: as long as successful ones.",
+							&md_raw_response_error_retention,
+							30 * 86400,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.dead_letter_retention",
+							"How long md.dead_letters keeps a dead letter.",
+							"0 keeps them for ever.",
+							&md_dead_letter_retention,
+							30 * 86400,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.price_retention",
+							"How long md.prices keeps a month after it ended (whole partitions are dropped).",
+							"0 keeps prices for ever.",
+							&md_price_retention,
+							0,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.retention_batch_size",
+							"Rows per table that one retention step deletes, in one transaction.",
+							NULL,
+							&md_retention_batch_size,
+							10000,
+							1,
+							1000000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.retention_interval",
+							"Pause of the retention worker between two runs.",
+							NULL,
+							&md_retention_interval,
+							60,
+							1,
+							86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("marketdata.job_run_retention",
 							"How long md.job_runs keeps finished runs.",
-							NULL,
+							"0 keeps them for ever.",
 							&md_job_run_retention,
 							7 * 86400,
 							0,

@@ -22,6 +22,13 @@ extern int	md_max_future_skew;
 /* workers */
 extern char *md_databases;
 extern int	md_job_run_retention;
+/* retention (worker/retention.c, md._retention_step): seconds, 0 = for ever */
+extern int	md_raw_response_retention;
+extern int	md_raw_response_error_retention;
+extern int	md_dead_letter_retention;
+extern int	md_price_retention;
+extern int	md_retention_batch_size;
+extern int	md_retention_interval;
 extern int	md_scheduler_workers;
 
 /* Kafka: an empty bootstrap list means Kafka is not used */

@@ -305,3 +305,31 @@ md_provider_health(PG_FUNCTION_ARGS)
 	LWLockRelease(health_lock);
 	PG_RETURN_VOID();
 }
+
+PG_FUNCTION_INFO_V1(md_provider_health_reset);
+
+/*
+ * md._provider_health_reset(provider) -> boolean: the provider is asked
+ * again at once: no failures in a row, circuit closed, no Retry-After, a
+ * full request budget. Its counters and latencies stay (they are history).
+ */
+Datum
+md_provider_health_reset(PG_FUNCTION_ARGS)
+{
+	char	   *provider = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	HealthSlot *s;
+
+	if (health == NULL)
+		PG_RETURN_BOOL(false);
+	LWLockAcquire(health_lock, LW_EXCLUSIVE);
+	s = find_slot(provider, false);
+	if (s != NULL)
+	{
+		s->consecutive_failures = 0;
+		s->open_until = 0;
+		s->rate_limited_until = 0;
+		s->tokens_at = 0;
+	}
+	LWLockRelease(health_lock);
+	PG_RETURN_BOOL(s != NULL);
+}

@@ -60,8 +60,11 @@ CREATE TABLE md.polling_jobs (
 	last_status text CHECK (last_status IN ('running', 'succeeded', 'partial', 'failed')),
 	last_error	text,
 	created_at	timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX polling_jobs_due_idx ON md.polling_jobs (next_run_at) WHERE enabled;
+) WITH (fillfactor = 50);
+-- Each run updates its job's row twice (claim, finish). No index on the
+-- columns they change and half of each page free make those HOT updates:
+-- no index entries, old versions pruned in place, no bloat. The scheduler
+-- reads all jobs each second without an index: thousands of narrow rows.
 COMMENT ON TABLE md.polling_jobs IS
 	'polling schedules: INSERT schedules, UPDATE changes, DELETE stops; interval in seconds (1 s to 1 day)';
 
@@ -97,6 +100,8 @@ CREATE TABLE md.raw_responses (
 	received_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX raw_responses_provider_idx ON md.raw_responses (provider, received_at DESC);
+-- retention deletes the oldest first
+CREATE INDEX raw_responses_received_idx ON md.raw_responses (received_at);
 COMMENT ON TABLE md.raw_responses IS
 	'every provider response as received (body up to the size cap); URLs have their secrets masked';
 
@@ -253,6 +258,18 @@ CREATE TABLE md.api_keys (
 COMMENT ON TABLE md.api_keys IS
 	'REST API keys: SHA-256 hex of the key (never the key), a short prefix to recognise it, and a role';
 COMMENT ON COLUMN md.api_keys.key_hash IS 'hex SHA-256 of the whole key';
+
+-- What retention (md_retention_run, the retention worker) removed, per table.
+CREATE TABLE md.retention_status (
+	table_name	text PRIMARY KEY,
+	retention	interval,			-- the setting at the last run; NULL: kept for ever
+	rows_removed bigint NOT NULL DEFAULT 0,
+	partitions_removed integer NOT NULL DEFAULT 0,
+	last_run_at timestamptz,
+	oldest_kept timestamptz
+);
+COMMENT ON TABLE md.retention_status IS
+	'retention of each growing table: the setting, rows and partitions removed in all, the last run, and the oldest row kept';
 
 -- pg_dump keeps what users put in these tables (the built-in rows come back with CREATE EXTENSION).
 SELECT pg_catalog.pg_extension_config_dump('md.providers', 'WHERE name NOT IN (''yahoo_finance'', ''finnhub'', ''polygon'', ''alpha_vantage'', ''sandbox'')');

@@ -100,16 +100,11 @@
 	"UPDATE md.polling_jobs j SET last_status = $2, last_error = $6" \
 	" FROM r WHERE j.id = r.job_id"
 
-#define RETENTION_SQL \
-	"DELETE FROM md.job_runs WHERE status <> 'running'" \
-	"  AND started_at < now() - $1 * interval '1 second'"
-
 static SPIPlanPtr fail_plan = NULL;
 static SPIPlanPtr claim_plan = NULL;
 static SPIPlanPtr due_plan = NULL;
 static SPIPlanPtr next_plan = NULL;
 static SPIPlanPtr finish_plan = NULL;
-static SPIPlanPtr retention_plan = NULL;
 
 int
 md_jobs_fail_interrupted_runs(void)
@@ -218,14 +213,4 @@ md_jobs_finish_run(MdDueJob *job, MdRunResult *result)
 		nulls[5] = 'n';
 	md_spi_run(md_spi_plan(&finish_plan, FINISH_SQL, 6, argtypes), args, nulls,
 			   false, 0, SPI_OK_UPDATE, "finishing a run");
-}
-
-void
-md_jobs_apply_retention(int seconds)
-{
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(seconds)};
-
-	md_spi_run(md_spi_plan(&retention_plan, RETENTION_SQL, 1, argtypes), args, NULL,
-			   false, 0, SPI_OK_DELETE, "job run retention");
 }

@@ -57,6 +57,4 @@ extern long md_jobs_ms_to_next(int number);
 
 extern void md_jobs_finish_run(MdDueJob *job, MdRunResult *result);
 
-extern void md_jobs_apply_retention(int seconds);
-
 #endif							/* MD_JOBS_H */

@@ -37,12 +37,12 @@
 #include "worker.h"
 
 #define MAX_JOBS_PER_ROUND 1000
-#define RETENTION_EVERY_MS 60000
+#define HOUSEKEEPING_EVERY_MS 60000
 
 static MdWorkerSlot *slot = NULL;
 static int	my_number = 0;		/* 0..marketdata.scheduler_workers-1 */
 static bool recovered = false;	/* interrupted runs failed since ready */
-static TimestampTz last_retention = 0;
+static TimestampTz last_housekeeping = 0;
 
 PGDLLEXPORT void md_scheduler_main(Datum main_arg);
 
@@ -373,8 +373,8 @@ scheduler_loop(MdWorkerSlot *worker_slot, MemoryContext loop_context, int *fd)
 		recovered = true;
 	}
 	fetched = run_due_jobs(loop_context);
-	housekeeping = TimestampDifferenceExceeds(last_retention, GetCurrentTimestamp(),
-											  RETENTION_EVERY_MS);
+	housekeeping = TimestampDifferenceExceeds(last_housekeeping, GetCurrentTimestamp(),
+											  HOUSEKEEPING_EVERY_MS);
 	md_worker_begin("marketdata scheduler: looking ahead");
 	/* responses of failed md_price calls elsewhere, kept for the first */
 	if (my_number == 0)
@@ -382,10 +382,7 @@ scheduler_loop(MdWorkerSlot *worker_slot, MemoryContext loop_context, int *fd)
 	due = md_jobs_due_count(my_number);
 	next = md_jobs_ms_to_next(my_number);
 	if (housekeeping)
-	{
-		md_jobs_apply_retention(md_job_run_retention);
-		last_retention = GetCurrentTimestamp();
-	}
+		last_housekeeping = GetCurrentTimestamp();
 	md_worker_commit();
 	/* a scheduler stopped for good: the others fail its runs */
 	if (housekeeping)
