@@ -231,11 +231,14 @@ sub log_clean
 		close $s;
 		return $answer =~ m{^HTTP/1\.\d (\d{3})} ? $1 : 'none';
 	};
-	# the inputs of past findings first: each must get an answer
+	# the inputs of past findings first: none may cost a worker (Kore may
+	# drop a request it cannot read without an answer)
 	for my $f (sort glob("$top/test/fuzz/regressions/api/*"))
 	{
 		my $name = $f =~ s{.*/}{}r;
-		like($send->(slurp($f)), qr/^[1-5]\d\d$/, "api: regression $name answered");
+		$send->(slurp($f));
+		is($api->get('/health')->{status}, 200, "api: regression $name: still answering");
+		unlike(slurp($api->log_file), qr/exited with status/, "api: regression $name: no worker lost");
 	}
 	my $offset = -s $node->logfile;
 	my ($execs, %status) = (0);
