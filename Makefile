@@ -6,8 +6,9 @@
 #   make api        build the REST API (api/api.so, kodev)
 #   make run        build, install, start the local stack under .run/
 #   make stop       stop what make run started
-#   make test       run every test suite (pg_regress, isolation, TAP) on servers of its own
+#   make test       run every test suite (pg_regress, isolation, TAP, fuzz) on servers of its own
 #   make installcheck  the same against a running server (PGXS; prove_installcheck: TAP only)
+#   make fuzz       fuzz every target for FUZZ_SECONDS (default 300) seconds
 #   make bench      run the benchmarks under bench/
 #   make docker-check  validate docker/ (compose file, Dockerfiles) without a Docker engine
 #   make docker-test   build the images, run the stack with podman, test it end to end
@@ -64,7 +65,7 @@ $(OBJS): marketdata.control
 marketdata--$(EXTVERSION).sql: extension/schema.sql extension/functions.sql extension/bars.sql
 	cat $^ > $@
 
-.PHONY: deps run stop test bench deps-hint api docker-check docker-test test-programs
+.PHONY: deps run stop test bench deps-hint api docker-check docker-test test-programs fuzz
 
 # what the TAP tests start: the Kafka test broker, the fake provider, the API
 test-programs: test/kafka_broker api
@@ -108,6 +109,15 @@ test:
 	$(MAKE) install test/kafka_broker
 	$(MAKE) api
 	./test/run_tests.sh
+
+# The fuzzers, longer than make test's 20 s a target: libFuzzer (clang,
+# ASan+UBSan) for code that links alone, zzuf through the real servers
+FUZZ_SECONDS ?= 300
+fuzz:
+	./test/deps.sh --if-missing
+	$(MAKE) install test/kafka_broker
+	$(MAKE) api
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./test/run_tests.sh fuzz test/t/090_fuzz_servers.pl
 
 bench:
 	./test/deps.sh --if-missing

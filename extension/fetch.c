@@ -7,7 +7,11 @@
  * share its md.providers.max_concurrency. For each fetch, in order: the
  * circuit breaker may skip it; a provider that needs a key and has none
  * fails as auth_failed without a request; the sandbox answers at once;
- * the others go over HTTP and are read by their provider's parser. Then
+ * the others take a token of the provider's request budget
+ * (rate_limit_per_minute, shared by every process of the database: the
+ * scheduler, md_price, md_fetch, the API's misses), failing as
+ * rate_limited without a request when it is spent, and go over HTTP to be
+ * read by their provider's parser. Then
  * every response is stored in md.raw_responses (secrets masked), and the
  * prices go through the sink with observed_now, carrying their
  * raw_response_id.
@@ -170,6 +174,7 @@ md_fetch_start(MdFetch *fetches, int n, List *providers)
 		MdFetch    *f = &fetches[i];
 		MdHttpRequest *req = &round->requests[nrequests];
 		int			g;
+		int			wait_s = 0;
 		MdProviderInfo *p = md_provider_find(providers, f->provider, &g);
 
 		f->cls = MD_OK;
@@ -203,6 +208,14 @@ md_fetch_start(MdFetch *fetches, int n, List *providers)
 		if (p->impl->answer != NULL)
 		{
 			p->impl->answer(f);
+			continue;
+		}
+		if (!md_health_take_token(p->name, p->rate_limit_per_minute, &wait_s))
+		{
+			md_fetch_fail(f, MD_RATE_LIMITED,
+						  "provider %s: our budget of %d requests a minute is spent",
+						  p->name, p->rate_limit_per_minute);
+			f->retry_after = wait_s;
 			continue;
 		}
 		/* it goes over HTTP after all */

@@ -12,8 +12,10 @@
  * ids (ON CONFLICT (id) DO NOTHING, should a row have survived after all).
  *
  * The ring holds MD_KEPT_BYTES; when full, the oldest entries are dropped
- * with a log line. Entries are stored in order; one of a database without a
- * running scheduler waits at the head until the ring overflows.
+ * with a log line. A scheduler takes its database's entries from anywhere
+ * in the ring and moves the others' up, in order: entries of a database
+ * without a running scheduler wait (until the ring overflows) without
+ * holding up any other database's.
  *
  *-------------------------------------------------------------------------
  */
@@ -161,18 +163,47 @@ md_kept_responses_store(void)
 	if (ring == NULL)
 		return 0;
 	LWLockAcquire(ring_lock, LW_EXCLUSIVE);
-	while (ring->head < ring->tail)
 	{
-		KeptHeader h;
-		char	   *entry;
+		uint64		pos;
+		uint64		others = 0;	/* bytes of other databases' entries */
+		char	   *kept_back = NULL;
+		bool		ours = false;
 
-		ring_read(ring->head, &h, sizeof(h));
-		if (h.dboid != MyDatabaseId)
-			break;
-		entry = palloc(h.total);
-		ring_read(ring->head, entry, h.total);
-		ring->head += h.total;
-		entries = lappend(entries, entry);
+		/* the headers first: most rounds find nothing of theirs */
+		for (pos = ring->head; pos < ring->tail && !ours;)
+		{
+			KeptHeader h;
+
+			ring_read(pos, &h, sizeof(h));
+			ours = (h.dboid == MyDatabaseId);
+			pos += h.total;
+		}
+		for (pos = ring->head; ours && pos < ring->tail;)
+		{
+			KeptHeader h;
+			char	   *entry;
+
+			ring_read(pos, &h, sizeof(h));
+			if (h.dboid != MyDatabaseId)
+			{
+				if (kept_back == NULL)
+					kept_back = palloc(ring->tail - pos);
+				ring_read(pos, kept_back + others, h.total);
+				others += h.total;
+			}
+			else
+			{
+				entry = palloc(h.total);
+				ring_read(pos, entry, h.total);
+				entries = lappend(entries, entry);
+			}
+			pos += h.total;
+		}
+		/* the others, in their order, end where the ring ends */
+		if (entries != NIL && others > 0)
+			ring_write(ring->tail - others, kept_back, others);
+		if (entries != NIL)
+			ring->head = ring->tail - others;
 	}
 	dropped = ring->dropped;
 	ring->dropped = 0;

@@ -13,6 +13,7 @@ packages=(
 	redis-server kore kcat curl wrk haproxy openssl libjansson-dev
 	libipc-run-perl libprotocol-websocket-perl chromium
 	libmicrohttpd-dev bc
+	clang zzuf
 	docker-compose python3-yaml
 	podman runc mmdebstrap netavark aardvark-dns uidmap slirp4netns iptables
 )

@@ -7,7 +7,7 @@
 #   ./test/run_tests.sh                 every suite
 #   ./test/run_tests.sh NAME...         only these: a pg_regress test (md_price),
 #                                       an isolation spec, a TAP file (test/t/020_consumer.pl),
-#                                       "layers" (test/layers.pl) or "release_check"
+#                                       "layers" (test/layers.pl), "release_check" or "fuzz" (test/fuzz/run.sh)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -141,6 +141,14 @@ if [ -n "$tap_tests" ]; then
 		tail -n 40 "$OUT/tap.log"
 		ls "$OUT"/tap/tmp_check/log/ 2>/dev/null | sed 's/^/  log: /'
 	fi
+fi
+
+# 4. fuzz: the libFuzzer targets, FUZZ_SECONDS (20) each (test/fuzz/run.sh);
+# the servers' fuzzing is the TAP test test/t/090_fuzz_servers.pl
+if [ ${#only[@]} -eq 0 ] || printf '%s\n' "${only[@]}" | grep -qxF fuzz; then
+	suite "fuzz"
+	FUZZ_OUT="$OUT/fuzz" "$TOP/test/fuzz/run.sh" 2>&1 | tee "$OUT/fuzz.log"
+	count_results "$OUT/fuzz.log" "${PIPESTATUS[0]}"
 fi
 
 echo

@@ -73,19 +73,11 @@ admit(MdFetch *fetches, int *owner, int n, List *providers)
 	{
 		MdFetch    *f = &fetches[i];
 		MdProviderInfo *p = md_provider_find(providers, f->provider, NULL);
-		int			wait_s = 0;
 
+		/* the request budget is fetch.c's, for every caller alike */
 		if (p == NULL || !p->enabled)
 		{
 			md_fetch_fail(f, MD_UNAVAILABLE, "provider %s is disabled", f->provider);
-			continue;
-		}
-		if (!md_health_take_token(p->name, p->rate_limit_per_minute, &wait_s))
-		{
-			md_fetch_fail(f, MD_RATE_LIMITED,
-						  "provider %s: our budget of %d requests a minute is spent",
-						  p->name, p->rate_limit_per_minute);
-			f->retry_after = wait_s;
 			continue;
 		}
 		if (i != admitted)

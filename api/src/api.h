@@ -54,11 +54,15 @@ struct api_settings {
 	int		 redis_port;
 	int		 cache_ttl;		/* s; 0: no caching */
 	int		 bars_cache_ttl;	/* s, closed bars; 0: no caching */
+	int		 negative_ttl;		/* s; 0: no caching of 404/503 */
 	int		 max_age;		/* s; md_price's max_age */
 	int		 key_cache_ttl;		/* s */
 	char		*jwt_secret;
 	size_t		 jwt_secret_len;
 	char		*jwt_role_claim;
+	char		*jwt_issuer;		/* NULL: any iss */
+	char		*jwt_audience;		/* NULL: any aud */
+	long		 jwt_max_lifetime;	/* s from now to exp */
 	int		 rl_window;		/* s */
 	int		 rl_ip;			/* requests per window per IP */
 	int		 rl_role[4];		/* per key, by role */
@@ -235,6 +239,9 @@ int		 api_opt_arg(struct api_ctx *, int, const char *);
 int		 api_error(struct http_request *, int, const char *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 int		 api_db_error(struct api_ctx *);
+int		 api_sqlstate_error(struct http_request *, const char *,
+		    const char *, const char *);
+int		 api_sqlstate_retry(const char *, const char *);
 void		 api_json(struct http_request *, int, const void *, size_t);
 int		 api_method(struct http_request *, int);
 int		 api_utf8_valid(const char *);

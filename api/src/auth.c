@@ -6,9 +6,9 @@
  * An *API key* is looked up by its SHA-256 with md._api_key_role() (only
  * the hash is stored, and only the hash is sent) and the answer, a role
  * or "no such key", is cached in the worker for MD_API_KEY_CACHE_TTL
- * seconds: a revoked key stops working within that time. A *JWT* is HS256 only (libjwt), with a required exp and the
- * role in the claim MD_API_JWT_ROLE_CLAIM. Missing or bad credentials:
- * 401; a valid caller without the role: 403.
+ * seconds: a revoked key stops working within that time. A *JWT* is
+ * judged by jwt_check.c (HS256, its claims, the role claim). Missing or
+ * bad credentials: 401; a valid caller without the role: 403.
  *
  * The per-IP limit comes before any answer and before any database
  * look-up: credentials this worker can judge alone (a cached key, a JWT,
@@ -21,10 +21,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <jwt.h>
 #include <openssl/sha.h>
 
 #include "api.h"
+#include "jwt_check.h"
 
 #define KEY_CACHE_SIZE		1024
 #define KEY_LEN			52	/* mdk_ + 48 hex */
@@ -118,41 +118,21 @@ ident_from_digest(struct api_ctx *ctx, const u_int8_t *d)
 static int
 auth_jwt(struct api_ctx *ctx, const char *token)
 {
-	jwt_t		*jwt = NULL;
-	const char	*role, *sub;
-	long		 exp;
+	struct api_jwt_rules	rules;
+	struct api_jwt_verdict	v;
 
 	if (api_cfg.jwt_secret == NULL)
 		return (auth_failed(ctx, "bearer tokens are not enabled"));
-
-	if (jwt_decode(&jwt, token, (const unsigned char *)api_cfg.jwt_secret,
-	    (int)api_cfg.jwt_secret_len) != 0 || jwt == NULL)
-		return (auth_failed(ctx, "invalid token"));
-
-	/* HS256 only: never "none", never another algorithm */
-	if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
-		jwt_free(jwt);
-		return (auth_failed(ctx, "token algorithm must be HS256"));
-	}
-
-	errno = 0;
-	exp = jwt_get_grant_int(jwt, "exp");
-	if (errno != 0) {
-		jwt_free(jwt);
-		return (auth_failed(ctx, "token has no exp"));
-	}
-	if (exp <= (long)time(NULL)) {
-		jwt_free(jwt);
-		return (auth_failed(ctx, "token expired"));
-	}
-
-	role = jwt_get_grant(jwt, api_cfg.jwt_role_claim);
-	ctx->gate.role = role_parse(role);
-	sub = jwt_get_grant(jwt, "sub");
-	(void)snprintf(ctx->gate.ident, sizeof(ctx->gate.ident), "jwt:%.64s",
-	    sub != NULL ? sub : "-");
-	jwt_free(jwt);
-
+	rules.secret = api_cfg.jwt_secret;
+	rules.secret_len = api_cfg.jwt_secret_len;
+	rules.role_claim = api_cfg.jwt_role_claim;
+	rules.issuer = api_cfg.jwt_issuer;
+	rules.audience = api_cfg.jwt_audience;
+	rules.max_lifetime = api_cfg.jwt_max_lifetime;
+	if (!api_jwt_check(&rules, token, (long)time(NULL), &v))
+		return (auth_failed(ctx, v.why));
+	ctx->gate.role = role_parse(v.role);
+	(void)kore_strlcpy(ctx->gate.ident, v.ident, sizeof(ctx->gate.ident));
 	if (ctx->gate.role == ROLE_NONE)
 		return (auth_failed(ctx, "token has no valid role"));
 	return (AUTH_KNOWN);

@@ -168,15 +168,69 @@ api_error(struct http_request *req, int status, const char *code,
 	return (KORE_RESULT_OK);
 }
 
+/* The mapping of a SQLSTATE (docs/errors.md), NULL when it has none. */
+static const struct sqlstate_map *
+sqlstate_find(const char *sqlstate)
+{
+	const struct sqlstate_map	*m;
+
+	for (m = sqlstate_map; m->sqlstate != NULL; m++) {
+		if (!strncmp(sqlstate, m->sqlstate, strlen(m->sqlstate)))
+			return (m);
+	}
+	return (NULL);
+}
+
+/*
+ * Seconds to wait after an error of that SQLSTATE: MD102's DETAIL
+ * "Retry after N s.", 1 for the other 503s, 0 for the rest.
+ */
+int
+api_sqlstate_retry(const char *sqlstate, const char *detail)
+{
+	const struct sqlstate_map	*m = sqlstate_find(sqlstate);
+	int				 secs;
+
+	if (m == NULL)
+		return (0);
+	if (!strcmp(m->sqlstate, "MD102")) {
+		secs = 60;
+		if (detail != NULL)
+			(void)sscanf(detail, "Retry after %d s", &secs);
+		return (secs < 1 ? 1 : secs);
+	}
+	return (m->status == 503 ? 1 : 0);
+}
+
+/*
+ * Answers an error of the database (or one cached from it): the status
+ * and code its SQLSTATE maps to, Retry-After on a 503.
+ */
+int
+api_sqlstate_error(struct http_request *req, const char *sqlstate,
+    const char *detail, const char *msg)
+{
+	const struct sqlstate_map	*m = sqlstate_find(sqlstate);
+	char				 retry[16];
+	int				 secs;
+
+	if (m == NULL) {
+		kore_log(LOG_ERR, "database error %s: %s", sqlstate, msg);
+		return (api_error(req, 500, "internal",
+		    "internal error (SQLSTATE %s)", sqlstate));
+	}
+	secs = api_sqlstate_retry(sqlstate, detail);
+	if (m->status == 503) {
+		(void)snprintf(retry, sizeof(retry), "%d", secs);
+		http_response_header(req, "retry-after", retry);
+	}
+	return (api_error(req, m->status, m->code, "%s", msg));
+}
+
 /* Answers the database error in ctx->db with the status its SQLSTATE maps to. */
 int
 api_db_error(struct api_ctx *ctx)
 {
-	const struct sqlstate_map	*m;
-	const char			*msg;
-	char				 retry[16];
-	int				 secs;
-
 	api_metrics_count(MC_DB_ERROR);
 	if (ctx->db.sqlstate[0] == '\0') {
 		/* no SQLSTATE: the connection failed, the server is gone */
@@ -186,34 +240,8 @@ api_db_error(struct api_ctx *ctx)
 		return (api_error(ctx->req, 503, "database_unavailable",
 		    "the database is unavailable"));
 	}
-
-	for (m = sqlstate_map; m->sqlstate != NULL; m++) {
-		if (!strncmp(ctx->db.sqlstate, m->sqlstate,
-		    strlen(m->sqlstate)))
-			break;
-	}
-
-	msg = ctx->db.message != NULL ? ctx->db.message : "database error";
-	if (m->sqlstate == NULL) {
-		kore_log(LOG_ERR, "database error %s: %s", ctx->db.sqlstate, msg);
-		return (api_error(ctx->req, 500, "internal",
-		    "internal error (SQLSTATE %s)", ctx->db.sqlstate));
-	}
-
-	if (!strcmp(m->sqlstate, "MD102")) {
-		/* DETAIL is "Retry after N s." */
-		secs = 60;
-		if (ctx->db.detail != NULL)
-			(void)sscanf(ctx->db.detail, "Retry after %d s", &secs);
-		if (secs < 1)
-			secs = 1;
-		(void)snprintf(retry, sizeof(retry), "%d", secs);
-		http_response_header(ctx->req, "retry-after", retry);
-	} else if (m->status == 503) {
-		http_response_header(ctx->req, "retry-after", "1");
-	}
-
-	return (api_error(ctx->req, m->status, m->code, "%s", msg));
+	return (api_sqlstate_error(ctx->req, ctx->db.sqlstate, ctx->db.detail,
+	    ctx->db.message != NULL ? ctx->db.message : "database error"));
 }
 
 /*

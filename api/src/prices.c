@@ -6,9 +6,11 @@
  * provider "_" when none is asked for; the value is the answer's JSON),
  * then the database through md._api_latest() (md_quote(), which may call
  * a provider), and stores the answer in Redis for MD_API_CACHE_TTL
- * seconds. In front of Redis each worker keeps the answers it served
- * for up to MD_API_LOCAL_CACHE_MS, dropped when the sink publishes a new
- * price of the symbol (local_cache.c); "X-Cache: HIT" then comes with
+ * seconds; answers that there is nothing to be had now (unknown symbol,
+ * no data, a spent request budget) for MD_API_NEGATIVE_TTL. In front of
+ * Redis each worker keeps the answers it served for up to
+ * MD_API_LOCAL_CACHE_MS, dropped when the sink publishes a new price of
+ * the symbol (local_cache.c); "X-Cache: HIT" then comes with
  * "X-Cache-Level: local" instead of "redis". Concurrent misses of one
  * key in a worker share one database call: a *flight* (per worker: two
  * workers missing the same key make two calls). The flight's query
@@ -51,11 +53,76 @@ static void	flight_ctx_gone(struct api_ctx *);
 static const char q_latest[] =
     "SELECT md._api_latest($1, $2, make_interval(secs => $3::int))";
 
+/*
+ * Answers that say nothing is to be had now are cached too, for
+ * MD_API_NEGATIVE_TTL seconds (a rate limit for at most its Retry-After):
+ * otherwise every request for an unknown symbol would cost a database
+ * call and a provider request. The value is "!SQLSTATE RETRY MESSAGE", a
+ * '!' no JSON answer starts with.
+ */
+static int
+negative_ttl(const struct api_dbres *res)
+{
+	static const char	*cached[] = { "MD100", "MD101", "MD001", "MD102" };
+	size_t			 i;
+	int			 retry;
+
+	if (res->ok || api_cfg.negative_ttl <= 0)
+		return (0);
+	for (i = 0; i < sizeof(cached) / sizeof(cached[0]); i++) {
+		if (!strcmp(res->sqlstate, cached[i])) {
+			retry = api_sqlstate_retry(res->sqlstate, res->detail);
+			return (retry > 0 && retry < api_cfg.negative_ttl ?
+			    retry : api_cfg.negative_ttl);
+		}
+	}
+	return (0);
+}
+
+static void
+negative_store(struct api_flight *f, const struct api_dbres *res, int ttl)
+{
+	char	buf[600];
+	int	n;
+
+	n = snprintf(buf, sizeof(buf), "!%.5s %d %s", res->sqlstate,
+	    api_sqlstate_retry(res->sqlstate, res->detail),
+	    res->message != NULL ? res->message : "");
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	api_redis_set(f->key, buf, (size_t)n, ttl);
+	api_lcache_put(f->symbol, f->provider, buf, (size_t)n, f->gen);
+}
+
+/* A cached negative answer ("!SQLSTATE RETRY MESSAGE") as its error. */
+static int
+negative_answer(struct api_ctx *ctx, const char *body, size_t len)
+{
+	char	 text[600], sqlstate[6], detail[32];
+	int	 retry = 0, off = 0;
+
+	if (len >= sizeof(text))
+		len = sizeof(text) - 1;
+	memcpy(text, body, len);
+	text[len] = '\0';
+	if (sscanf(text, "!%5s %d %n", sqlstate, &retry, &off) != 2 ||
+	    off == 0)
+		return (api_error(ctx->req, 500, "internal",
+		    "a cached answer is unreadable"));
+	(void)snprintf(detail, sizeof(detail), "Retry after %d s.", retry);
+	http_response_header(ctx->req, "x-cache", "HIT");
+	api_ratelimit_headers(ctx);
+	return (api_sqlstate_error(ctx->req, sqlstate, detail, text + off));
+}
+
 static void
 flight_done(struct api_dbres *res, void *arg)
 {
 	struct api_flight	*f = arg;
 	struct api_ctx		*ctx;
+	int			 ttl;
 
 	/*
 	 * Not cached when a new price of the symbol was published during the
@@ -67,6 +134,9 @@ flight_done(struct api_dbres *res, void *arg)
 		    api_cfg.cache_ttl);
 		api_lcache_put(f->symbol, f->provider, res->value,
 		    strlen(res->value), f->gen);
+	} else if ((ttl = negative_ttl(res)) > 0 &&
+	    !api_lcache_published(f->symbol, f->gen)) {
+		negative_store(f, res, ttl);
 	}
 
 	while ((ctx = TAILQ_FIRST(&f->waiters)) != NULL) {
@@ -151,6 +221,11 @@ static int
 answer_price(struct api_ctx *ctx, const char *body, size_t len, int from)
 {
 	static const char	*levels[] = { NULL, "redis", "local" };
+
+	if (from && len > 0 && body[0] == '!') {
+		http_response_header(ctx->req, "x-cache-level", levels[from]);
+		return (negative_answer(ctx, body, len));
+	}
 
 	http_response_header(ctx->req, "x-cache", from ? "HIT" : "MISS");
 	if (from)

@@ -121,11 +121,18 @@ api_settings_load(void)
 	api_cfg.cache_ttl = env_int("MD_API_CACHE_TTL", 5, 0, 86400);
 	api_cfg.bars_cache_ttl = env_int("MD_API_BARS_CACHE_TTL", 3600, 0,
 	    86400 * 7);
+	api_cfg.negative_ttl = env_int("MD_API_NEGATIVE_TTL", 10, 0, 3600);
 	api_cfg.max_age = env_int("MD_API_MAX_AGE", 60, 1, 86400 * 365);
 	api_cfg.key_cache_ttl = env_int("MD_API_KEY_CACHE_TTL", 10, 0, 3600);
 	jwt_secret();
 	api_cfg.jwt_role_claim =
 	    kore_strdup(env_str("MD_API_JWT_ROLE_CLAIM", "role"));
+	if ((v = env_str("MD_API_JWT_ISSUER", NULL)) != NULL)
+		api_cfg.jwt_issuer = kore_strdup(v);
+	if ((v = env_str("MD_API_JWT_AUDIENCE", NULL)) != NULL)
+		api_cfg.jwt_audience = kore_strdup(v);
+	api_cfg.jwt_max_lifetime = env_int("MD_API_JWT_MAX_LIFETIME", 86400, 60,
+	    86400 * 366);
 
 	api_cfg.rl_window = env_int("MD_API_RATE_WINDOW", 60, 1, 3600);
 	api_cfg.rl_ip = env_int("MD_API_RATE_LIMIT_IP", 600, 0, INT_MAX);

@@ -40,5 +40,19 @@ ok($node->poll_query_until('md', "SELECT count(*) = 1 FROM md.raw_responses WHER
 is($node->safe_psql('md', 'SELECT count(*) = count(DISTINCT id) FROM md.raw_responses'), 't',
 	'no response stored twice');
 
+# a database without a scheduler (not in marketdata.databases) keeps its
+# responses in the ring too; they must not hold up another database's
+$node->safe_psql('postgres', 'CREATE DATABASE noworker');
+$node->safe_psql('noworker', 'CREATE EXTENSION marketdata');
+$fake->point_providers($node, 'noworker');
+($ret, $out, $err) = $node->psql('noworker', "SELECT md_price('STUCK', 'yahoo_finance')");
+like($err, qr/STUCK/, 'a failure in a database without a scheduler');
+($ret, $out, $err) = $node->psql('md', "SELECT md_price('NOTSTUCK', 'yahoo_finance')");
+like($err, qr/ERROR/, 'then one in the scheduler\'s database');
+ok($node->poll_query_until('md', "SELECT count(*) = 1 FROM md.raw_responses WHERE symbol = 'NOTSTUCK'"),
+	'stored although an entry of the other database came first');
+is($node->safe_psql('noworker', 'SELECT count(*) FROM md.raw_responses'), '0',
+	'the other database\'s entry waits for its own scheduler');
+
 $node->stop;
 done_testing();

@@ -34,7 +34,7 @@ sub binary
 sub new
 {
 	my ($class, %opts) = @_;
-	my @cmd = (binary(), '--fixtures', top() . '/test/fixtures/providers', '--port', 0);
+	my @cmd = (binary(), '--fixtures', $opts{fixtures} // top() . '/test/fixtures/providers', '--port', 0);
 	push @cmd, '--latency-ms', $opts{latency_ms} if $opts{latency_ms};
 	push @cmd, '--key', $opts{key} if defined $opts{key};
 	push @cmd, '--redirect-to', $opts{redirect_to} if defined $opts{redirect_to};
@@ -64,12 +64,14 @@ sub requests
 	return $r->{content} + 0;
 }
 
-# point every HTTP provider of md.providers in $db at the fake
+# point every HTTP provider of md.providers in $db at the fake; the fake
+# has no quota, so our request budget is lifted too (a test of the budget
+# sets rate_limit_per_minute after this)
 sub point_providers
 {
 	my ($self, $node, $db) = @_;
 	$node->safe_psql($db, "UPDATE md.providers SET base_url = '" . $self->url
-		  . "' WHERE name <> 'sandbox'");
+		  . "', rate_limit_per_minute = 100000 WHERE name <> 'sandbox'");
 }
 
 sub stop
