@@ -128,6 +128,17 @@ md_headers(const char *first,...)
 void
 md_fetch_set_price(MdFetch *f, Numeric price, const char *currency)
 {
+	f->cls = MD_OK;
+	f->message = NULL;
+	f->price = price;
+	f->currency = currency ? pstrdup(currency) : NULL;
+	if (md_currency_major(&f->currency))
+		f->price = md_minor_to_major(price);
+}
+
+bool
+md_currency_major(char **currency)
+{
 	static const struct
 	{
 		const char *minor;
@@ -138,24 +149,24 @@ md_fetch_set_price(MdFetch *f, Numeric price, const char *currency)
 	};
 	size_t		i;
 
-	f->cls = MD_OK;
-	f->message = NULL;
-	f->price = price;
-	f->currency = currency ? pstrdup(currency) : NULL;
-	if (currency == NULL)
-		return;
+	if (*currency == NULL)
+		return false;
 	for (i = 0; i < lengthof(minor_units); i++)
-	{
-		if (strcmp(currency, minor_units[i].minor) == 0)
+		if (strcmp(*currency, minor_units[i].minor) == 0)
 		{
-			bool		error = false;
-
-			/* times 0.01 keeps the digits exact: 305.3 GBp is 3.053 GBP */
-			f->price = numeric_mul_opt_error(price, int64_div_fast_to_numeric(1, 2), &error);
-			f->currency = pstrdup(minor_units[i].major);
-			break;
+			*currency = pstrdup(minor_units[i].major);
+			return true;
 		}
-	}
+	return false;
+}
+
+Numeric
+md_minor_to_major(Numeric amount)
+{
+	bool		error = false;
+
+	/* times 0.01 keeps the digits exact: 305.3 GBp is 3.053 GBP */
+	return numeric_mul_opt_error(amount, int64_div_fast_to_numeric(1, 2), &error);
 }
 
 bool

@@ -45,4 +45,12 @@ extern char **md_headers(const char *first,...) __attribute__((sentinel));
 /* keep a price with currency, turning minor units (GBp, ZAc, ILA) into major */
 extern void md_fetch_set_price(MdFetch *f, Numeric price, const char *currency);
 
+/*
+ * A minor currency unit (GBp, ZAc, ILA) replaced by its major one in
+ * *currency: true when it was one, and amounts must go through
+ * md_minor_to_major (a hundredth).
+ */
+extern bool md_currency_major(char **currency);
+extern Numeric md_minor_to_major(Numeric amount);
+
 #endif							/* MD_FETCH_OUTCOME_H */

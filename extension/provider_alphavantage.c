@@ -25,6 +25,7 @@
 
 #include "json_util.h"
 #include "fetch_outcome.h"
+#include "provider_alphavantage.h"
 
 static void
 alphavantage_build(MdFetch *f, MdHttpRequest *req)
@@ -69,13 +70,45 @@ trading_day_time(const char *day, TimestampTz *out)
 	return true;
 }
 
+bool
+md_alphavantage_refused(MdFetch *f, MdHttpRequest *req, JsonbContainer *root)
+{
+	char	   *said;
+
+	if ((said = md_json_string(md_json_get(root, "Error Message", NULL))) != NULL)
+	{
+		if (strstr(said, "apikey") != NULL)
+			md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused our API key: %s",
+						  f->provider, md_provider_said(said));
+		else
+			md_fetch_unknown_symbol(f);
+		return true;
+	}
+	if ((said = md_json_string(md_json_get(root, "Note", NULL))) != NULL)
+	{
+		/* the legacy throttle: 5 requests a minute */
+		md_fetch_rate_limited(f, req->retry_after, md_provider_said(said));
+		return true;
+	}
+	if ((said = md_json_string(md_json_get(root, "Information", NULL))) != NULL)
+	{
+		if (strstr(said, "rate limit") != NULL || strstr(said, "per day") != NULL)
+			md_fetch_rate_limited(f, req->retry_after >= 0 ? req->retry_after
+								  : seconds_to_utc_midnight(), md_provider_said(said));
+		else
+			md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused the request: %s",
+						  f->provider, md_provider_said(said));
+		return true;
+	}
+	return false;
+}
+
 static void
 alphavantage_parse(MdFetch *f, MdHttpRequest *req)
 {
 	JsonbContainer *root;
 	JsonbValue *quote;
 	char	   *problem;
-	char	   *said;
 	Numeric		price;
 
 	if (md_fetch_transport_failed(f, req))
@@ -89,31 +122,8 @@ alphavantage_parse(MdFetch *f, MdHttpRequest *req)
 	if (!md_fetch_status_ok(f, req, root, problem, NULL))
 		return;
 
-	if ((said = md_json_string(md_json_get(root, "Error Message", NULL))) != NULL)
-	{
-		if (strstr(said, "apikey") != NULL)
-			md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused our API key: %s",
-						  f->provider, md_provider_said(said));
-		else
-			md_fetch_unknown_symbol(f);
+	if (md_alphavantage_refused(f, req, root))
 		return;
-	}
-	if ((said = md_json_string(md_json_get(root, "Note", NULL))) != NULL)
-	{
-		/* the legacy throttle: 5 requests a minute */
-		md_fetch_rate_limited(f, req->retry_after, md_provider_said(said));
-		return;
-	}
-	if ((said = md_json_string(md_json_get(root, "Information", NULL))) != NULL)
-	{
-		if (strstr(said, "rate limit") != NULL || strstr(said, "per day") != NULL)
-			md_fetch_rate_limited(f, req->retry_after >= 0 ? req->retry_after
-								  : seconds_to_utc_midnight(), md_provider_said(said));
-		else
-			md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused the request: %s",
-						  f->provider, md_provider_said(said));
-		return;
-	}
 
 	quote = md_json_get(root, "Global Quote", NULL);
 	if (md_json_container(quote) == NULL || !JsonContainerIsObject(md_json_container(quote)))

@@ -15,6 +15,7 @@ extern char *md_raw_response_body(MdFetch *f);
 
 /* every responded fetch into md.raw_responses, its new id into the fetch */
 extern void md_raw_responses_store(MdFetch *fetches, int n);
+extern void md_raw_responses_store_each(MdFetch **fetches, int n);
 
 /* insert responses whose raw_response_id is set (an existing id is skipped) */
 extern void md_raw_responses_insert(MdFetch **kept, int n);
