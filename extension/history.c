@@ -77,10 +77,9 @@ new_page(Pages *pages, const MdProviderInfo *p, const char *symbol, MdBarStep st
 
 /* the answer of a page's request is in */
 static void
-read_page(MdHttpRequest *req, void *arg)
+read_page(MdHttpRequest *req, const MdHistoryProvider *h)
 {
 	MdHistoryPage *page = (MdHistoryPage *) req->private;
-	const MdHistoryProvider *h = (const MdHistoryProvider *) arg;
 	MdFetch    *f = &page->fetch;
 
 	f->responded = true;
@@ -210,7 +209,15 @@ md_history_fetch(const char *symbol, const char *provider, MdBarStep step,
 			requests[nrequests].private = page;
 			nrequests++;
 		}
-		md_http_run(requests, nrequests, &limit, 1, read_page, NULL, (void *) h);
+		if (nrequests > 0)
+		{
+			MdHttpRun  *run = md_http_start(requests, nrequests, &limit, 1);
+			MdHttpRequest *req;
+
+			while ((req = md_http_next(run, -1)) != NULL)
+				read_page(req, h);
+			md_http_end(run);
+		}
 
 		/* the next pages, for the next round */
 		for (i = round_start; i < round_end; i++)
