@@ -19,6 +19,8 @@
  */
 #include "postgres.h"
 
+#include "utils/fmgrprotos.h"
+
 #include "fetch_outcome.h"
 #include "history.h"
 #include "json_util.h"
@@ -129,7 +131,8 @@ read_events(MdHistoryPage *p, JsonbContainer *result)
 			return false;
 		}
 		md_history_add_event(p, ts, MD_EVENT_SPLIT,
-							 numeric_div_opt_error(numerator, denominator, &error));
+							 DatumGetNumeric(DirectFunctionCall1(numeric_trim_scale,
+																 NumericGetDatum(numeric_div_opt_error(numerator, denominator, &error)))));
 	}
 	return true;
 }

@@ -473,9 +473,11 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		provider = strcmp(url, "/api/v1/quote") == 0 ? "finnhub" : "finnhub_history";
 		snprintf(sym, sizeof(sym), "%s", arg);
 	}
-	else if (sscanf(url, "/v2/aggs/ticker/%255[^/]/prev", sym) == 1)
+	else if (sscanf(url, "/v2/aggs/ticker/%255[^/]", sym) == 1 &&
+			 strncmp(url + strlen("/v2/aggs/ticker/") + strlen(sym), "/prev", 6) == 0)
 		provider = "polygon";
-	else if (sscanf(url, "/v2/aggs/ticker/%255[^/]/range/", sym) == 1)
+	else if (sscanf(url, "/v2/aggs/ticker/%255[^/]", sym) == 1 &&
+			 strncmp(url + strlen("/v2/aggs/ticker/") + strlen(sym), "/range/", 7) == 0)
 	{
 		provider = "polygon_history";
 		page = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");

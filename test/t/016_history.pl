@@ -92,7 +92,7 @@ my ($d1, $d8, $d15, $d21) = map { sql("SELECT extract(epoch FROM '$_'::timestamp
 is($cuts, "$d1-$d8,$d8-$d15,$d15-$d21", 'yahoo: the 1m requests cut at 7 days, back to back');
 is(pages('TSLA', '5 minutes', '2021-01-01', '2021-04-11', 'yahoo_finance'), '1:0:,2:0:',
 	'yahoo: 100 days of 5m bars are 2 requests');
-is(pages('TSLA', '60 minutes', '2019-01-01', '2021-11-23', 'yahoo_finance'), '1:0:,2:0:',
+is(pages('TSLA', '60 minutes', '2019-01-01', '2021-11-23', 'yahoo_finance'), '1:0:,2:30:',
 	'yahoo: 1057 days of 60m bars are 2 requests');
 is(pages('MSFT', '1 day', '2017-01-01', '2022-01-29', 'yahoo_finance'), '1:252:',
 	'yahoo: five years of daily bars are one request');
@@ -100,7 +100,7 @@ is(pages('MSFT', '1 day', '2017-01-01', '2022-01-29', 'yahoo_finance'), '1:252:'
 # bad pages: rejected whole, kept as malformed with the reason
 foreach my $bad (['HILO', qr/high below its low/], ['NEGVOL', qr/negative volume/],
 	['SHORT', qr/not an array as long as timestamp/], ['BADNUM', qr/not a number/],
-	['TRUNCAAPL', qr/not JSON/])
+	['CUT', qr/not JSON/])
 {
 	my ($sym, $why) = @$bad;
 	is(sql(qq{SELECT count(*) FILTER (WHERE kind = 'bar') || ':' || max(error_class)
@@ -109,6 +109,8 @@ foreach my $bad (['HILO', qr/high below its low/], ['NEGVOL', qr/negative volume
 	like(sql(qq{SELECT message FROM md_fetch_history('$sym', '1 day', '2024-09-30', '2024-10-12', 'yahoo_finance')
 		WHERE kind = 'page'}), $why, "yahoo: $sym says why");
 }
+is(pages('TRUNCAAPL', '1 day', '2024-09-30', '2024-10-12', 'yahoo_finance'), '1:0:unavailable',
+	'yahoo: a transfer cut short is unavailable (asked again later), not a page');
 is(sql(q{SELECT error_class FROM md.raw_responses WHERE symbol = 'HILO' ORDER BY id DESC LIMIT 1}), 'malformed',
 	'a rejected page is kept in md.raw_responses as malformed');
 
