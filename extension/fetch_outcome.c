@@ -64,6 +64,17 @@ md_fetch_malformed(MdFetch *f, const char *problem)
 				  f->provider, f->symbol, problem);
 }
 
+void
+md_fetch_take_response(MdFetch *f, MdHttpRequest *req)
+{
+	f->responded = true;
+	f->http_status = req->status;
+	f->latency_ms = req->latency_ms;
+	f->body = req->body;
+	f->body_len = req->body_len;
+	f->transport_detail = req->error_detail;
+}
+
 bool
 md_fetch_transport_failed(MdFetch *f, MdHttpRequest *req)
 {

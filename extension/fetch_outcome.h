@@ -19,6 +19,9 @@ extern void md_fetch_unknown_symbol(MdFetch *f);
 extern void md_fetch_rate_limited(MdFetch *f, int retry_after, const char *said);
 extern void md_fetch_malformed(MdFetch *f, const char *problem);
 
+/* a completed request's response into the fetch, before its parser reads it */
+extern void md_fetch_take_response(MdFetch *f, MdHttpRequest *req);
+
 /*
  * Transport failures and 5xx, the same for every provider: true when the
  * request failed that way (the fetch is then classified), false when there

@@ -82,12 +82,7 @@ read_page(MdHttpRequest *req, const MdHistoryProvider *h)
 	MdHistoryPage *page = (MdHistoryPage *) req->private;
 	MdFetch    *f = &page->fetch;
 
-	f->responded = true;
-	f->http_status = req->status;
-	f->latency_ms = req->latency_ms;
-	f->body = req->body;
-	f->body_len = req->body_len;
-	f->transport_detail = req->error_detail;
+	md_fetch_take_response(f, req);
 	h->parse(page, req);
 	md_history_finish_page(page);
 }
@@ -98,15 +93,7 @@ settle(MdHistoryPage *page)
 {
 	MdFetch    *f = &page->fetch;
 
-	f->body = md_raw_response_body(f);
-	f->body_len = f->body ? strlen(f->body) : 0;
-	if (f->key != NULL)
-	{
-		char	   *escaped = md_http_escape(f->key);
-
-		f->url = md_mask_secret(md_mask_secret(f->url, f->key), escaped);
-		f->message = md_mask_secret(f->message, f->key);
-	}
+	md_raw_response_mask(f);
 	if (f->cls != MD_OK)
 		ereport(LOG,
 				(errmsg("marketdata: history of \"%s\" at %s failed: %s: %s",

@@ -20,6 +20,7 @@
 #define MD_HISTORY_H
 
 #include "datatype/timestamp.h"
+#include "utils/jsonb.h"
 #include "utils/numeric.h"
 
 #include "provider.h"
@@ -158,6 +159,15 @@ extern void md_history_add_event(MdHistoryPage *p, TimestampTz ts, MdEventKind k
  * made major. False when the page was rejected.
  */
 extern bool md_history_finish_page(MdHistoryPage *p);
+
+/*
+ * Bars given as parallel arrays: times (epoch seconds, named times_name
+ * in messages) and the arrays names[0..4] (open, high, low, close,
+ * volume) of the object columns, all as long as times. An empty times is
+ * no bars; anything else amiss rejects the page.
+ */
+extern void md_history_read_arrays(MdHistoryPage *p, JsonbValue *times, const char *times_name,
+								   JsonbContainer *columns, const char *const names[5]);
 
 /* the page's failure as malformed with nothing kept */
 extern void md_history_malformed(MdHistoryPage *p, const char *problem);

@@ -168,7 +168,8 @@ md_history_finish_page(MdHistoryPage *p)
 	if (p->fetch.cls != MD_OK)
 		return false;
 	/* Polygon with sort=desc and Alpha Vantage answer newest first */
-	qsort(p->bars, p->nbars, sizeof(MdBar), bar_cmp);
+	if (p->nbars > 1)
+		qsort(p->bars, p->nbars, sizeof(MdBar), bar_cmp);
 	for (i = 1; i < p->nbars; i++)
 		if (p->bars[i].ts == p->bars[i - 1].ts)
 		{
@@ -200,4 +201,51 @@ md_history_finish_page(MdHistoryPage *p)
 			if (p->events[i].kind == MD_EVENT_DIVIDEND)
 				p->events[i].value = md_minor_to_major(p->events[i].value);
 	return true;
+}
+
+void
+md_history_read_arrays(MdHistoryPage *p, JsonbValue *times, const char *times_name,
+					   JsonbContainer *columns, const char *const names[5])
+{
+	JsonbValue *cols[5];
+	int			n = md_json_array_size(times);
+	int			i;
+	int			c;
+
+	if (n < 0)
+	{
+		md_history_malformed(p, psprintf("%s is not an array", times_name));
+		return;
+	}
+	md_history_bars_alloc(p, n);
+	if (n == 0)
+		return;
+	for (c = 0; c < 5; c++)
+	{
+		cols[c] = columns ? md_json_get(columns, names[c], NULL) : NULL;
+		if (md_json_array_size(cols[c]) != n)
+		{
+			md_history_malformed(p, psprintf("%s is not an array as long as %s", names[c], times_name));
+			return;
+		}
+	}
+	for (i = 0; i < n; i++)
+	{
+		Numeric		v[5];
+		TimestampTz ts;
+
+		if (!md_json_epoch(md_json_elem(times, i), 1, &ts))
+		{
+			md_history_malformed(p, psprintf("an element of %s is not epoch seconds", times_name));
+			return;
+		}
+		for (c = 0; c < 5; c++)
+			if (!md_json_number_or_null(md_json_elem(cols[c], i), &v[c]))
+			{
+				md_history_malformed(p, psprintf("an element of %s is not a number", names[c]));
+				return;
+			}
+		if (!md_history_add_bar(p, ts, v[0], v[1], v[2], v[3], v[4]))
+			return;
+	}
 }

@@ -25,7 +25,7 @@
 
 #include "json_util.h"
 #include "fetch_outcome.h"
-#include "provider_alphavantage.h"
+#include "provider_answers.h"
 
 static void
 alphavantage_build(MdFetch *f, MdHttpRequest *req)
@@ -70,8 +70,9 @@ trading_day_time(const char *day, TimestampTz *out)
 	return true;
 }
 
-bool
-md_alphavantage_refused(MdFetch *f, MdHttpRequest *req, JsonbContainer *root)
+/* its error bodies; true when root is one (the fetch is classified) */
+static bool
+refused(MdFetch *f, MdHttpRequest *req, JsonbContainer *root)
 {
 	char	   *said;
 
@@ -103,26 +104,33 @@ md_alphavantage_refused(MdFetch *f, MdHttpRequest *req, JsonbContainer *root)
 	return false;
 }
 
+JsonbContainer *
+md_alphavantage_answer(MdFetch *f, MdHttpRequest *req)
+{
+	JsonbContainer *root;
+	char	   *problem;
+
+	if (md_fetch_transport_failed(f, req))
+		return NULL;
+	if (req->status == 429)
+	{
+		md_fetch_rate_limited(f, req->retry_after, NULL);
+		return NULL;
+	}
+	root = md_json_parse(req->body, req->body_len, &problem);
+	if (!md_fetch_status_ok(f, req, root, problem, NULL) || refused(f, req, root))
+		return NULL;
+	return root;
+}
+
 static void
 alphavantage_parse(MdFetch *f, MdHttpRequest *req)
 {
 	JsonbContainer *root;
 	JsonbValue *quote;
-	char	   *problem;
 	Numeric		price;
 
-	if (md_fetch_transport_failed(f, req))
-		return;
-	if (req->status == 429)
-	{
-		md_fetch_rate_limited(f, req->retry_after, NULL);
-		return;
-	}
-	root = md_json_parse(req->body, req->body_len, &problem);
-	if (!md_fetch_status_ok(f, req, root, problem, NULL))
-		return;
-
-	if (md_alphavantage_refused(f, req, root))
+	if ((root = md_alphavantage_answer(f, req)) == NULL)
 		return;
 
 	quote = md_json_get(root, "Global Quote", NULL);

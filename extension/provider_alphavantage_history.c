@@ -25,7 +25,7 @@
 #include "fetch_outcome.h"
 #include "history.h"
 #include "json_util.h"
-#include "provider_alphavantage.h"
+#include "provider_answers.h"
 
 /* the US market's calendar, which Alpha Vantage's months follow */
 #define AV_MARKET_ZONE "America/New_York"
@@ -129,21 +129,10 @@ av_history_parse(MdHistoryPage *p, MdHttpRequest *req)
 	JsonbValue *values;
 	char	   *zone_name = NULL;
 	pg_tz	   *zone;
-	char	   *problem;
 	int			n;
 	int			i;
 
-	if (md_fetch_transport_failed(f, req))
-		return;
-	if (req->status == 429)
-	{
-		md_fetch_rate_limited(f, req->retry_after, NULL);
-		return;
-	}
-	root = md_json_parse(req->body, req->body_len, &problem);
-	if (!md_fetch_status_ok(f, req, root, problem, NULL))
-		return;
-	if (md_alphavantage_refused(f, req, root))
+	if ((root = md_alphavantage_answer(f, req)) == NULL)
 		return;
 
 	/* "5. Time Zone" (daily) or "6. Time Zone" (intraday) */

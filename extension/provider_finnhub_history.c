@@ -16,6 +16,7 @@
 #include "fetch_outcome.h"
 #include "history.h"
 #include "json_util.h"
+#include "provider_answers.h"
 
 static const char *
 finnhub_resolution(MdBarStep step)
@@ -70,32 +71,10 @@ finnhub_history_parse(MdHistoryPage *p, MdHttpRequest *req)
 	MdFetch    *f = &p->fetch;
 	JsonbContainer *root;
 	static const char *const names[5] = {"o", "h", "l", "c", "v"};
-	JsonbValue *cols[5];
-	JsonbValue *times;
-	char	   *problem;
-	char	   *said = NULL;
 	char	   *s;
-	int			n;
-	int			i;
-	int			c;
 
-	if (md_fetch_transport_failed(f, req))
+	if ((root = md_finnhub_answer(f, req)) == NULL)
 		return;
-	root = md_json_parse(req->body, req->body_len, &problem);
-	if (root != NULL)
-		said = md_provider_said(md_json_string(md_json_get(root, "error", NULL)));
-	if (req->status == 429)
-	{
-		md_fetch_rate_limited(f, req->retry_after, said);
-		return;
-	}
-	if (!md_fetch_status_ok(f, req, root, problem, said))
-		return;
-	if (said != NULL)
-	{
-		md_history_malformed(p, psprintf("error with HTTP status 200: %s", said));
-		return;
-	}
 	s = md_json_string(md_json_get(root, "s", NULL));
 	if (s != NULL && strcmp(s, "no_data") == 0)
 	{
@@ -108,42 +87,7 @@ finnhub_history_parse(MdHistoryPage *p, MdHttpRequest *req)
 		md_history_malformed(p, "\"s\" is neither \"ok\" nor \"no_data\"");
 		return;
 	}
-	times = md_json_get(root, "t", NULL);
-	n = md_json_array_size(times);
-	if (n < 0)
-	{
-		md_history_malformed(p, "\"t\" is not an array");
-		return;
-	}
-	for (c = 0; c < 5; c++)
-	{
-		cols[c] = md_json_get(root, names[c], NULL);
-		if (md_json_array_size(cols[c]) != n)
-		{
-			md_history_malformed(p, psprintf("\"%s\" is not an array as long as \"t\"", names[c]));
-			return;
-		}
-	}
-	md_history_bars_alloc(p, n);
-	for (i = 0; i < n; i++)
-	{
-		Numeric		v[5];
-		TimestampTz ts;
-
-		if (!md_json_epoch(md_json_elem(times, i), 1, &ts))
-		{
-			md_history_malformed(p, "an element of \"t\" is not epoch seconds");
-			return;
-		}
-		for (c = 0; c < 5; c++)
-			if (!md_json_number_or_null(md_json_elem(cols[c], i), &v[c]))
-			{
-				md_history_malformed(p, psprintf("an element of \"%s\" is not a number", names[c]));
-				return;
-			}
-		if (!md_history_add_bar(p, ts, v[0], v[1], v[2], v[3], v[4]))
-			return;
-	}
+	md_history_read_arrays(p, md_json_get(root, "t", NULL), "t", root, names);
 }
 
 const MdHistoryProvider md_history_finnhub = {

@@ -19,6 +19,7 @@
 #include "fetch_outcome.h"
 #include "history.h"
 #include "json_util.h"
+#include "provider_answers.h"
 
 #define POLYGON_AGGS_PATH "/v2/aggs/ticker/"
 
@@ -106,38 +107,12 @@ polygon_history_parse(MdHistoryPage *p, MdHttpRequest *req)
 	MdFetch    *f = &p->fetch;
 	JsonbContainer *root;
 	JsonbValue *results;
-	char	   *problem;
-	char	   *said = NULL;
+	char	   *said;
 	char	   *next_url;
 	int			n;
 	int			i;
 
-	if (md_fetch_transport_failed(f, req))
-		return;
-	root = md_json_parse(req->body, req->body_len, &problem);
-	if (root != NULL)
-	{
-		said = md_json_string(md_json_get(root, "error", NULL));
-		if (said == NULL)
-			said = md_json_string(md_json_get(root, "message", NULL));
-		said = md_provider_said(said);
-	}
-	if (req->status == 429)
-	{
-		md_fetch_rate_limited(f, req->retry_after, said);
-		return;
-	}
-	if (req->status == 400 && said != NULL && strstr(said, "API Key") != NULL)
-	{
-		md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused our API key: %s", f->provider, said);
-		return;
-	}
-	if (req->status == 404)
-	{
-		md_fetch_unknown_symbol(f);
-		return;
-	}
-	if (!md_fetch_status_ok(f, req, root, problem, said))
+	if ((root = md_polygon_answer(f, req, &said)) == NULL)
 		return;
 
 	results = md_json_get(root, "results", NULL);

@@ -24,6 +24,7 @@
 #include "fetch_outcome.h"
 #include "history.h"
 #include "json_util.h"
+#include "provider_answers.h"
 
 static const char *
 yahoo_interval(MdBarStep step)
@@ -143,52 +144,11 @@ yahoo_history_parse(MdHistoryPage *p, MdHttpRequest *req)
 	MdFetch    *f = &p->fetch;
 	JsonbContainer *root;
 	JsonbContainer *result;
-	JsonbValue *error;
 	JsonbValue *times;
-	JsonbContainer *quote;
-	JsonbValue *cols[5];
 	static const char *const names[5] = {"open", "high", "low", "close", "volume"};
-	char	   *problem;
-	int			n;
-	int			i;
-	int			c;
 
-	if (md_fetch_transport_failed(f, req))
+	if ((root = md_yahoo_answer(f, req, true)) == NULL)
 		return;
-	if (req->status == 429)
-	{
-		md_fetch_rate_limited(f, req->retry_after, md_provider_said(req->body));
-		return;
-	}
-	if (req->status == 404)
-	{
-		md_fetch_unknown_symbol(f);
-		return;
-	}
-	root = md_json_parse(req->body, req->body_len, &problem);
-	error = root ? md_json_get(root, "chart", "error", NULL) : NULL;
-	if (req->status == 400 && error != NULL && error->type != jbvNull)
-	{
-		/* "Data doesn't exist for startDate = ..., endDate = ...": before the listing */
-		char	   *said = md_json_string(md_json_get(md_json_container(error), "description", NULL));
-
-		md_fetch_fail(f, MD_NO_DATA, "no history of \"%s\" at provider %s in that range%s%s",
-					  f->symbol, f->provider, said ? ": " : "", said ? md_provider_said(said) : "");
-		return;
-	}
-	if (!md_fetch_status_ok(f, req, root, problem, NULL))
-		return;
-	if (error != NULL && error->type != jbvNull)
-	{
-		char	   *code = md_json_string(md_json_get(md_json_container(error), "code", NULL));
-
-		if (code != NULL && strcmp(code, "Not Found") == 0)
-			md_fetch_unknown_symbol(f);
-		else
-			md_history_malformed(p, psprintf("chart.error is %s",
-											 code ? md_provider_said(code) : "not understood"));
-		return;
-	}
 	result = md_json_container(md_json_get(root, "chart", "result", "[0]", NULL));
 	if (result == NULL || md_json_container(md_json_get(result, "meta", NULL)) == NULL)
 	{
@@ -199,46 +159,16 @@ yahoo_history_parse(MdHistoryPage *p, MdHttpRequest *req)
 	if (!read_events(p, result))
 		return;
 
+	/* no timestamp key at all: no bars in the range (a weekend, a delisting) */
 	times = md_json_get(result, "timestamp", NULL);
-	n = times ? md_json_array_size(times) : 0;
-	if (n < 0)
+	if (times == NULL)
 	{
-		md_history_malformed(p, "timestamp is not an array");
+		md_history_bars_alloc(p, 0);
 		return;
 	}
-	md_history_bars_alloc(p, n);
-	if (n == 0)
-		return;					/* no bars in the range: the weekend, a delisting */
-	quote = md_json_container(md_json_get(result, "indicators", "quote", "[0]", NULL));
-	for (c = 0; c < 5; c++)
-	{
-		cols[c] = quote ? md_json_get(quote, names[c], NULL) : NULL;
-		if (cols[c] == NULL || md_json_array_size(cols[c]) != n)
-		{
-			md_history_malformed(p, psprintf("indicators.quote[0].%s is not an array as long as timestamp",
-											 names[c]));
-			return;
-		}
-	}
-	for (i = 0; i < n; i++)
-	{
-		Numeric		v[5];
-		TimestampTz ts;
-
-		if (!md_json_epoch(md_json_elem(times, i), 1, &ts))
-		{
-			md_history_malformed(p, "a timestamp is not epoch seconds");
-			return;
-		}
-		for (c = 0; c < 5; c++)
-			if (!md_json_number_or_null(md_json_elem(cols[c], i), &v[c]))
-			{
-				md_history_malformed(p, psprintf("an element of %s is not a number", names[c]));
-				return;
-			}
-		if (!md_history_add_bar(p, ts, v[0], v[1], v[2], v[3], v[4]))
-			return;
-	}
+	md_history_read_arrays(p, times, "timestamp",
+						   md_json_container(md_json_get(result, "indicators", "quote", "[0]", NULL)),
+						   names);
 }
 
 const MdHistoryProvider md_history_yahoo = {

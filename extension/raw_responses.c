@@ -69,6 +69,20 @@ md_raw_response_body(MdFetch *f)
 	}
 }
 
+void
+md_raw_response_mask(MdFetch *f)
+{
+	f->body = md_raw_response_body(f);
+	f->body_len = f->body ? strlen(f->body) : 0;
+	if (f->key != NULL)
+	{
+		char	   *escaped = md_http_escape(f->key);
+
+		f->url = md_mask_secret(md_mask_secret(f->url, f->key), escaped);
+		f->message = md_mask_secret(f->message, f->key);
+	}
+}
+
 /* every response of the batch into md.raw_responses; ids into the fetches */
 void
 md_raw_responses_store(MdFetch *fetches, int n)
