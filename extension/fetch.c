@@ -69,12 +69,7 @@ read_answer(MdHttpRequest *req)
 {
 	MdFetch    *f = (MdFetch *) req->private;
 
-	f->responded = true;
-	f->http_status = req->status;
-	f->latency_ms = req->latency_ms;
-	f->body = req->body;
-	f->body_len = req->body_len;
-	f->transport_detail = req->error_detail;
+	md_fetch_take_response(f, req);
 	md_provider_lookup(f->provider)->parse(f, req);
 	finish_fetch(f);
 	return f;
@@ -84,16 +79,7 @@ read_answer(MdHttpRequest *req)
 static void
 finish_fetch(MdFetch *f)
 {
-	/* the body as it will be stored, masked while the key is known */
-	f->body = md_raw_response_body(f);
-	f->body_len = f->body ? strlen(f->body) : 0;
-	if (f->key != NULL)
-	{
-		char	   *escaped = md_http_escape(f->key);
-
-		f->url = md_mask_secret(md_mask_secret(f->url, f->key), escaped);
-		f->message = md_mask_secret(f->message, f->key);
-	}
+	md_raw_response_mask(f);
 	if (f->cls == MD_OK)
 	{
 		MdPriceRow	row = {0};

@@ -64,6 +64,17 @@ md_fetch_malformed(MdFetch *f, const char *problem)
 				  f->provider, f->symbol, problem);
 }
 
+void
+md_fetch_take_response(MdFetch *f, MdHttpRequest *req)
+{
+	f->responded = true;
+	f->http_status = req->status;
+	f->latency_ms = req->latency_ms;
+	f->body = req->body;
+	f->body_len = req->body_len;
+	f->transport_detail = req->error_detail;
+}
+
 bool
 md_fetch_transport_failed(MdFetch *f, MdHttpRequest *req)
 {
@@ -128,6 +139,17 @@ md_headers(const char *first,...)
 void
 md_fetch_set_price(MdFetch *f, Numeric price, const char *currency)
 {
+	f->cls = MD_OK;
+	f->message = NULL;
+	f->price = price;
+	f->currency = currency ? pstrdup(currency) : NULL;
+	if (md_currency_major(&f->currency))
+		f->price = md_minor_to_major(price);
+}
+
+bool
+md_currency_major(char **currency)
+{
 	static const struct
 	{
 		const char *minor;
@@ -138,24 +160,24 @@ md_fetch_set_price(MdFetch *f, Numeric price, const char *currency)
 	};
 	size_t		i;
 
-	f->cls = MD_OK;
-	f->message = NULL;
-	f->price = price;
-	f->currency = currency ? pstrdup(currency) : NULL;
-	if (currency == NULL)
-		return;
+	if (*currency == NULL)
+		return false;
 	for (i = 0; i < lengthof(minor_units); i++)
-	{
-		if (strcmp(currency, minor_units[i].minor) == 0)
+		if (strcmp(*currency, minor_units[i].minor) == 0)
 		{
-			bool		error = false;
-
-			/* times 0.01 keeps the digits exact: 305.3 GBp is 3.053 GBP */
-			f->price = numeric_mul_opt_error(price, int64_div_fast_to_numeric(1, 2), &error);
-			f->currency = pstrdup(minor_units[i].major);
-			break;
+			*currency = pstrdup(minor_units[i].major);
+			return true;
 		}
-	}
+	return false;
+}
+
+Numeric
+md_minor_to_major(Numeric amount)
+{
+	bool		error = false;
+
+	/* times 0.01 keeps the digits exact: 305.3 GBp is 3.053 GBP */
+	return numeric_mul_opt_error(amount, int64_div_fast_to_numeric(1, 2), &error);
 }
 
 bool

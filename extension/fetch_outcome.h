@@ -19,6 +19,9 @@ extern void md_fetch_unknown_symbol(MdFetch *f);
 extern void md_fetch_rate_limited(MdFetch *f, int retry_after, const char *said);
 extern void md_fetch_malformed(MdFetch *f, const char *problem);
 
+/* a completed request's response into the fetch, before its parser reads it */
+extern void md_fetch_take_response(MdFetch *f, MdHttpRequest *req);
+
 /*
  * Transport failures and 5xx, the same for every provider: true when the
  * request failed that way (the fetch is then classified), false when there
@@ -44,5 +47,13 @@ extern char **md_headers(const char *first,...) __attribute__((sentinel));
 
 /* keep a price with currency, turning minor units (GBp, ZAc, ILA) into major */
 extern void md_fetch_set_price(MdFetch *f, Numeric price, const char *currency);
+
+/*
+ * A minor currency unit (GBp, ZAc, ILA) replaced by its major one in
+ * *currency: true when it was one, and amounts must go through
+ * md_minor_to_major (a hundredth).
+ */
+extern bool md_currency_major(char **currency);
+extern Numeric md_minor_to_major(Numeric amount);
 
 #endif							/* MD_FETCH_OUTCOME_H */

@@ -365,6 +365,18 @@ CREATE FUNCTION @extschema@.md_fetch_many(symbols text[], provider text DEFAULT 
 COMMENT ON FUNCTION @extschema@.md_fetch_many(text[], text) IS
 	'fetches all symbols concurrently (each provider bounded by its max_concurrency) and stores the prices; one row per symbol and provider tried';
 
+CREATE FUNCTION @extschema@.md_fetch_history(symbol text, "interval" interval,
+	"from" timestamptz, "to" timestamptz, provider text DEFAULT NULL,
+	OUT page integer, OUT kind text, OUT ts timestamptz, OUT open numeric,
+	OUT high numeric, OUT low numeric, OUT close numeric, OUT volume numeric,
+	OUT value numeric, OUT currency text, OUT error_class text, OUT message text,
+	OUT http_status integer, OUT raw_response_id bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_fetch_history'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
+COMMENT ON FUNCTION @extschema@.md_fetch_history(text, interval, timestamptz, timestamptz, text) IS
+	'fetches the bars of symbol at interval in [from, to) from the history endpoint of provider (the first enabled failover provider with history when NULL), storing nothing but the raw responses; per page a row of kind page (value: its bars, error_class NULL when accepted), then its bars (kind bar) and events (kind split: value new shares per old; dividend: value per share)';
+
 CREATE FUNCTION md._provider_health(
 	OUT provider text, OUT consecutive_failures integer,
 	OUT circuit_open_until timestamptz, OUT rate_limited_until timestamptz,

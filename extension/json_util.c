@@ -30,10 +30,6 @@
 /* numeric_in refuses far beyond this; no price needs more */
 #define MAX_NUMBER_EXPONENT 1000
 
-/* the Unix epoch as a TimestampTz */
-#define UNIX_EPOCH_TIMESTAMPTZ \
-	((TimestampTz) (UNIX_EPOCH_JDATE - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY)
-
 typedef struct BuildState
 {
 	JsonbParseState *parse;
@@ -260,6 +256,56 @@ md_json_empty(JsonbValue *v)
 	JsonbContainer *c = md_json_container(v);
 
 	return c != NULL && JsonContainerSize(c) == 0;
+}
+
+int
+md_json_array_size(JsonbValue *v)
+{
+	JsonbContainer *c = md_json_container(v);
+
+	if (c == NULL || !JsonContainerIsArray(c) || JsonContainerIsScalar(c))
+		return -1;
+	return (int) JsonContainerSize(c);
+}
+
+JsonbValue *
+md_json_elem(JsonbValue *array, int i)
+{
+	return getIthJsonbValueFromContainer(md_json_container(array), (uint32) i);
+}
+
+int
+md_json_object_entries(JsonbValue *v, char ***keys, JsonbValue **values)
+{
+	JsonbContainer *c = md_json_container(v);
+	JsonbIterator *it;
+	JsonbValue	jv;
+	JsonbIteratorToken tok;
+	int			n = 0;
+
+	if (c == NULL || !JsonContainerIsObject(c))
+		return -1;
+	*keys = palloc(sizeof(char *) * Max(JsonContainerSize(c), 1));
+	*values = palloc(sizeof(JsonbValue) * Max(JsonContainerSize(c), 1));
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &jv, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			(*keys)[n] = pnstrdup(jv.val.string.val, jv.val.string.len);
+		else if (tok == WJB_VALUE)
+			(*values)[n++] = jv;
+	}
+	return n;
+}
+
+bool
+md_json_number_or_null(JsonbValue *v, Numeric *out)
+{
+	*out = NULL;
+	if (v == NULL || v->type == jbvNull)
+		return true;
+	*out = md_json_numeric(v);
+	return *out != NULL && !numeric_is_nan(*out) && !numeric_is_inf(*out);
 }
 
 Numeric

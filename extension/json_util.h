@@ -16,6 +16,10 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+/* the Unix epoch as a TimestampTz */
+#define UNIX_EPOCH_TIMESTAMPTZ \
+	((TimestampTz) (UNIX_EPOCH_JDATE - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY)
+
 /*
  * Parse body as JSON. Returns its root container, or NULL with *problem
  * set to a short reason (palloc'd) when the body is not JSON we accept.
@@ -34,6 +38,24 @@ extern JsonbContainer *md_json_container(JsonbValue *v);
 
 /* true for a present object with no keys or an empty array */
 extern bool md_json_empty(JsonbValue *v);
+
+/* the length of an array value, -1 when v is no array */
+extern int	md_json_array_size(JsonbValue *v);
+
+/* element i of an array value (0 <= i < its size) */
+extern JsonbValue *md_json_elem(JsonbValue *array, int i);
+
+/*
+ * The keys (C strings) and values of an object value, in jsonb's key
+ * order; -1 when v is no object.
+ */
+extern int	md_json_object_entries(JsonbValue *v, char ***keys, JsonbValue **values);
+
+/*
+ * A number, or JSON null (or absent) as NULL in *out: false only for a
+ * value of another kind (an unparsable number).
+ */
+extern bool md_json_number_or_null(JsonbValue *v, Numeric *out);
 
 /* a JSON number as numeric; NULL when v is absent or not a number */
 extern Numeric md_json_numeric(JsonbValue *v);

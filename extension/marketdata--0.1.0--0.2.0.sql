@@ -1148,3 +1148,16 @@ CREATE VIEW md.alerts AS
 	FROM md.job_runs j WHERE j.status = 'running';
 COMMENT ON VIEW md.alerts IS
 	'measures to alert on: table_bytes per growing table, retention_lag_seconds per table, outbox_backlog_age_seconds, consumer_lag_messages per topic and group, oldest_running_job_run_seconds';
+
+-- History from the providers' history endpoints (issue 18).
+CREATE FUNCTION @extschema@.md_fetch_history(symbol text, "interval" interval,
+	"from" timestamptz, "to" timestamptz, provider text DEFAULT NULL,
+	OUT page integer, OUT kind text, OUT ts timestamptz, OUT open numeric,
+	OUT high numeric, OUT low numeric, OUT close numeric, OUT volume numeric,
+	OUT value numeric, OUT currency text, OUT error_class text, OUT message text,
+	OUT http_status integer, OUT raw_response_id bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'md_fetch_history'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
+COMMENT ON FUNCTION @extschema@.md_fetch_history(text, interval, timestamptz, timestamptz, text) IS
+	'fetches the bars of symbol at interval in [from, to) from the history endpoint of provider (the first enabled failover provider with history when NULL), storing nothing but the raw responses; per page a row of kind page (value: its bars, error_class NULL when accepted), then its bars (kind bar) and events (kind split: value new shares per old; dividend: value per share)';

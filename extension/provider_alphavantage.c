@@ -25,6 +25,7 @@
 
 #include "json_util.h"
 #include "fetch_outcome.h"
+#include "provider_answers.h"
 
 static void
 alphavantage_build(MdFetch *f, MdHttpRequest *req)
@@ -69,25 +70,11 @@ trading_day_time(const char *day, TimestampTz *out)
 	return true;
 }
 
-static void
-alphavantage_parse(MdFetch *f, MdHttpRequest *req)
+/* its error bodies; true when root is one (the fetch is classified) */
+static bool
+refused(MdFetch *f, MdHttpRequest *req, JsonbContainer *root)
 {
-	JsonbContainer *root;
-	JsonbValue *quote;
-	char	   *problem;
 	char	   *said;
-	Numeric		price;
-
-	if (md_fetch_transport_failed(f, req))
-		return;
-	if (req->status == 429)
-	{
-		md_fetch_rate_limited(f, req->retry_after, NULL);
-		return;
-	}
-	root = md_json_parse(req->body, req->body_len, &problem);
-	if (!md_fetch_status_ok(f, req, root, problem, NULL))
-		return;
 
 	if ((said = md_json_string(md_json_get(root, "Error Message", NULL))) != NULL)
 	{
@@ -96,13 +83,13 @@ alphavantage_parse(MdFetch *f, MdHttpRequest *req)
 						  f->provider, md_provider_said(said));
 		else
 			md_fetch_unknown_symbol(f);
-		return;
+		return true;
 	}
 	if ((said = md_json_string(md_json_get(root, "Note", NULL))) != NULL)
 	{
 		/* the legacy throttle: 5 requests a minute */
 		md_fetch_rate_limited(f, req->retry_after, md_provider_said(said));
-		return;
+		return true;
 	}
 	if ((said = md_json_string(md_json_get(root, "Information", NULL))) != NULL)
 	{
@@ -112,8 +99,39 @@ alphavantage_parse(MdFetch *f, MdHttpRequest *req)
 		else
 			md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused the request: %s",
 						  f->provider, md_provider_said(said));
-		return;
+		return true;
 	}
+	return false;
+}
+
+JsonbContainer *
+md_alphavantage_answer(MdFetch *f, MdHttpRequest *req)
+{
+	JsonbContainer *root;
+	char	   *problem;
+
+	if (md_fetch_transport_failed(f, req))
+		return NULL;
+	if (req->status == 429)
+	{
+		md_fetch_rate_limited(f, req->retry_after, NULL);
+		return NULL;
+	}
+	root = md_json_parse(req->body, req->body_len, &problem);
+	if (!md_fetch_status_ok(f, req, root, problem, NULL) || refused(f, req, root))
+		return NULL;
+	return root;
+}
+
+static void
+alphavantage_parse(MdFetch *f, MdHttpRequest *req)
+{
+	JsonbContainer *root;
+	JsonbValue *quote;
+	Numeric		price;
+
+	if ((root = md_alphavantage_answer(f, req)) == NULL)
+		return;
 
 	quote = md_json_get(root, "Global Quote", NULL);
 	if (md_json_container(quote) == NULL || !JsonContainerIsObject(md_json_container(quote)))

@@ -15,6 +15,7 @@
 
 #include "json_util.h"
 #include "fetch_outcome.h"
+#include "provider_answers.h"
 
 static void
 finnhub_build(MdFetch *f, MdHttpRequest *req)
@@ -31,32 +32,41 @@ is_null(JsonbValue *v)
 	return v != NULL && v->type == jbvNull;
 }
 
-static void
-finnhub_parse(MdFetch *f, MdHttpRequest *req)
+JsonbContainer *
+md_finnhub_answer(MdFetch *f, MdHttpRequest *req)
 {
 	JsonbContainer *root;
 	char	   *problem;
 	char	   *said = NULL;
-	Numeric		c;
 
 	if (md_fetch_transport_failed(f, req))
-		return;
+		return NULL;
 	root = md_json_parse(req->body, req->body_len, &problem);
 	if (root != NULL)
 		said = md_provider_said(md_json_string(md_json_get(root, "error", NULL)));
-
 	if (req->status == 429)
 	{
 		md_fetch_rate_limited(f, req->retry_after, said);
-		return;
+		return NULL;
 	}
 	if (!md_fetch_status_ok(f, req, root, problem, said))
-		return;
+		return NULL;
 	if (said != NULL)
 	{
 		md_fetch_malformed(f, psprintf("error with HTTP status 200: %s", said));
-		return;
+		return NULL;
 	}
+	return root;
+}
+
+static void
+finnhub_parse(MdFetch *f, MdHttpRequest *req)
+{
+	JsonbContainer *root;
+	Numeric		c;
+
+	if ((root = md_finnhub_answer(f, req)) == NULL)
+		return;
 	c = md_json_numeric(md_json_get(root, "c", NULL));
 	if (c == NULL)
 	{

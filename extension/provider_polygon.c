@@ -17,6 +17,7 @@
 
 #include "guc.h"
 #include "json_util.h"
+#include "provider_answers.h"
 #include "fetch_outcome.h"
 
 static void
@@ -31,44 +32,54 @@ polygon_build(MdFetch *f, MdHttpRequest *req)
 							  psprintf("Authorization: Bearer %s", f->key), NULL);
 }
 
+JsonbContainer *
+md_polygon_answer(MdFetch *f, MdHttpRequest *req, char **said)
+{
+	JsonbContainer *root;
+	char	   *problem;
+
+	*said = NULL;
+	if (md_fetch_transport_failed(f, req))
+		return NULL;
+	root = md_json_parse(req->body, req->body_len, &problem);
+	if (root != NULL)
+	{
+		*said = md_json_string(md_json_get(root, "error", NULL));
+		if (*said == NULL)
+			*said = md_json_string(md_json_get(root, "message", NULL));
+		*said = md_provider_said(*said);
+	}
+	if (req->status == 429)
+	{
+		md_fetch_rate_limited(f, req->retry_after, *said);
+		return NULL;
+	}
+	/* a missing key has been seen as "400 ERR" too */
+	if (req->status == 400 && *said != NULL && strstr(*said, "API Key") != NULL)
+	{
+		md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused our API key: %s",
+					  f->provider, *said);
+		return NULL;
+	}
+	if (req->status == 404)
+	{
+		md_fetch_unknown_symbol(f);
+		return NULL;
+	}
+	if (!md_fetch_status_ok(f, req, root, problem, *said))
+		return NULL;
+	return root;
+}
+
 static void
 polygon_parse(MdFetch *f, MdHttpRequest *req)
 {
 	JsonbContainer *root;
 	JsonbValue *results;
-	char	   *problem;
-	char	   *said = NULL;
+	char	   *said;
 	Numeric		price;
 
-	if (md_fetch_transport_failed(f, req))
-		return;
-	root = md_json_parse(req->body, req->body_len, &problem);
-	if (root != NULL)
-	{
-		said = md_json_string(md_json_get(root, "error", NULL));
-		if (said == NULL)
-			said = md_json_string(md_json_get(root, "message", NULL));
-		said = md_provider_said(said);
-	}
-
-	if (req->status == 429)
-	{
-		md_fetch_rate_limited(f, req->retry_after, said);
-		return;
-	}
-	/* a missing key has been seen as "400 ERR" too */
-	if (req->status == 400 && said != NULL && strstr(said, "API Key") != NULL)
-	{
-		md_fetch_fail(f, MD_AUTH_FAILED, "provider %s refused our API key: %s",
-					  f->provider, said);
-		return;
-	}
-	if (req->status == 404)
-	{
-		md_fetch_unknown_symbol(f);
-		return;
-	}
-	if (!md_fetch_status_ok(f, req, root, problem, said))
+	if ((root = md_polygon_answer(f, req, &said)) == NULL)
 		return;
 
 	results = md_json_get(root, "results", NULL);

@@ -17,6 +17,7 @@
 
 #include "json_util.h"
 #include "fetch_outcome.h"
+#include "provider_answers.h"
 
 static void
 yahoo_build(MdFetch *f, MdHttpRequest *req)
@@ -26,31 +27,38 @@ yahoo_build(MdFetch *f, MdHttpRequest *req)
 	req->headers = md_headers("Accept: application/json", NULL);
 }
 
-static void
-yahoo_parse(MdFetch *f, MdHttpRequest *req)
+JsonbContainer *
+md_yahoo_answer(MdFetch *f, MdHttpRequest *req, bool range_asked)
 {
 	JsonbContainer *root;
-	JsonbValue *meta;
-	JsonbValue *price;
 	JsonbValue *error;
 	char	   *problem;
 
 	if (md_fetch_transport_failed(f, req))
-		return;
+		return NULL;
 	if (req->status == 429)
 	{
 		md_fetch_rate_limited(f, req->retry_after, md_provider_said(req->body));
-		return;
+		return NULL;
 	}
 	if (req->status == 404)
 	{
 		md_fetch_unknown_symbol(f);
-		return;
+		return NULL;
 	}
 	root = md_json_parse(req->body, req->body_len, &problem);
+	error = root ? md_json_get(root, "chart", "error", NULL) : NULL;
+	if (range_asked && req->status == 400 && error != NULL && error->type != jbvNull)
+	{
+		/* "Data doesn't exist for startDate = ..., endDate = ...": before the listing */
+		char	   *said = md_json_string(md_json_get(md_json_container(error), "description", NULL));
+
+		md_fetch_fail(f, MD_NO_DATA, "no history of \"%s\" at provider %s in that range%s%s",
+					  f->symbol, f->provider, said ? ": " : "", said ? md_provider_said(said) : "");
+		return NULL;
+	}
 	if (!md_fetch_status_ok(f, req, root, problem, NULL))
-		return;
-	error = md_json_get(root, "chart", "error", NULL);
+		return NULL;
 	if (error != NULL && error->type != jbvNull)
 	{
 		char	   *code = md_json_string(md_json_get(md_json_container(error), "code", NULL));
@@ -60,8 +68,20 @@ yahoo_parse(MdFetch *f, MdHttpRequest *req)
 		else
 			md_fetch_malformed(f, psprintf("chart.error is %s",
 										   code ? md_provider_said(code) : "not understood"));
-		return;
+		return NULL;
 	}
+	return root;
+}
+
+static void
+yahoo_parse(MdFetch *f, MdHttpRequest *req)
+{
+	JsonbContainer *root;
+	JsonbValue *meta;
+	JsonbValue *price;
+
+	if ((root = md_yahoo_answer(f, req, false)) == NULL)
+		return;
 	meta = md_json_get(root, "chart", "result", "[0]", "meta", NULL);
 	if (md_json_container(meta) == NULL)
 	{

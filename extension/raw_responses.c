@@ -69,19 +69,44 @@ md_raw_response_body(MdFetch *f)
 	}
 }
 
+void
+md_raw_response_mask(MdFetch *f)
+{
+	f->body = md_raw_response_body(f);
+	f->body_len = f->body ? strlen(f->body) : 0;
+	if (f->key != NULL)
+	{
+		char	   *escaped = md_http_escape(f->key);
+
+		f->url = md_mask_secret(md_mask_secret(f->url, f->key), escaped);
+		f->message = md_mask_secret(f->message, f->key);
+	}
+}
+
 /* every response of the batch into md.raw_responses; ids into the fetches */
 void
 md_raw_responses_store(MdFetch *fetches, int n)
 {
-	MdFetch   **kept = palloc(sizeof(MdFetch *) * n);
+	MdFetch   **all = palloc(sizeof(MdFetch *) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		all[i] = &fetches[i];
+	md_raw_responses_store_each(all, n);
+}
+
+void
+md_raw_responses_store_each(MdFetch **fetches, int n)
+{
+	MdFetch   **kept = palloc(sizeof(MdFetch *) * Max(n, 1));
 	int			nkept = 0;
 	int			i;
 	Datum		args[1];
 	Oid			id_types[1] = {INT4OID};
 
 	for (i = 0; i < n; i++)
-		if (fetches[i].responded)
-			kept[nkept++] = &fetches[i];
+		if (fetches[i]->responded)
+			kept[nkept++] = fetches[i];
 	if (nkept == 0)
 		return;
 

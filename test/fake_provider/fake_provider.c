@@ -26,12 +26,21 @@
  *	/api/v1/quote?symbol=SYM (X-Finnhub-Token or token=)	finnhub
  *	/v2/aggs/ticker/SYM/prev (Authorization: Bearer or apiKey=)	polygon
  *	/v2/last/trade/SYM		polygon_last
+ * and their history endpoints, from DIR/<provider>_history (alphavantage_daily,
+ * alphavantage_intraday) with the provider's own errors as fallback:
+ *	/v8/finance/chart/SYM?period1=...	yahoo_history
+ *	/query?function=TIME_SERIES_DAILY|WEEKLY|MONTHLY	alphavantage_daily
+ *	/query?function=TIME_SERIES_INTRADAY	alphavantage_intraday
+ *	/api/v1/stock/candle?symbol=SYM		finnhub_history
+ *	/v2/aggs/ticker/SYM/range/...	polygon_history; with cursor=C the
+ *				fixture SYM@C (a next page)
  *	/_count					provider requests served so far
  *
  * What a symbol gets, first match wins:
  *	HANG*		no answer until the client gives up (or we stop)
  *	RESET*		the connection is reset (TCP RST) without an answer
- *	TRUNC*		a success body cut in half (Content-Length says more)
+ *	TRUNC*		a success body cut in half (Content-Length says more);
+ *				for history, TRUNC<SYM> is <SYM>'s fixture cut
  *	HUGE*		a 3 MB JSON body
  *	DOWN*		503 with an HTML page
  *	GARBAGE*	200 "application/json" that is HTML
@@ -274,6 +283,17 @@ load_fixture(const char *provider, const char *name, char **body, size_t *len,
 	return true;
 }
 
+/* the provider of a fixture directory: "polygon" for polygon_history */
+static const char *
+base_provider(const char *provider)
+{
+	static char base[64];
+	size_t		len = strcspn(provider, "_");
+
+	snprintf(base, sizeof(base), "%.*s", (int) len, provider);
+	return base;
+}
+
 static unsigned long
 hash(const char *s)
 {
@@ -403,9 +423,13 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 {
 	char		sym[256] = "";
 	const char *provider = NULL;
+	const char *base;
+	const char *function;
+	const char *page = NULL;
 	const char *arg;
 	const char *key;
 	char	   *body;
+	char		name[600];
 
 	(void) cls;
 	(void) version;
@@ -431,27 +455,43 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		return send_body(conn, 200, "text/plain", body, strlen(body), NULL);
 	}
 	if (sscanf(url, "/v8/finance/chart/%255[^/]", sym) == 1)
-		provider = "yahoo";
+		provider = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "period1") != NULL
+			? "yahoo_history" : "yahoo";
 	else if (strcmp(url, "/query") == 0 &&
-			 (arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "function")) != NULL &&
-			 strcmp(arg, "GLOBAL_QUOTE") == 0 &&
+			 (function = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "function")) != NULL &&
+			 (strcmp(function, "GLOBAL_QUOTE") == 0 || starts(function, "TIME_SERIES_")) &&
 			 (arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "symbol")) != NULL)
 	{
-		provider = "alphavantage";
+		provider = strcmp(function, "GLOBAL_QUOTE") == 0 ? "alphavantage"
+			: (strcmp(function, "TIME_SERIES_INTRADAY") == 0 ? "alphavantage_intraday"
+			   : "alphavantage_daily");
 		snprintf(sym, sizeof(sym), "%s", arg);
 	}
-	else if (strcmp(url, "/api/v1/quote") == 0 &&
+	else if ((strcmp(url, "/api/v1/quote") == 0 || strcmp(url, "/api/v1/stock/candle") == 0) &&
 			 (arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "symbol")) != NULL)
 	{
-		provider = "finnhub";
+		provider = strcmp(url, "/api/v1/quote") == 0 ? "finnhub" : "finnhub_history";
 		snprintf(sym, sizeof(sym), "%s", arg);
 	}
-	else if (sscanf(url, "/v2/aggs/ticker/%255[^/]/prev", sym) == 1)
+	else if (sscanf(url, "/v2/aggs/ticker/%255[^/]", sym) == 1 &&
+			 strncmp(url + strlen("/v2/aggs/ticker/") + strlen(sym), "/prev", 6) == 0)
 		provider = "polygon";
+	else if (sscanf(url, "/v2/aggs/ticker/%255[^/]", sym) == 1 &&
+			 strncmp(url + strlen("/v2/aggs/ticker/") + strlen(sym), "/range/", 7) == 0)
+	{
+		provider = "polygon_history";
+		page = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
+	}
 	else if (sscanf(url, "/v2/last/trade/%255[^/]", sym) == 1)
 		provider = "polygon_last";
 	else
 		return send_body(conn, 404, "text/plain", strdup("not found\n"), 10, NULL);
+
+	base = base_provider(provider);
+	if (page != NULL)
+		snprintf(name, sizeof(name), "%s@%s", sym, page);
+	else
+		snprintf(name, sizeof(name), "%s", sym);
 
 	/* first its wait (suspended): latency, SLOW's 1.5 s, HANG's minute */
 	if (*state == &state_read)
@@ -480,15 +520,15 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		return MHD_NO;
 	}
 
-	if (api_key != NULL && strcmp(provider, "yahoo") != 0)
+	if (api_key != NULL && strcmp(base, "yahoo") != 0)
 	{
-		const char *file_provider = starts(provider, "polygon") ? "polygon" : provider;
+		const char *file_provider = base;
 		char	   *dummy;
 		size_t		dlen;
 		unsigned	dstatus;
 		const char *dtype;
 
-		key = sent_key(conn, provider);
+		key = sent_key(conn, base);
 		if ((key == NULL || key[0] == '\0') &&
 			load_fixture(file_provider, "_nokey", &dummy, &dlen, &dstatus, &dtype))
 			return send_body(conn, dstatus, dtype, dummy, dlen, NULL);
@@ -499,20 +539,20 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 
 	if (strcmp(sym, "ECHOKEY") == 0)
 	{
-		key = sent_key(conn, provider);
+		key = sent_key(conn, base);
 		asprintf(&body, "{\"error\":\"Invalid API call with apikey %s\",\"Error Message\":\"the apikey %s is not valid\"}",
 				 key ? key : "(none)", key ? key : "(none)");
 		/* Alpha Vantage's errors come with 200 */
-		return send_body(conn, strcmp(provider, "alphavantage") == 0 ? 200 : 401,
+		return send_body(conn, strcmp(base, "alphavantage") == 0 ? 200 : 401,
 						 "application/json", body, strlen(body), NULL);
 	}
 	if (strcmp(sym, "ECHOBIN") == 0)
 	{
 		size_t		len;
 
-		key = sent_key(conn, provider);
+		key = sent_key(conn, base);
 		len = asprintf(&body, "\xff\xfe bad key %s\x01", key ? key : "(none)");
-		return send_body(conn, strcmp(provider, "alphavantage") == 0 ? 200 : 401,
+		return send_body(conn, strcmp(base, "alphavantage") == 0 ? 200 : 401,
 						 "application/octet-stream", body, len, NULL);
 	}
 	if (starts(sym, "REDIRECT"))
@@ -535,8 +575,15 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		struct MHD_Response *r;
 		int			ret;
 
-		t->body = synthetic(provider, sym);
-		t->len = strlen(t->body);
+		/* a history answer: its fixture cut (TRUNC<SYM> serves <SYM>'s) */
+		if (strcmp(base, provider) != 0 &&
+			load_fixture(provider, sym + 5, &t->body, &t->len, &(unsigned) {0}, &(const char *) {NULL}))
+			;
+		else
+		{
+			t->body = synthetic(strcmp(provider, "polygon_last") == 0 ? provider : base, sym);
+			t->len = strlen(t->body);
+		}
 		r = MHD_create_response_from_callback(t->len, 4096, truncated_reader, t, truncated_free);
 		MHD_add_response_header(r, "Content-Type", "application/json");
 		ret = MHD_queue_response(conn, 200, r);
@@ -565,11 +612,10 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		return send_body(conn, 200, "application/json", body, strlen(body), NULL);
 	}
 	if (starts(sym, "RETRY"))
-		return answer_fixture(conn, starts(provider, "polygon") ? "polygon" : provider,
-							  "RATELIMIT", "7");
+		return answer_fixture(conn, base, "RATELIMIT", "7");
 	if (starts(sym, "SYN") || starts(sym, "SLOW"))
 	{
-		body = synthetic(provider, sym);
+		body = synthetic(strcmp(provider, "polygon_last") == 0 ? provider : base, sym);
 		return send_body(conn, 200, "application/json;charset=utf-8", body, strlen(body), NULL);
 	}
 	{
@@ -578,11 +624,14 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		unsigned	fstatus;
 		const char *ftype;
 
-		if (load_fixture(provider, sym, &fbody, &flen, &fstatus, &ftype))
+		/* a history answer may fall back on its provider's errors */
+		if (load_fixture(provider, name, &fbody, &flen, &fstatus, &ftype) ||
+			(strcmp(base, provider) != 0 &&
+			 (load_fixture(base, name, &fbody, &flen, &fstatus, &ftype) ||
+			  load_fixture(provider, "_unknown", &fbody, &flen, &fstatus, &ftype))))
 			return send_body(conn, fstatus, ftype, fbody, flen, NULL);
 	}
-	return answer_fixture(conn, starts(provider, "polygon") ? "polygon" : provider,
-						  "_unknown", NULL);
+	return answer_fixture(conn, base, "_unknown", NULL);
 }
 
 int
