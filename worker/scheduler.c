@@ -385,7 +385,7 @@ scheduler_loop(MdWorkerSlot *worker_slot, MemoryContext loop_context, int *fd)
 	if (due > 0)
 		return 0;
 	return Min(next >= 0 ? next : MD_WORKER_NO_DEADLINE,
-			   md_worker_ms_until(last_retention, RETENTION_EVERY_MS));
+			   md_worker_ms_until(last_housekeeping, HOUSEKEEPING_EVERY_MS));
 }
 
 static const MdWorkerOps scheduler_ops = {
