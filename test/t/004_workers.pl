@@ -15,6 +15,8 @@ $primary->init(allows_streaming => 1);
 $primary->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'marketdata'
 restart_after_crash = on
+# 1 launcher + 4 workers per database (docs/configuration.md), + PostgreSQL's own
+max_worker_processes = 16
 marketdata.databases = 'md, md2'
 marketdata.kafka_bootstrap_servers = '$broker->{bootstrap}'
 });
