@@ -332,44 +332,6 @@ COMMENT ON FUNCTION md._bar_lock_key(text) IS
 CREATE FUNCTION md._rebuild_bars(symbol text, "from" timestamptz, "to" timestamptz,
 	levels interval[])
 	RETURNS bigint
--- Retention of every growing table (md.retention_status, md_retention_run).
--- retention deletes the oldest first
-CREATE INDEX raw_responses_received_idx ON md.raw_responses (received_at);
-
--- What retention (md_retention_run, the retention worker) removed, per table.
-CREATE TABLE md.retention_status (
-	table_name	text PRIMARY KEY,
-	retention	interval,			-- the setting at the last run; NULL: kept for ever
-	rows_removed bigint NOT NULL DEFAULT 0,
-	partitions_removed integer NOT NULL DEFAULT 0,
-	last_run_at timestamptz,
-	oldest_kept timestamptz
-);
-COMMENT ON TABLE md.retention_status IS
-	'retention of each growing table: the setting, rows and partitions removed in all, the last run, and the oldest row kept';
-
--- Retention ------------------------------------------------------------------
-
--- A retention setting (marketdata.*_retention, seconds) as an interval;
--- NULL when it is 0 (kept for ever) or unset.
-CREATE FUNCTION md._retention_setting(name text) RETURNS interval
-	LANGUAGE sql STABLE PARALLEL SAFE
-	RETURN nullif(coalesce(current_setting('marketdata.' || name, true), '0'), '0')::interval;
-COMMENT ON FUNCTION md._retention_setting(text) IS
-	'the retention setting marketdata.<name> as an interval, NULL when 0 (kept for ever)';
-
--- The first instant of the month of a partition md.prices_YYYYMM, UTC.
-CREATE FUNCTION md._price_month(partition name) RETURNS timestamptz
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
-	RETURN to_date(substr(partition, 8), 'YYYYMM')::timestamp AT TIME ZONE 'UTC';
-COMMENT ON FUNCTION md._price_month(name) IS
-	'start (UTC) of the month a partition md.prices_YYYYMM holds';
-
--- One bounded step of row retention: at most "batch" rows deleted per table,
--- by its time index, oldest first. Deleting old rows conflicts with no
--- writer (they insert new ones). Returns how many rows it removed (0:
--- nothing is left to remove).
-CREATE FUNCTION md._retention_step(batch integer) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 AS $$
@@ -828,101 +790,50 @@ $$;
 COMMENT ON FUNCTION md._api_stream_replay(text[], text, integer, integer) IS
 	'GET /prices/stream resume: the price events after an event id within a window, one per line after a "complete" or "partial" line';
 REVOKE ALL ON FUNCTION md._api_stream_replay(text[], text, integer, integer) FROM PUBLIC;
--- A Kafka subscription librdkafka cannot use (an empty group.id crashed the
--- consumer) is refused; the consumer says why it skips one in "error".
-DO $$
-DECLARE
-	bad record;
-BEGIN
-	SELECT id, group_id INTO bad FROM md.kafka_subscriptions
-	WHERE group_id !~ '^[A-Za-z0-9._-]{1,249}$' LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'md.kafka_subscriptions row % has group_id "%", which Kafka cannot use', bad.id, bad.group_id
-			USING ERRCODE = 'check_violation',
-				  HINT = 'Give it a group_id of 1 to 249 letters, digits, ".", "_" or "-", or delete it, then update again.';
-	END IF;
-END
-$$;
-ALTER TABLE md.kafka_subscriptions ADD CONSTRAINT kafka_subscriptions_group_id_check
-	CHECK (group_id ~ '^[A-Za-z0-9._-]{1,249}$');
-ALTER TABLE md.kafka_subscriptions ADD COLUMN error text;
-COMMENT ON COLUMN md.kafka_subscriptions.error IS
-	'why the consumer cannot use the row (set by the consumer); NULL when it can';
-CREATE OR REPLACE VIEW md.kafka_status AS
-	SELECT s.id AS subscription_id, coalesce(o.topic, s.topic) AS topic,
-		   coalesce(o.group_id, s.group_id) AS group_id, o.partition,
-		   o.next_offset AS stored_offset, o.high_watermark,
-		   GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
-		   o.last_message_at, o.updated_at, s.enabled, s.error
-	FROM md.kafka_offsets o
-	FULL JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id;
-COMMENT ON VIEW md.kafka_status IS
-	'Kafka consumption per topic and partition: stored offset, high watermark, lag, last message time, and why a subscription cannot be consumed (one row with no partition until it is assigned)';
 
--- A polling job's next_run_at must be finite: -infinity stopped every claim
--- of the scheduler, infinity never ran. Such a job is due now.
-UPDATE md.polling_jobs SET next_run_at = now() WHERE NOT isfinite(next_run_at);
-ALTER TABLE md.polling_jobs ADD CONSTRAINT polling_jobs_next_run_at_check
-	CHECK (isfinite(next_run_at));
+-- Retention of every growing table (md.retention_status, md_retention_run),
+-- operator controls, alerts.
+-- retention deletes the oldest first
+CREATE INDEX raw_responses_received_idx ON md.raw_responses (received_at);
 
--- Offsets the broker deleted before the consumer read them: lost messages.
-CREATE TABLE md.kafka_gaps (
-	id			bigserial PRIMARY KEY,
-	topic		text NOT NULL,
-	group_id	text NOT NULL,
-	partition	integer NOT NULL CHECK (partition >= 0),
-	first_offset bigint NOT NULL CHECK (first_offset >= 0),
-	last_offset bigint NOT NULL CHECK (last_offset >= first_offset),
-	detected_at timestamptz NOT NULL DEFAULT now()
+-- What retention (md_retention_run, the retention worker) removed, per table.
+CREATE TABLE md.retention_status (
+	table_name	text PRIMARY KEY,
+	retention	interval,			-- the setting at the last run; NULL: kept for ever
+	rows_removed bigint NOT NULL DEFAULT 0,
+	partitions_removed integer NOT NULL DEFAULT 0,
+	last_run_at timestamptz,
+	oldest_kept timestamptz
 );
-CREATE INDEX kafka_gaps_partition_idx ON md.kafka_gaps (topic, group_id, partition);
-COMMENT ON TABLE md.kafka_gaps IS
-	'offsets the broker deleted (retention) before the consumer read them: lost messages';
-SELECT pg_catalog.pg_extension_config_dump('md.kafka_gaps', '');
-SELECT pg_catalog.pg_extension_config_dump('md.kafka_gaps_id_seq', '');
-CREATE OR REPLACE VIEW md.kafka_status AS
-	SELECT s.id AS subscription_id, coalesce(o.topic, s.topic) AS topic,
-		   coalesce(o.group_id, s.group_id) AS group_id, o.partition,
-		   o.next_offset AS stored_offset, o.high_watermark,
-		   GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
-		   o.last_message_at, o.updated_at, s.enabled, s.error,
-		   coalesce(g.lost, 0) AS lost_messages, g.last_gap_at
-	FROM md.kafka_offsets o
-	FULL JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id
-	LEFT JOIN LATERAL (
-		SELECT sum(k.last_offset - k.first_offset + 1) AS lost, max(k.detected_at) AS last_gap_at
-		FROM md.kafka_gaps k
-		WHERE k.topic = o.topic AND k.group_id = o.group_id AND k.partition = o.partition) g ON true;
-COMMENT ON VIEW md.kafka_status IS
-	'Kafka consumption per topic and partition: stored offset, high watermark, lag, last message time, messages lost to the broker''s retention (md.kafka_gaps), and why a subscription cannot be consumed (one row with no partition until it is assigned)';
+COMMENT ON TABLE md.retention_status IS
+	'retention of each growing table: the setting, rows and partitions removed in all, the last run, and the oldest row kept';
 
--- The jobs' trigger refuses such a time first, as it does the other fields.
-CREATE OR REPLACE FUNCTION md._polling_jobs_check() RETURNS trigger
-	LANGUAGE plpgsql
+-- Retention ------------------------------------------------------------------
+
+-- A retention setting (marketdata.*_retention, seconds) as an interval;
+-- NULL when it is 0 (kept for ever) or unset.
+CREATE FUNCTION md._retention_setting(name text) RETURNS interval
+	LANGUAGE sql STABLE PARALLEL SAFE
+	RETURN nullif(coalesce(current_setting('marketdata.' || name, true), '0'), '0')::interval;
+COMMENT ON FUNCTION md._retention_setting(text) IS
+	'the retention setting marketdata.<name> as an interval, NULL when 0 (kept for ever)';
+
+-- The first instant of the month of a partition md.prices_YYYYMM, UTC.
+CREATE FUNCTION md._price_month(partition name) RETURNS timestamptz
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	RETURN to_date(substr(partition, 8), 'YYYYMM')::timestamp AT TIME ZONE 'UTC';
+COMMENT ON FUNCTION md._price_month(name) IS
+	'start (UTC) of the month a partition md.prices_YYYYMM holds';
+
+-- One bounded step of row retention: at most "batch" rows deleted per table,
+-- by its time index, oldest first. Deleting old rows conflicts with no
+-- writer (they insert new ones). Returns how many rows it removed (0:
+-- nothing is left to remove).
+CREATE FUNCTION md._retention_step(batch integer) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 AS $$
-BEGIN
-	NEW.symbols := @extschema@._md_normalize_symbols(NEW.symbols);
-	IF NEW.interval IS NULL OR NEW.interval NOT BETWEEN 1 AND 86400 THEN
-		RAISE EXCEPTION 'polling interval must be between 1 and 86400 seconds, not %',
-			coalesce(NEW.interval::text, 'null')
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	IF NOT EXISTS (SELECT 1 FROM md.providers p WHERE p.name = NEW.provider) THEN
-		RAISE EXCEPTION 'unknown provider "%"', NEW.provider
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Providers are listed in md.providers.';
-	END IF;
-	-- a time that is not finite would stop every claim of the scheduler
-	IF NOT isfinite(NEW.next_run_at) THEN
-		RAISE EXCEPTION 'next_run_at must be a finite time, not %', NEW.next_run_at
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	RETURN NEW;
-END
-$$;
-COMMENT ON FUNCTION md._polling_jobs_check() IS
-	'normalises symbols and checks interval, provider and next_run_at of md.polling_jobs rows';
+DECLARE
 	ok_keep interval := md._retention_setting('raw_response_retention');
 	error_keep interval := coalesce(md._retention_setting('raw_response_error_retention'), ok_keep);
 	runs_keep interval := md._retention_setting('job_run_retention');
@@ -1148,6 +1059,102 @@ CREATE VIEW md.alerts AS
 	FROM md.job_runs j WHERE j.status = 'running';
 COMMENT ON VIEW md.alerts IS
 	'measures to alert on: table_bytes per growing table, retention_lag_seconds per table, outbox_backlog_age_seconds, consumer_lag_messages per topic and group, oldest_running_job_run_seconds';
+
+-- A Kafka subscription librdkafka cannot use (an empty group.id crashed the
+-- consumer) is refused; the consumer says why it skips one in "error".
+DO $$
+DECLARE
+	bad record;
+BEGIN
+	SELECT id, group_id INTO bad FROM md.kafka_subscriptions
+	WHERE group_id !~ '^[A-Za-z0-9._-]{1,249}$' LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'md.kafka_subscriptions row % has group_id "%", which Kafka cannot use', bad.id, bad.group_id
+			USING ERRCODE = 'check_violation',
+				  HINT = 'Give it a group_id of 1 to 249 letters, digits, ".", "_" or "-", or delete it, then update again.';
+	END IF;
+END
+$$;
+ALTER TABLE md.kafka_subscriptions ADD CONSTRAINT kafka_subscriptions_group_id_check
+	CHECK (group_id ~ '^[A-Za-z0-9._-]{1,249}$');
+ALTER TABLE md.kafka_subscriptions ADD COLUMN error text;
+COMMENT ON COLUMN md.kafka_subscriptions.error IS
+	'why the consumer cannot use the row (set by the consumer); NULL when it can';
+CREATE OR REPLACE VIEW md.kafka_status AS
+	SELECT s.id AS subscription_id, coalesce(o.topic, s.topic) AS topic,
+		   coalesce(o.group_id, s.group_id) AS group_id, o.partition,
+		   o.next_offset AS stored_offset, o.high_watermark,
+		   GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
+		   o.last_message_at, o.updated_at, s.enabled, s.error
+	FROM md.kafka_offsets o
+	FULL JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id;
+COMMENT ON VIEW md.kafka_status IS
+	'Kafka consumption per topic and partition: stored offset, high watermark, lag, last message time, and why a subscription cannot be consumed (one row with no partition until it is assigned)';
+
+-- A polling job's next_run_at must be finite: -infinity stopped every claim
+-- of the scheduler, infinity never ran. Such a job is due now.
+UPDATE md.polling_jobs SET next_run_at = now() WHERE NOT isfinite(next_run_at);
+ALTER TABLE md.polling_jobs ADD CONSTRAINT polling_jobs_next_run_at_check
+	CHECK (isfinite(next_run_at));
+
+-- Offsets the broker deleted before the consumer read them: lost messages.
+CREATE TABLE md.kafka_gaps (
+	id			bigserial PRIMARY KEY,
+	topic		text NOT NULL,
+	group_id	text NOT NULL,
+	partition	integer NOT NULL CHECK (partition >= 0),
+	first_offset bigint NOT NULL CHECK (first_offset >= 0),
+	last_offset bigint NOT NULL CHECK (last_offset >= first_offset),
+	detected_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX kafka_gaps_partition_idx ON md.kafka_gaps (topic, group_id, partition);
+COMMENT ON TABLE md.kafka_gaps IS
+	'offsets the broker deleted (retention) before the consumer read them: lost messages';
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_gaps', '');
+SELECT pg_catalog.pg_extension_config_dump('md.kafka_gaps_id_seq', '');
+CREATE OR REPLACE VIEW md.kafka_status AS
+	SELECT s.id AS subscription_id, coalesce(o.topic, s.topic) AS topic,
+		   coalesce(o.group_id, s.group_id) AS group_id, o.partition,
+		   o.next_offset AS stored_offset, o.high_watermark,
+		   GREATEST(o.high_watermark - o.next_offset, 0) AS lag,
+		   o.last_message_at, o.updated_at, s.enabled, s.error,
+		   coalesce(g.lost, 0) AS lost_messages, g.last_gap_at
+	FROM md.kafka_offsets o
+	FULL JOIN md.kafka_subscriptions s ON s.topic = o.topic AND s.group_id = o.group_id
+	LEFT JOIN LATERAL (
+		SELECT sum(k.last_offset - k.first_offset + 1) AS lost, max(k.detected_at) AS last_gap_at
+		FROM md.kafka_gaps k
+		WHERE k.topic = o.topic AND k.group_id = o.group_id AND k.partition = o.partition) g ON true;
+COMMENT ON VIEW md.kafka_status IS
+	'Kafka consumption per topic and partition: stored offset, high watermark, lag, last message time, messages lost to the broker''s retention (md.kafka_gaps), and why a subscription cannot be consumed (one row with no partition until it is assigned)';
+
+-- The jobs' trigger refuses such a time first, as it does the other fields.
+CREATE OR REPLACE FUNCTION md._polling_jobs_check() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	NEW.symbols := @extschema@._md_normalize_symbols(NEW.symbols);
+	IF NEW.interval IS NULL OR NEW.interval NOT BETWEEN 1 AND 86400 THEN
+		RAISE EXCEPTION 'polling interval must be between 1 and 86400 seconds, not %',
+			coalesce(NEW.interval::text, 'null')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM md.providers p WHERE p.name = NEW.provider) THEN
+		RAISE EXCEPTION 'unknown provider "%"', NEW.provider
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Providers are listed in md.providers.';
+	END IF;
+	-- a time that is not finite would stop every claim of the scheduler
+	IF NOT isfinite(NEW.next_run_at) THEN
+		RAISE EXCEPTION 'next_run_at must be a finite time, not %', NEW.next_run_at
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION md._polling_jobs_check() IS
+	'normalises symbols and checks interval, provider and next_run_at of md.polling_jobs rows';
 
 -- History from the providers' history endpoints (issue 18).
 CREATE FUNCTION @extschema@.md_fetch_history(symbol text, "interval" interval,
