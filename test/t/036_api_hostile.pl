@@ -18,7 +18,14 @@ my $redis = MarketData::Redis->new;
 my $key = $node->safe_psql('md', "SELECT md_create_api_key('w', 'writer')");
 my $api = MarketData::API->new(node => $node, redis => $redis, workers => 2,
 	env => { MD_API_RATE_LIMIT_WRITER => 0, MD_API_RATE_LIMIT_IP => 0 });
-my @pids = $api->worker_pids;
+# the workers Kore is still forking when /health first answers count too
+my @pids;
+for (1 .. 100)
+{
+	@pids = $api->worker_pids;
+	last if @pids >= 2;
+	select(undef, undef, undef, 0.1);
+}
 
 # a keep-alive connection opened before the hostile requests
 my $kept = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $api->port, Proto => 'tcp')
