@@ -61,6 +61,12 @@
 	" EXISTS (SELECT 1 FROM md.providers p" \
 	"  WHERE p.name = j.provider AND p.max_concurrency > " n ")"
 
+/*
+ * A run starts when its claim runs, not when the claiming transaction
+ * began: a claim that sees another scheduler's finish committed comes
+ * after that finish, and clock_timestamp() says so where now() would
+ * put the start before it.
+ */
 #define CLAIM_SQL \
 	"WITH due AS (" \
 	"  SELECT j.id FROM md.polling_jobs j" \
@@ -77,7 +83,8 @@
 	"  FROM due WHERE j.id = due.id" \
 	"  RETURNING j.id, j.provider, j.symbols)," \
 	" runs AS (" \
-	"  INSERT INTO md.job_runs (job_id, worker_pid) SELECT id, $4 FROM upd" \
+	"  INSERT INTO md.job_runs (job_id, worker_pid, started_at)" \
+	"  SELECT id, $4, clock_timestamp() FROM upd" \
 	"  RETURNING id, job_id)" \
 	"SELECT upd.id, runs.id, upd.provider, upd.symbols" \
 	" FROM upd JOIN runs ON runs.job_id = upd.id ORDER BY upd.id"
@@ -94,7 +101,7 @@
 
 #define FINISH_SQL \
 	"WITH r AS (" \
-	"  UPDATE md.job_runs SET status = $2, finished_at = now(), symbols_ok = $3," \
+	"  UPDATE md.job_runs SET status = $2, finished_at = clock_timestamp(), symbols_ok = $3," \
 	"    symbols_failed = $4, error_classes = $5, message = $6" \
 	"  WHERE id = $1 RETURNING job_id)" \
 	"UPDATE md.polling_jobs j SET last_status = $2, last_error = $6" \
