@@ -3,8 +3,8 @@
 # on loopback, with the extension preloaded and created and its workers
 # running in the database "marketdata"; with KAFKA=1 also the Kafka test
 # broker (test/kafka_broker), which the relay then publishes to;
-# a private Redis, the REST API (Kore) and HAProxy terminating HTTPS in
-# front of it.
+# a private Redis, the REST API (Kore, on an internal port) and HAProxy in
+# front of it, on the API's public ports (HTTP and HTTPS).
 #   test/run.sh start | stop | status
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -20,6 +20,7 @@ PGPORT="${MD_PGPORT:-54320}"
 DB=marketdata
 REDIS_PORT="${MD_REDIS_PORT:-63790}"
 API_PORT="${MD_API_PORT:-8180}"
+KORE_PORT="${MD_API_KORE_PORT:-8181}"
 HTTPS_PORT="${MD_API_HTTPS_PORT:-8543}"
 API_WORKERS="${MD_API_WORKERS:-2}"
 
@@ -145,7 +146,7 @@ start_api() {
 	mkdir -p "$RUN/api"
 	cat >"$RUN/api/kore.conf" <<CONF
 server api {
-	bind 127.0.0.1 $API_PORT
+	bind 127.0.0.1 $KORE_PORT
 	tls no
 }
 workers $API_WORKERS
@@ -160,37 +161,31 @@ CONF
 	echo $! >"$RUN/api.pid"
 	popd >/dev/null
 	for _ in $(seq 1 200); do
-		curl -fs "http://127.0.0.1:$API_PORT/health" >/dev/null 2>&1 && return
+		curl -fs "http://127.0.0.1:$KORE_PORT/health" >/dev/null 2>&1 && return
 		sleep 0.05
 	done
 	echo "the API did not start (see .run/api.log)" >&2
 	exit 1
 }
 
-# HTTPS: HAProxy in front of the API with a throwaway CA made here (never
-# committed). Kore 4.1's own TLS does not work with OpenSSL 3 (see
-# docs/configuration.md). HAProxy connects from 127.0.0.2, the one proxy
-# address the API believes X-Forwarded-For from.
-start_https() {
+# HAProxy in front of the API on its public ports, plain HTTP and HTTPS
+# with a throwaway CA made here (never committed): it passes pipelined
+# requests one at a time and answers malformed ones in the API's error
+# shape, which Kore 4.1 does not (api/conf/haproxy/). Kore 4.1's own TLS
+# does not work with OpenSSL 3 (see docs/configuration.md).
+start_lb() {
 	stop_pidfile "$RUN/haproxy.pid" "HAProxy"
 	"$TOP/test/tls_ca.sh" "$RUN/tls" >/dev/null
-	cat >"$RUN/haproxy.cfg" <<CFG
-global
-	pidfile $RUN/haproxy.pid
-	daemon
-defaults
-	mode http
-	timeout connect 5s
-	timeout client 60s
-	timeout server 60s
-frontend https
-	bind 127.0.0.1:$HTTPS_PORT ssl crt $RUN/tls/server.pem
-	option forwardfor
-	default_backend api
-backend api
-	server api 127.0.0.1:$API_PORT source 127.0.0.2
-CFG
-	haproxy -f "$RUN/haproxy.cfg" </dev/null >>"$RUN/haproxy.log" 2>&1
+	MD_LB_HTTP="127.0.0.1:$API_PORT" MD_LB_HTTPS="127.0.0.1:$HTTPS_PORT" \
+		MD_LB_TLS_PEM="$RUN/tls/server.pem" MD_LB_API="127.0.0.1:$KORE_PORT" \
+		haproxy -D -p "$RUN/haproxy.pid" -f "$TOP/api/conf/haproxy/marketdata.cfg" \
+		-f "$TOP/api/conf/haproxy/local.cfg" </dev/null >>"$RUN/haproxy.log" 2>&1
+	for _ in $(seq 1 100); do
+		curl -fs "http://127.0.0.1:$API_PORT/health" >/dev/null 2>&1 && return
+		sleep 0.05
+	done
+	echo "HAProxy did not start (see .run/haproxy.log)" >&2
+	exit 1
 }
 
 KAFKA_BOOTSTRAP=""
@@ -257,14 +252,14 @@ start)
 	start_redis
 	create_key
 	start_api
-	start_https
+	start_lb
 	write_env
 	cat <<MSG
 
 marketdata is running (stop it with: make stop)
   PostgreSQL  postgresql://postgres@127.0.0.1:$PGPORT/$DB   (log: $STATE/postgres.log)
   Redis       redis://127.0.0.1:$REDIS_PORT   (log: .run/redis.log)
-  REST API    http://127.0.0.1:$API_PORT   (log: .run/api.log)
+  REST API    http://127.0.0.1:$API_PORT   (HAProxy in front of Kore on :$KORE_PORT; logs: .run/api.log, .run/haproxy.log)
   HTTPS       https://localhost:$HTTPS_PORT   (CA: .run/tls/ca.pem)
   API key     $API_KEY   (admin; also in .run/env as MD_API_KEY)
 MSG

@@ -1,5 +1,6 @@
 # HTTPS end to end: HAProxy terminates TLS (a throwaway CA and certificate
-# made by test/tls_ca.sh) in front of the API, as make run does; curl
+# made by test/tls_ca.sh) in front of the API, with make run's HAProxy
+# configuration (MarketData::LB); curl
 # trusts only that CA. The API believes HAProxy's X-Forwarded-For because
 # HAProxy is its one trusted proxy.
 use strict;
@@ -10,6 +11,7 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 use MarketData::API;
 use MarketData::Redis;
+use MarketData::LB;
 
 plan skip_all => 'haproxy is not installed' unless system('which haproxy >/dev/null 2>&1') == 0;
 
@@ -20,34 +22,8 @@ $node->safe_psql('md', "SELECT md_ingest_price('AAPL', 'yahoo_finance', 187.42, 
 my $api = MarketData::API->new(node => $node, redis => $redis,
 	env => { MD_API_TRUSTED_PROXIES => '127.0.0.2', MD_API_RATE_LIMIT_IP => 1000 });
 
-my $dir = PostgreSQL::Test::Utils::tempdir('tls');
-system("$MarketData::API::TOP/test/tls_ca.sh", $dir) == 0 or die 'tls_ca.sh failed';
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-open(my $fh, '>', "$dir/haproxy.cfg") or die;
-print $fh <<"CFG";
-defaults
-	mode http
-	timeout connect 5s
-	timeout client 30s
-	timeout server 30s
-frontend https
-	bind 127.0.0.1:$port ssl crt $dir/server.pem
-	option forwardfor
-	default_backend api
-backend api
-	server api 127.0.0.1:${\ $api->port } source 127.0.0.2
-CFG
-close $fh;
-my $pid = fork();
-if ($pid == 0)
-{
-	open(STDOUT, '>', "$dir/haproxy.log");
-	open(STDERR, '>&', \*STDOUT);
-	exec('haproxy', '-db', '-f', "$dir/haproxy.cfg") or die "exec haproxy: $!";
-}
-END { local $?; if ($pid) { kill('TERM', $pid); waitpid($pid, 0); } }
-
-my $url = "https://localhost:$port";
+my $lb = MarketData::LB->new(api => $api);
+my ($dir, $url) = ($lb->{dir}, $lb->https_url);
 my $out;
 my $deadline = time() + 15;
 while (time() < $deadline)
@@ -69,5 +45,6 @@ is($out, '200', 'HTTPS: with a client X-Forwarded-For');
 ok(defined $redis->command('GET', 'md:rl:ip:127.0.0.1'), 'HTTPS: limited by the real client address');
 ok(!defined $redis->command('GET', 'md:rl:ip:10.1.2.3'), 'HTTPS: a forged X-Forwarded-For entry is not believed');
 ok(!defined $redis->command('GET', 'md:rl:ip:127.0.0.2'), 'HTTPS: the proxy itself is not the client');
+$lb->stop;
 $api->stop;
 done_testing();
