@@ -207,6 +207,17 @@ merge_bars(Datum *args, Oid *argtypes)
 }
 
 void
+md_bars_lock(Datum *args)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+
+	if (md_bar_levels.count == 0)
+		return;
+	md_spi_run(md_spi_plan(&lock_plan, LOCK_SQL, 1, argtypes),
+			   args, NULL, false, 0, SPI_OK_SELECT, "locking bars");
+}
+
+void
 md_bars_add(Datum *args, const TimestampTz *ts, int n)
 {
 	Oid			argtypes[5] = {TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID,
@@ -215,7 +226,6 @@ md_bars_add(Datum *args, const TimestampTz *ts, int n)
 	if (md_bar_levels.count == 0 || n == 0)
 		return;
 	md_bar_partitions_ensure(ts, n, md_bar_levels.span);
-	md_spi_run(md_spi_plan(&lock_plan, LOCK_SQL, 1, argtypes),
-			   args, NULL, false, 0, SPI_OK_SELECT, "locking bars");
+	md_bars_lock(args);
 	merge_bars(args, argtypes);
 }

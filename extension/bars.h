@@ -38,4 +38,11 @@ extern bool md_bar_levels_parse(const char *text, MdBarLevels *levels);
  */
 extern void md_bars_add(Datum *args, const TimestampTz *ts, int n);
 
+/*
+ * Take md_bars_add's advisory locks on the symbols of args[0] (a text[])
+ * ahead of it, for work that must be ordered with the bars (they are
+ * transaction locks: md_bars_add takes them again at no cost).
+ */
+extern void md_bars_lock(Datum *args);
+
 #endif							/* MD_BARS_H */

@@ -127,6 +127,7 @@ ingest_prices(MdFetch *fetches, int n)
 		row->volume = f->volume;
 		row->currency = f->currency;
 		row->raw_response_id = f->raw_response_id;
+		row->meta = &f->meta;
 		if (md_sink_check_row(row) != NULL)
 			elog(ERROR, "price row of \"%s\" changed after its check", f->symbol);
 	}

@@ -22,6 +22,7 @@
 
 #include "error_class.h"
 #include "http.h"
+#include "symbol_meta.h"
 
 /* when a rate-limited provider gives no Retry-After: its documented window */
 #define MD_DEFAULT_RETRY_AFTER 60
@@ -42,6 +43,7 @@ typedef struct MdFetch
 	TimestampTz ts;				/* the market's time of the price, UTC */
 	char	   *currency;		/* NULL when not given */
 	Numeric		volume;			/* NULL when not given */
+	MdSymbolMeta meta;			/* what the provider says of the symbol */
 
 	/* the raw response, as stored in md.raw_responses */
 	bool		responded;		/* something to store: a response or a

@@ -115,6 +115,13 @@ yahoo_parse(MdFetch *f, MdHttpRequest *req)
 	md_fetch_set_price(f, md_json_numeric(price),
 					   md_json_string(md_json_get(md_json_container(meta), "currency", NULL)));
 	f->volume = md_json_numeric(md_json_get(md_json_container(meta), "regularMarketVolume", NULL));
+	f->meta.time_zone = md_json_string(md_json_get(md_json_container(meta), "exchangeTimezoneName", NULL));
+	f->meta.exchange = md_json_string(md_json_get(md_json_container(meta), "fullExchangeName", NULL));
+	if (f->meta.exchange == NULL)
+		f->meta.exchange = md_json_string(md_json_get(md_json_container(meta), "exchangeName", NULL));
+	f->meta.name = md_json_string(md_json_get(md_json_container(meta), "longName", NULL));
+	if (f->meta.name == NULL)
+		f->meta.name = md_json_string(md_json_get(md_json_container(meta), "shortName", NULL));
 }
 
 const MdProvider md_provider_yahoo = {

@@ -41,6 +41,7 @@
 #include "spi_util.h"
 #include "sink.h"
 #include "symbol.h"
+#include "symbol_meta.h"
 #include "wake.h"
 
 /* averages are serialised per bucket of symbols, not per symbol, so a
@@ -351,6 +352,7 @@ md_sink_ingest(MdPriceBatch *batch)
 
 	md_provider_require(DatumGetArrayTypeP(args[1]));
 	md_partitions_ensure(times, n);
+	md_symbols_learn(batch, args);
 	md_bars_add(args, times, n);
 
 	/* statement 1: prices, latest prices, outbox */

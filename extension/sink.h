@@ -17,6 +17,8 @@
 #include "datatype/timestamp.h"
 #include "utils/numeric.h"
 
+#include "symbol_meta.h"
+
 typedef struct MdPriceRow
 {
 	char	   *symbol;			/* normalised by md_sink_check_row */
@@ -26,6 +28,7 @@ typedef struct MdPriceRow
 	Numeric		volume;			/* NULL when unknown */
 	char	   *currency;		/* NULL when unknown */
 	int64		raw_response_id;	/* 0 when none */
+	const MdSymbolMeta *meta;	/* NULL when nothing is known */
 } MdPriceRow;
 
 typedef struct MdPriceBatch
