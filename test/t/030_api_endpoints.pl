@@ -316,8 +316,8 @@ for my $path (keys %{ $doc->{paths} })
 # statuses this file cannot cause; another test or a provider does
 my %elsewhere = (
 	'GET /health 503' => '033_api_shutdown.pl (draining)',
-	map({ ("GET /prices/stream $_" => '036_api_stream.pl') } 101, 200, 400, 401, 429),
-	map({ ("POST /stream/token $_" => '036_api_stream.pl') } 200, 401),
+	map({ ("GET /prices/stream $_" => '048_api_stream.pl') } 101, 200, 400, 401, 429),
+	map({ ("POST /stream/token $_" => '048_api_stream.pl') } 200, 401),
 	'GET /prices/stream 503' => 'Redis down with MD_API_RATE_LIMIT_FAIL=closed',
 	'POST /stream/token 429' => 'rate limited like every route',
 	'POST /stream/token 503' => 'Redis down',
