@@ -1090,7 +1090,8 @@ CREATE VIEW md.alerts AS
 			FROM (SELECT t.name::regclass AS relid
 				  UNION SELECT relid FROM pg_catalog.pg_partition_tree(t.name::regclass)) p)::float8 AS value
 	FROM unnest(ARRAY['md.raw_responses', 'md.prices', 'md.job_runs', 'md.dead_letters',
-					  'md.outbox', 'md.outbox_published', 'md.polling_jobs']) t(name)
+					  'md.outbox', 'md.outbox_published', 'md.polling_jobs', 'md.bars',
+					  'md.kafka_gaps']) t(name)
 	UNION ALL
 	-- seconds the oldest row kept is past its table's retention
 	SELECT 'retention_lag_seconds', r.table_name,
@@ -1110,3 +1111,13 @@ CREATE VIEW md.alerts AS
 	FROM md.job_runs j WHERE j.status = 'running';
 COMMENT ON VIEW md.alerts IS
 	'measures to alert on: table_bytes per growing table, retention_lag_seconds per table, outbox_backlog_age_seconds, consumer_lag_messages per topic and group, oldest_running_job_run_seconds';
+
+-- /metrics: md.alerts for the API's role, which reads no table
+CREATE FUNCTION md._api_alerts() RETURNS text
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	RETURN (SELECT coalesce(json_agg(json_build_array(a.measure, a.subject, a.value))::text, '[]')
+			FROM md.alerts a);
+COMMENT ON FUNCTION md._api_alerts() IS
+	'md.alerts as a JSON array of [measure, subject, value], for the API''s /metrics';
+REVOKE ALL ON FUNCTION md._api_alerts() FROM PUBLIC;

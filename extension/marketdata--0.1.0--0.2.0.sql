@@ -1039,7 +1039,8 @@ CREATE VIEW md.alerts AS
 			FROM (SELECT t.name::regclass AS relid
 				  UNION SELECT relid FROM pg_catalog.pg_partition_tree(t.name::regclass)) p)::float8 AS value
 	FROM unnest(ARRAY['md.raw_responses', 'md.prices', 'md.job_runs', 'md.dead_letters',
-					  'md.outbox', 'md.outbox_published', 'md.polling_jobs']) t(name)
+					  'md.outbox', 'md.outbox_published', 'md.polling_jobs', 'md.bars',
+					  'md.kafka_gaps']) t(name)
 	UNION ALL
 	-- seconds the oldest row kept is past its table's retention
 	SELECT 'retention_lag_seconds', r.table_name,
@@ -1168,3 +1169,14 @@ CREATE FUNCTION @extschema@.md_fetch_history(symbol text, "interval" interval,
 	LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
 COMMENT ON FUNCTION @extschema@.md_fetch_history(text, interval, timestamptz, timestamptz, text) IS
 	'fetches the bars of symbol at interval in [from, to) from the history endpoint of provider (the first enabled failover provider with history when NULL), storing nothing but the raw responses; per page a row of kind page (value: its bars, error_class NULL when accepted), then its bars (kind bar) and events (kind split: value new shares per old; dividend: value per share)';
+
+-- issue 14: the alerts in the API's /metrics
+-- /metrics: md.alerts for the API's role, which reads no table
+CREATE FUNCTION md._api_alerts() RETURNS text
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	RETURN (SELECT coalesce(json_agg(json_build_array(a.measure, a.subject, a.value))::text, '[]')
+			FROM md.alerts a);
+COMMENT ON FUNCTION md._api_alerts() IS
+	'md.alerts as a JSON array of [measure, subject, value], for the API''s /metrics';
+REVOKE ALL ON FUNCTION md._api_alerts() FROM PUBLIC;
