@@ -869,12 +869,13 @@ CREATE FUNCTION md._retention_setting(name text) RETURNS interval
 COMMENT ON FUNCTION md._retention_setting(text) IS
 	'the retention setting marketdata.<name> as an interval, NULL when 0 (kept for ever)';
 
--- The first instant of the month of a partition md.prices_YYYYMM, UTC.
-CREATE FUNCTION md._price_month(partition name) RETURNS timestamptz
+-- The first instant of the month of a partition md.prices_YYYYMM or
+-- md.bars_YYYYMM, UTC.
+CREATE FUNCTION md._partition_month(partition name) RETURNS timestamptz
 	LANGUAGE sql STABLE STRICT PARALLEL SAFE
-	RETURN to_date(substr(partition, 8), 'YYYYMM')::timestamp AT TIME ZONE 'UTC';
-COMMENT ON FUNCTION md._price_month(name) IS
-	'start (UTC) of the month a partition md.prices_YYYYMM holds';
+	RETURN to_date(right(partition, 6), 'YYYYMM')::timestamp AT TIME ZONE 'UTC';
+COMMENT ON FUNCTION md._partition_month(name) IS
+	'start (UTC) of the month a partition md.prices_YYYYMM or md.bars_YYYYMM holds';
 
 -- One bounded step of row retention: at most "batch" rows deleted per table,
 -- by its time index, oldest first. Deleting old rows conflicts with no
@@ -889,6 +890,7 @@ DECLARE
 	error_keep interval := coalesce(md._retention_setting('raw_response_error_retention'), ok_keep);
 	runs_keep interval := md._retention_setting('job_run_retention');
 	dead_keep interval := md._retention_setting('dead_letter_retention');
+	gap_keep interval := md._retention_setting('kafka_gap_retention');
 	n bigint;
 	total bigint := 0;
 BEGIN
@@ -940,6 +942,21 @@ BEGIN
 		(SELECT min(received_at) FROM md.dead_letters));
 	total := total + n;
 
+	-- md.kafka_gaps (few rows: the time is not indexed)
+	n := 0;
+	IF gap_keep IS NOT NULL THEN
+		WITH d AS (
+			DELETE FROM md.kafka_gaps r WHERE r.id IN (
+				SELECT o.id FROM md.kafka_gaps o
+				WHERE o.detected_at < now() - gap_keep
+				ORDER BY o.id LIMIT batch)
+			RETURNING 1)
+		SELECT count(*) INTO n FROM d;
+	END IF;
+	PERFORM md._retention_record('md.kafka_gaps', gap_keep, n, 0,
+		(SELECT min(detected_at) FROM md.kafka_gaps));
+	total := total + n;
+
 	RETURN total;
 END
 $$;
@@ -948,7 +965,8 @@ COMMENT ON FUNCTION md._retention_step(integer) IS
 REVOKE ALL ON FUNCTION md._retention_step(integer) FROM PUBLIC;
 
 -- Partition retention: the months of md.prices (md.prices_YYYYMM) that
--- ended before now - marketdata.price_retention are dropped. DROP locks
+-- ended before now - marketdata.price_retention are dropped, and those of
+-- md.bars (md.bars_YYYYMM) before now - marketdata.bar_retention. DROP locks
 -- md.prices: it waits at most 20 ms for running writers (lock_timeout),
 -- so writers queue behind it no longer, and a month not dropped now is
 -- dropped next time. Commit right after: the lock lasts until then.
@@ -957,40 +975,52 @@ CREATE FUNCTION md._retention_partitions() RETURNS bigint
 	SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	price_keep interval := md._retention_setting('price_retention');
+	t record;
 	part record;
-	dropped integer := 0;
+	dropped integer;
+	total integer := 0;
 	caller_lock_timeout text := current_setting('lock_timeout');
 BEGIN
-	IF price_keep IS NOT NULL THEN
-		FOR part IN
-			SELECT c.oid::regclass AS rel
-			FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-			WHERE i.inhparent = 'md.prices'::regclass AND c.relname ~ '^prices_[0-9]{6}$'
-			  AND md._price_month(c.relname) + interval '1 month' <= now() - price_keep
-			ORDER BY c.relname
-		LOOP
-			BEGIN
-				PERFORM set_config('lock_timeout', '20ms', true);
-				EXECUTE format('DROP TABLE %s', part.rel);
-				dropped := dropped + 1;
-			EXCEPTION WHEN lock_not_available THEN
-				-- writers hold md.prices: next time
-				EXIT;
-			END;
-		END LOOP;
-		PERFORM set_config('lock_timeout', caller_lock_timeout, true);
-	END IF;
-	-- the oldest month held (min(ts) would read every partition)
-	PERFORM md._retention_record('md.prices', price_keep, 0, dropped,
-		(SELECT min(md._price_month(c.relname))
-		 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		 WHERE i.inhparent = 'md.prices'::regclass AND c.relname ~ '^prices_[0-9]{6}$'));
-	RETURN dropped;
+	-- bars first: the sink locks md.bars (its MERGE) before md.prices (its
+	-- insert), and a drop holds its lock to the commit; in the other order
+	-- writers holding md.bars would wait on our md.prices lock
+	FOR t IN SELECT * FROM (VALUES
+			(1, 'md.bars'::regclass, '^bars_[0-9]{6}$', md._retention_setting('bar_retention')),
+			(2, 'md.prices'::regclass, '^prices_[0-9]{6}$', md._retention_setting('price_retention')))
+			v(n, parent, pattern, keep) ORDER BY n
+	LOOP
+		dropped := 0;
+		IF t.keep IS NOT NULL THEN
+			FOR part IN
+				SELECT c.oid::regclass AS rel
+				FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+				WHERE i.inhparent = t.parent AND c.relname ~ t.pattern
+				  AND md._partition_month(c.relname) + interval '1 month' <= now() - t.keep
+				ORDER BY c.relname
+			LOOP
+				BEGIN
+					PERFORM set_config('lock_timeout', '20ms', true);
+					EXECUTE format('DROP TABLE %s', part.rel);
+					dropped := dropped + 1;
+				EXCEPTION WHEN lock_not_available THEN
+					-- writers hold the parent: next time
+					EXIT;
+				END;
+			END LOOP;
+			PERFORM set_config('lock_timeout', caller_lock_timeout, true);
+		END IF;
+		-- the oldest month held (min(ts) would read every partition)
+		PERFORM md._retention_record(t.parent::text, t.keep, 0, dropped,
+			(SELECT min(md._partition_month(c.relname))
+			 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			 WHERE i.inhparent = t.parent AND c.relname ~ t.pattern));
+		total := total + dropped;
+	END LOOP;
+	RETURN total;
 END
 $$;
 COMMENT ON FUNCTION md._retention_partitions() IS
-	'drops the months of md.prices older than marketdata.price_retention (waiting at most 20 ms for the lock); returns how many';
+	'drops the months of md.prices older than marketdata.price_retention and of md.bars older than marketdata.bar_retention (waiting at most 20 ms for each lock); returns how many';
 REVOKE ALL ON FUNCTION md._retention_partitions() FROM PUBLIC;
 
 CREATE FUNCTION md._retention_record(tbl text, keep interval, removed bigint,

@@ -29,6 +29,8 @@ int			md_raw_response_retention = 7 * 86400;
 int			md_raw_response_error_retention = 30 * 86400;
 int			md_dead_letter_retention = 30 * 86400;
 int			md_price_retention = 0;
+int			md_bar_retention = 0;
+int			md_kafka_gap_retention = 90 * 86400;
 int			md_retention_batch_size = 10000;
 int			md_retention_interval = 60;
 int			md_scheduler_workers = 1;
@@ -265,6 +267,28 @@ md_define_gucs(void)
 							"0 keeps prices for ever.",
 							&md_price_retention,
 							0,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.bar_retention",
+							"How long md.bars keeps a month after it ended (whole partitions are dropped).",
+							"0 keeps bars for ever.",
+							&md_bar_retention,
+							0,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.kafka_gap_retention",
+							"How long md.kafka_gaps keeps a recorded gap.",
+							"0 keeps them for ever.",
+							&md_kafka_gap_retention,
+							90 * 86400,
 							0,
 							INT_MAX,
 							PGC_SIGHUP,

@@ -22,6 +22,8 @@ marketdata.raw_response_error_retention = '1d'
 marketdata.job_run_retention = '1h'
 marketdata.dead_letter_retention = '1h'
 marketdata.price_retention = '30d'
+marketdata.bar_retention = '30d'
+marketdata.kafka_gap_retention = '1h'
 marketdata.retention_batch_size = 2000
 log_lock_waits = on
 deadlock_timeout = '50ms'
@@ -49,6 +51,8 @@ sub load
 			(1, 'failed', now() - interval '10 minutes', now());
 		INSERT INTO md.dead_letters (source, reason, received_at) VALUES
 			('kafka', 'old', now() - interval '2 hours'), ('kafka', 'new', now());
+		INSERT INTO md.kafka_gaps (topic, group_id, partition, first_offset, last_offset, detected_at) VALUES
+			('t', 'g', 0, 0, 9, now() - interval '2 hours'), ('t', 'g', 0, 10, 19, now());
 		SELECT md_ingest_price('RETA', 'finnhub', 1, '2024-01-15'),
 			   md_ingest_price('RETA', 'finnhub', 2, now());
 	});
@@ -73,8 +77,8 @@ ok($writer->finish, 'the writer ran throughout') or diag($err);
 like($out, qr/number of transactions actually processed: \d+/, 'and wrote');
 diag($out =~ /(latency average = .*)/ ? $1 : $out);
 
-is($status, 'md.dead_letters 1, md.job_runs 1, md.prices 1, md.raw_responses 30001',
-	'md_retention_run removed the old rows of each table and one month of prices');
+is($status, 'md.bars 1, md.dead_letters 1, md.job_runs 1, md.kafka_gaps 1, md.prices 1, md.raw_responses 30001',
+	'md_retention_run removed the old rows of each table and one month of prices and of bars');
 is($node->safe_psql('md', "SELECT string_agg(symbol, ',' ORDER BY symbol) FROM md.raw_responses WHERE symbol <> 'W'"),
 	'ERRKEPT,NEW', 'raw responses: old successes go, errors stay a day');
 is($node->safe_psql('md', "SELECT string_agg(status, ',' ORDER BY status) FROM md.job_runs"),
@@ -84,6 +88,12 @@ is($node->safe_psql('md',
 		"SELECT count(*) FROM pg_inherits WHERE inhparent = 'md.prices'::regclass AND inhrelid::regclass::text = 'md.prices_202401'"),
 	'0', 'the month of January 2024 is dropped');
 is($node->safe_psql('md', "SELECT count(*) FROM md.prices WHERE symbol = 'RETA'"), '1', 'this month\'s price stays');
+is($node->safe_psql('md',
+		"SELECT count(*) FROM pg_inherits WHERE inhparent = 'md.bars'::regclass AND inhrelid::regclass::text = 'md.bars_202401'"),
+	'0', 'the bars of January 2024 are dropped');
+is($node->safe_psql('md', "SELECT count(DISTINCT \"interval\") FROM md.bars WHERE symbol = 'RETA'"), '3',
+	'this month\'s bars stay, at every level');
+is($node->safe_psql('md', "SELECT string_agg(first_offset::text, ',') FROM md.kafka_gaps"), '10', 'kafka gaps: the old one goes');
 is($node->safe_psql('md',
 		"SELECT rows_removed || ' ' || (oldest_kept > now() - interval '1 hour') || ' ' || retention FROM md.retention_status WHERE table_name = 'md.raw_responses'"),
 	'30001 true 01:00:00', 'md.retention_status: removed, oldest success kept, the setting');
