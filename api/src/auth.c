@@ -220,6 +220,27 @@ key_looked_up(struct api_ctx *ctx)
  * After a rate limiter call: COMPLETE when it refused (429, or 503 when
  * Redis is down and the limiter fails closed), CONTINUE otherwise.
  */
+/*
+ * Requests let through unlimited are said in the log, at most once a
+ * minute per worker (the metric counts each).
+ */
+static void
+fail_open_log(void)
+{
+	static u_int64_t	last_ms = 0;
+	static u_int64_t	since = 0;
+	u_int64_t		now = kore_time_ms();
+
+	since++;
+	if (last_ms != 0 && now - last_ms < 60000)
+		return;
+	kore_log(LOG_WARNING, "rate limiter unavailable (Redis): %llu "
+	    "request(s) let through unlimited since the last such line "
+	    "(MD_API_RATE_LIMIT_FAIL=open)", (unsigned long long)since);
+	last_ms = now;
+	since = 0;
+}
+
 static int
 limit_passed(struct api_ctx *ctx)
 {
@@ -231,6 +252,7 @@ limit_passed(struct api_ctx *ctx)
 	}
 	if (ctx->rl.error) {
 		api_metrics_count(MC_RL_FAIL_OPEN);
+		fail_open_log();
 	} else if (!ctx->rl.allowed) {
 		api_ratelimit_headers(ctx);
 		api_metrics_count(MC_RATE_LIMITED);

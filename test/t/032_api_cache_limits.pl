@@ -158,10 +158,14 @@ is_deeply([ $r->{status}, $r->{json}{status}, $r->{json}{redis}{status} ], [ 200
 	'Redis killed: ready says degraded');
 like($api->get('/metrics')->{content}, qr/^md_api_rate_limit_fail_open_total [1-9]/m,
 	'Redis killed: fail-open counted');
+$api->get('/prices/latest?symbol=AAPL', key => $key) for 1 .. 20;
 $redis->start;
 ok(wait_for('ready ok', sub { ($api->get('/health/ready')->{json}{status} // '') eq 'ok' }),
 	'Redis back: the worker reconnects, ready ok');
 $api->stop;
+# (Kore's log is complete once it exited)
+my @lines = grep { /rate limiter unavailable \(Redis\)/ } split /\n/, slurp_file($api->log_file);
+is(scalar @lines, 1, 'Redis killed: said in the log once for 20 requests, not once each');
 
 # --- Redis down with MD_API_RATE_LIMIT_FAIL=closed: 503 ----------------------------------------
 $api = MarketData::API->new(node => $node, redis => $redis, workers => 1,
