@@ -72,9 +72,13 @@ trap 'exit 130' INT TERM
 if ! podman image exists debian:12; then
 	mkdir -p "$CACHE"
 	rootfs="$CACHE/debian-12-rootfs.tar"
+	# (a directory there is what an earlier build without --format left)
+	[ -d "$rootfs" ] && rm -rf "$rootfs"
 	if [ ! -s "$rootfs" ]; then
 		note "making debian:12 with mmdebstrap"
-		if ! mmdebstrap --variant=minbase --quiet bookworm "$rootfs.tmp" \
+		rm -rf "$rootfs.tmp"
+		# --format: from the name alone ".tmp" would make a directory
+		if ! mmdebstrap --variant=minbase --quiet --format=tar bookworm "$rootfs.tmp" \
 			"deb http://deb.debian.org/debian bookworm main" \
 			"deb http://deb.debian.org/debian bookworm-updates main" \
 			"deb http://deb.debian.org/debian-security bookworm-security main" \
