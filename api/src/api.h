@@ -64,6 +64,8 @@ struct api_settings {
 	char		*jwt_audience;		/* NULL: any aud */
 	long		 jwt_max_lifetime;	/* s from now to exp */
 	int		 rl_window;		/* s */
+	int		 rl_ipv6_prefix;	/* bits of an IPv6 client counted */
+	char		 rl_ipv6_suffix[8];	/* "/64" */
 	int		 rl_ip;			/* requests per window per IP */
 	int		 rl_role[4];		/* per key, by role */
 	int		 rl_fail_open;
@@ -226,6 +228,8 @@ void		 api_ratelimit_init(void);
 
 /* client_ip.c */
 const char	*api_client_ip(struct http_request *, char *, size_t);
+/* the client as rate limits count it: an IPv6 address by its network */
+const char	*api_client_bucket(struct http_request *, char *, size_t);
 int		 api_is_local(struct http_request *);
 
 /* route.c: the states of a route that runs one query after the gate */

@@ -6,7 +6,11 @@
  * when the peer is one of MD_API_TRUSTED_PROXIES, and then its right-most
  * address that is not itself a trusted proxy is the client, whatever the
  * header's length (a long one used to fall back to the proxy's address,
- * a fresh bucket).
+ * a fresh bucket). An entry there that is not an address makes the client
+ * "invalid-xff": not local, and one bucket of its own, never the proxy's.
+ *
+ * Rate limits count an IPv6 client by its network (MD_API_RATE_LIMIT_IPV6_PREFIX,
+ * /64 by default): one host usually holds a whole /64.
  */
 
 #include <sys/socket.h>
@@ -112,7 +116,7 @@ api_client_ip(struct http_request *req, char *buf, size_t len)
 {
 	struct http_header	*hdr;
 	const char		*lines[XFF_LINES];
-	int			 n = 0, i;
+	int			 n = 0, i, rc;
 
 	if (!addr_of(req, buf, len))
 		(void)kore_strlcpy(buf, "unknown", len);
@@ -123,8 +127,36 @@ api_client_ip(struct http_request *req, char *buf, size_t len)
 			lines[n++ % XFF_LINES] = hdr->value;
 	}
 	for (i = n - 1; i >= 0 && i >= n - XFF_LINES; i--) {
-		if (xff_line_client(lines[i % XFF_LINES], buf, len) != 0)
+		rc = xff_line_client(lines[i % XFF_LINES], buf, len);
+		if (rc == -1)
+			(void)kore_strlcpy(buf, "invalid-xff", len);
+		if (rc != 0)
 			break;
+	}
+	return (buf);
+}
+
+const char *
+api_client_bucket(struct http_request *req, char *buf, size_t len)
+{
+	struct in6_addr	a6;
+	int		bits = api_cfg.rl_ipv6_prefix, i;
+	size_t		n;
+
+	(void)api_client_ip(req, buf, len);
+	if (bits >= 128 || inet_pton(AF_INET6, buf, &a6) != 1)
+		return (buf);
+	for (i = 0; i < 16; i++) {
+		if (bits >= 8)
+			bits -= 8;
+		else {
+			a6.s6_addr[i] &= (u_int8_t)(0xff << (8 - bits));
+			bits = 0;
+		}
+	}
+	if (inet_ntop(AF_INET6, &a6, buf, len) != NULL) {
+		n = strlen(buf);
+		(void)snprintf(buf + n, len - n, "%s", api_cfg.rl_ipv6_suffix);
 	}
 	return (buf);
 }

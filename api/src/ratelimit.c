@@ -454,7 +454,7 @@ limit_keys(struct api_ctx *ctx, int which)
 
 	ctx->rl.nkeys = 0;
 	if (api_cfg.rl_ip > 0 && (which & RL_IP)) {
-		(void)api_client_ip(ctx->req, ip, sizeof(ip));
+		(void)api_client_bucket(ctx->req, ip, sizeof(ip));
 		(void)snprintf(ctx->rl.keys[ctx->rl.nkeys],
 		    sizeof(ctx->rl.keys[0]), "md:rl:ip:%s", ip);
 		ctx->rl.limits[ctx->rl.nkeys++] = api_cfg.rl_ip;

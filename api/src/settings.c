@@ -135,6 +135,10 @@ api_settings_load(void)
 	    86400 * 366);
 
 	api_cfg.rl_window = env_int("MD_API_RATE_WINDOW", 60, 1, 3600);
+	api_cfg.rl_ipv6_prefix = env_int("MD_API_RATE_LIMIT_IPV6_PREFIX", 64,
+	    16, 128);
+	(void)snprintf(api_cfg.rl_ipv6_suffix, sizeof(api_cfg.rl_ipv6_suffix),
+	    "/%d", api_cfg.rl_ipv6_prefix);
 	api_cfg.rl_ip = env_int("MD_API_RATE_LIMIT_IP", 600, 0, INT_MAX);
 	api_cfg.rl_role[ROLE_NONE] = 0;
 	api_cfg.rl_role[ROLE_READER] =

@@ -395,7 +395,7 @@ stream_client_new(struct api_ctx *ctx, int proto)
 	sc->proto = proto;
 	sc->role = ctx->gate.role;
 	(void)kore_strlcpy(sc->ident, ctx->gate.ident, sizeof(sc->ident));
-	(void)api_client_ip(ctx->req, sc->ip, sizeof(sc->ip));
+	(void)api_client_bucket(ctx->req, sc->ip, sizeof(sc->ip));
 	(void)snprintf(sc->member, sizeof(sc->member), "%d.%u.%llu",
 	    (int)getpid(), ++member_seq, (unsigned long long)wall_us());
 	sc->subs = kore_calloc(api_cfg.stream_max_symbols, sizeof(*sc->subs));
