@@ -1168,3 +1168,142 @@ CREATE FUNCTION @extschema@.md_fetch_history(symbol text, "interval" interval,
 	LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
 COMMENT ON FUNCTION @extschema@.md_fetch_history(text, interval, timestamptz, timestamptz, text) IS
 	'fetches the bars of symbol at interval in [from, to) from the history endpoint of provider (the first enabled failover provider with history when NULL), storing nothing but the raw responses; per page a row of kind page (value: its bars, error_class NULL when accepted), then its bars (kind bar) and events (kind split: value new shares per old; dividend: value per share)';
+
+-- issue 18: backfill jobs (md.backfill_jobs, md_backfill, md.backfill_status)
+-- A *job* asks for the history of its symbols at one stored bar level over
+-- [from, to); a *request* is one history call for one symbol and one slice
+-- of that range. The cursor (cursor_symbol, cursor_from) names the next
+-- request not yet done, so a restart resumes there and never repeats one.
+
+CREATE TABLE md.backfill_jobs (
+	id			bigserial PRIMARY KEY,
+	symbols		text[] NOT NULL
+				CHECK (cardinality(symbols) BETWEEN 1 AND 500),
+	provider	text NOT NULL REFERENCES md.providers (name) ON UPDATE CASCADE,
+	"interval"	interval NOT NULL,
+	"from"		timestamptz NOT NULL CHECK (isfinite("from")),
+	"to"		timestamptz NOT NULL CHECK (isfinite("to")),
+	state		text NOT NULL DEFAULT 'queued'
+				CHECK (state IN ('queued', 'running', 'paused', 'succeeded', 'partial', 'failed')),
+	requests_total integer NOT NULL DEFAULT 0 CHECK (requests_total >= 0),
+	requests_done integer NOT NULL DEFAULT 0 CHECK (requests_done >= 0),
+	bars_stored bigint NOT NULL DEFAULT 0 CHECK (bars_stored >= 0),
+	cursor_symbol integer NOT NULL DEFAULT 1 CHECK (cursor_symbol >= 1),
+	cursor_from timestamptz,
+	last_error	text,
+	created_by	text NOT NULL DEFAULT current_user,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	started_at	timestamptz,
+	finished_at timestamptz,
+	CHECK ("from" < "to")
+);
+COMMENT ON TABLE md.backfill_jobs IS
+	'history requests: INSERT (or md_backfill) queues one, UPDATE SET state = ''paused'' pauses, DELETE cancels; bars land in md.bars';
+COMMENT ON COLUMN md.backfill_jobs.cursor_symbol IS
+	'1-based index in symbols of the next request not yet done';
+COMMENT ON COLUMN md.backfill_jobs.cursor_from IS
+	'start of the next request''s slice for that symbol (NULL: from)';
+
+SELECT pg_catalog.pg_extension_config_dump('md.backfill_jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('md.backfill_jobs_id_seq', '');
+
+-- Jobs are checked on the way in, with messages a user can act on; what a
+-- job asks for is fixed once a request of it was done (the cursor means it).
+CREATE FUNCTION md._backfill_jobs_check() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'UPDATE' AND OLD.requests_done > 0
+	   AND (NEW.symbols, NEW.provider, NEW."interval", NEW."from", NEW."to")
+		   IS DISTINCT FROM (OLD.symbols, OLD.provider, OLD."interval", OLD."from", OLD."to") THEN
+		RAISE EXCEPTION 'backfill job % has started: its symbols, provider, interval and range cannot change', OLD.id
+			USING ERRCODE = 'object_in_use',
+				  HINT = 'Delete the job and insert a new one.';
+	END IF;
+	NEW.symbols := @extschema@._md_normalize_symbols(NEW.symbols);
+	IF NOT EXISTS (SELECT 1 FROM md.providers p WHERE p.name = NEW.provider) THEN
+		RAISE EXCEPTION 'unknown provider "%"', NEW.provider
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Providers are listed in md.providers.';
+	END IF;
+	PERFORM md._bar_interval_check(NEW."interval");
+	IF NOT NEW."interval" = ANY (md._bar_levels()) THEN
+		RAISE EXCEPTION 'backfill interval % is not a stored bar level', NEW."interval"
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('The stored levels (marketdata.bar_intervals) are %s.', md._bar_levels());
+	END IF;
+	IF NEW."from" IS NULL OR NEW."to" IS NULL
+	   OR NOT isfinite(NEW."from") OR NOT isfinite(NEW."to") THEN
+		RAISE EXCEPTION 'backfill range must be two finite times, not [%, %)', NEW."from", NEW."to"
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NEW."from" >= NEW."to" THEN
+		RAISE EXCEPTION 'backfill range is empty: from % is not before to %', NEW."from", NEW."to"
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- no provider serves more; a longer range is a typing error
+	IF NEW."to" - NEW."from" > interval '50 years' THEN
+		RAISE EXCEPTION 'backfill range of % is longer than 50 years', NEW."to" - NEW."from"
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NEW.cursor_symbol > cardinality(NEW.symbols) + 1 THEN
+		RAISE EXCEPTION 'backfill cursor % is past the job''s % symbols', NEW.cursor_symbol, cardinality(NEW.symbols)
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION md._backfill_jobs_check() IS
+	'normalises symbols and checks provider, interval (a stored bar level) and range of md.backfill_jobs rows; a started job''s request is fixed';
+
+CREATE TRIGGER backfill_jobs_check
+	BEFORE INSERT OR UPDATE ON md.backfill_jobs
+	FOR EACH ROW EXECUTE FUNCTION md._backfill_jobs_check();
+
+CREATE FUNCTION @extschema@.md_backfill(symbols text[], "interval" interval,
+	"from" timestamptz, "to" timestamptz, provider text DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	chosen text := provider;
+	job bigint;
+BEGIN
+	IF chosen IS NULL THEN
+		SELECT p.name INTO chosen FROM md.providers p
+		WHERE p.enabled AND p.failover ORDER BY p.priority, p.name LIMIT 1;
+		IF chosen IS NULL THEN
+			RAISE EXCEPTION 'no enabled failover provider to backfill from'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Name a provider, or enable one in md.providers.';
+		END IF;
+	END IF;
+	INSERT INTO md.backfill_jobs (symbols, provider, "interval", "from", "to")
+	VALUES (md_backfill.symbols, chosen, md_backfill."interval", md_backfill."from", md_backfill."to")
+	RETURNING id INTO job;
+	RETURN job;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_backfill(text[], interval, timestamptz, timestamptz, text) IS
+	'queues a backfill of symbols'' bars at interval over [from, to) from provider (the first enabled failover provider by priority when NULL); returns the job id';
+
+-- Progress people can watch: rate in requests per second since the start.
+CREATE VIEW md.backfill_status AS
+	SELECT j.id, j.provider, j.symbols, j."interval", j."from", j."to", j.state,
+		   j.requests_done, j.requests_total, j.bars_stored,
+		   CASE WHEN j.requests_total > 0
+				THEN round(100.0 * least(j.requests_done, j.requests_total) / j.requests_total, 1) END AS percent,
+		   r.rate AS requests_per_second,
+		   CASE WHEN r.rate > 0 AND j.state IN ('queued', 'running', 'paused')
+				THEN make_interval(secs => greatest(j.requests_total - j.requests_done, 0) / r.rate) END AS time_left,
+		   j.last_error, j.created_by, j.created_at, j.started_at, j.finished_at
+	FROM md.backfill_jobs j
+	CROSS JOIN LATERAL (
+		SELECT CASE WHEN j.started_at IS NOT NULL AND j.requests_done > 0
+					 AND coalesce(j.finished_at, now()) > j.started_at
+				THEN j.requests_done / extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at)::float8
+				END AS rate) r;
+COMMENT ON VIEW md.backfill_status IS
+	'progress of each backfill job: requests done/total, bars stored, percent, requests per second, estimated time left, last error';
