@@ -624,6 +624,7 @@ CREATE TABLE md.backfill_jobs (
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	started_at	timestamptz,
 	finished_at timestamptz,
+	gaps		integer NOT NULL DEFAULT 0 CHECK (gaps >= 0),
 	CHECK ("from" < "to")
 );
 COMMENT ON TABLE md.backfill_jobs IS
@@ -632,6 +633,8 @@ COMMENT ON COLUMN md.backfill_jobs.cursor_symbol IS
 	'1-based index in symbols of the next request not yet done';
 COMMENT ON COLUMN md.backfill_jobs.cursor_from IS
 	'start of the next request''s slice for that symbol (NULL: from)';
+COMMENT ON COLUMN md.backfill_jobs.gaps IS
+	'requests whose pages were malformed and skipped (last_error names the last): the job ends partial';
 
 SELECT pg_catalog.pg_extension_config_dump('md.backfill_jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('md.backfill_jobs_id_seq', '');
@@ -679,6 +682,11 @@ BEGIN
 	IF NEW.cursor_symbol > cardinality(NEW.symbols) + 1 THEN
 		RAISE EXCEPTION 'backfill cursor % is past the job''s % symbols', NEW.cursor_symbol, cardinality(NEW.symbols)
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF TG_OP = 'INSERT' OR (NEW.symbols, NEW."interval", NEW."from", NEW."to")
+		IS DISTINCT FROM (OLD.symbols, OLD."interval", OLD."from", OLD."to") THEN
+		NEW.requests_total := md._backfill_requests(cardinality(NEW.symbols), NEW."interval",
+													NEW."from", NEW."to");
 	END IF;
 	RETURN NEW;
 END
@@ -736,3 +744,153 @@ CREATE VIEW md.backfill_status AS
 				END AS rate) r;
 COMMENT ON VIEW md.backfill_status IS
 	'progress of each backfill job: requests done/total, bars stored, percent, requests per second, estimated time left, last error';
+
+-- Backfill steps -------------------------------------------------------------
+
+-- The slice of a job's range that one request asks for, by level: a page
+-- or a few of every provider's history endpoint.
+CREATE FUNCTION md._backfill_slice(level interval) RETURNS interval
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN CASE WHEN level >= interval '1 day' THEN interval '1 year'
+				WHEN level >= interval '1 hour' THEN interval '30 days'
+				ELSE interval '1 day' END;
+COMMENT ON FUNCTION md._backfill_slice(interval) IS
+	'the part of a backfill job''s range one request asks for, at bar level';
+
+CREATE FUNCTION md._backfill_requests(symbols integer, level interval,
+	"from" timestamptz, "to" timestamptz) RETURNS integer
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	RETURN symbols * (SELECT count(*) FROM generate_series("from", "to" - interval '1 microsecond',
+														   md._backfill_slice(level)));
+COMMENT ON FUNCTION md._backfill_requests(integer, interval, timestamptz, timestamptz) IS
+	'how many requests a backfill of that many symbols at level over [from, to) makes';
+
+-- One request of the oldest job that runs: its slice fetched through
+-- md_fetch_history, its bars merged into md.bars as the provider's
+-- official bars (they win over bars built from ticks), and the cursor
+-- moved on, all in this one transaction: a crash before the commit loses
+-- the request whole (it is sent again), after it the request is never
+-- sent again and no bar is doubled. Returns the milliseconds to wait
+-- before the next step: the job's share of its provider's budget
+-- (marketdata.backfill_share), a pause after a rate limit or an outage,
+-- or -1 when no job runs.
+CREATE FUNCTION md._backfill_step() RETURNS integer
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	j			md.backfill_jobs;
+	sym			text;
+	s_from		timestamptz;
+	s_to		timestamptz;
+	kind		integer;
+	tz			text;
+	r			record;
+	b_ts		timestamptz[] := '{}';
+	b_open		numeric[] := '{}';
+	b_high		numeric[] := '{}';
+	b_low		numeric[] := '{}';
+	b_close		numeric[] := '{}';
+	b_volume	numeric[] := '{}';
+	transient	text;
+	fatal		text;
+	gap_note		text;
+	stored		bigint := 0;
+	share		integer := coalesce(nullif(current_setting('marketdata.backfill_share', true), '')::integer, 50);
+	per_minute	integer;
+BEGIN
+	SELECT * INTO j FROM md.backfill_jobs
+	WHERE state IN ('queued', 'running')
+	ORDER BY created_at, id LIMIT 1
+	FOR UPDATE SKIP LOCKED;
+	IF NOT FOUND THEN
+		RETURN -1;
+	END IF;
+	SELECT p.rate_limit_per_minute INTO per_minute FROM md.providers p WHERE p.name = j.provider;
+	sym := j.symbols[j.cursor_symbol];
+	s_from := coalesce(j.cursor_from, j."from");
+	s_to := least(s_from + md._backfill_slice(j."interval"), j."to");
+	kind := md._bar_kind(j."interval");
+	tz := md._bar_time_zone(sym);
+
+	BEGIN
+		FOR r IN SELECT * FROM @extschema@.md_fetch_history(sym, j."interval", s_from, s_to, j.provider) LOOP
+			IF r.kind = 'page' AND r.error_class IS NOT NULL THEN
+				IF r.error_class IN ('rate_limited', 'unavailable') THEN
+					transient := format('%s: %s', r.error_class, r.message);
+				ELSIF r.error_class = 'malformed' THEN
+					gap_note := concat_ws('; ', gap_note, format('%s [%s, %s): %s', sym, s_from, s_to, r.message));
+				ELSIF r.error_class <> 'no_data' THEN
+					fatal := format('%s: %s', r.error_class, r.message);
+				END IF;
+			ELSIF r.kind = 'bar' AND r.ts >= s_from AND r.ts < s_to THEN
+				b_ts := b_ts || md._bar_bucket(r.ts, j."interval", kind, tz);
+				b_open := b_open || r.open;
+				b_high := b_high || r.high;
+				b_low := b_low || r.low;
+				b_close := b_close || r.close;
+				b_volume := b_volume || r.volume;
+			END IF;
+		END LOOP;
+	EXCEPTION WHEN OTHERS THEN
+		fatal := SQLERRM;
+	END;
+
+	IF transient IS NOT NULL AND fatal IS NULL THEN
+		-- nothing of this request is kept: it is sent again after a pause
+		UPDATE md.backfill_jobs SET state = 'running', last_error = transient,
+			started_at = coalesce(started_at, now())
+		WHERE id = j.id;
+		RETURN 5000;
+	END IF;
+	IF fatal IS NOT NULL THEN
+		UPDATE md.backfill_jobs SET state = 'failed', finished_at = now(),
+			last_error = format('%s [%s, %s): %s', sym, s_from, s_to, fatal)
+		WHERE id = j.id;
+		RETURN 0;
+	END IF;
+
+	IF cardinality(b_ts) > 0 THEN
+		PERFORM md._ensure_bar_partition(t) FROM (SELECT DISTINCT date_trunc('month', t, 'UTC') AS t
+												 FROM unnest(b_ts) t) m;
+		PERFORM pg_advisory_xact_lock(md._bar_lock_key(sym));
+		-- one bar per bucket: the last the provider sent of it
+		MERGE INTO md.bars b
+		USING (SELECT DISTINCT ON (u.bucket) u.*
+			   FROM unnest(b_ts, b_open, b_high, b_low, b_close, b_volume)
+					WITH ORDINALITY u(bucket, open, high, low, close, volume, n)
+			   ORDER BY u.bucket, u.n DESC) s
+		ON b.symbol = sym AND b.provider = j.provider AND b."interval" = j."interval"
+		   AND b.bucket = s.bucket
+		WHEN MATCHED AND (b.source <> j.provider OR (b.open, b.high, b.low, b.close, b.volume)
+						  IS DISTINCT FROM (s.open, s.high, s.low, s.close, s.volume)) THEN
+			UPDATE SET open = s.open, high = s.high, low = s.low, close = s.close,
+				volume = s.volume, prices = 1, first_ts = s.bucket, last_ts = s.bucket,
+				source = j.provider
+		WHEN NOT MATCHED THEN
+			INSERT (symbol, provider, "interval", bucket, open, high, low, close, volume,
+					prices, first_ts, last_ts, source)
+			VALUES (sym, j.provider, j."interval", s.bucket, s.open, s.high, s.low, s.close,
+					s.volume, 1, s.bucket, s.bucket, j.provider);
+		GET DIAGNOSTICS stored = ROW_COUNT;
+	END IF;
+
+	UPDATE md.backfill_jobs SET
+		requests_done = requests_done + 1,
+		bars_stored = bars_stored + stored,
+		last_error = coalesce(gap_note, last_error),
+		gaps = gaps + (gap_note IS NOT NULL)::integer,
+		state = CASE WHEN s_to < j."to" OR j.cursor_symbol < cardinality(j.symbols) THEN 'running'
+					 WHEN j.gaps > 0 OR gap_note IS NOT NULL THEN 'partial'
+					 ELSE 'succeeded' END,
+		cursor_symbol = CASE WHEN s_to < j."to" THEN cursor_symbol ELSE cursor_symbol + 1 END,
+		cursor_from = CASE WHEN s_to < j."to" THEN s_to END,
+		started_at = coalesce(started_at, now()),
+		finished_at = CASE WHEN s_to < j."to" OR j.cursor_symbol < cardinality(j.symbols) THEN NULL ELSE now() END
+	WHERE id = j.id;
+	RETURN ceil(60000.0 * 100 / (per_minute * greatest(share, 1)))::integer;
+END
+$$;
+COMMENT ON FUNCTION md._backfill_step() IS
+	'runs one request of the oldest running backfill job and records it; the milliseconds to wait before the next (-1: no job runs)';
+REVOKE ALL ON FUNCTION md._backfill_step() FROM PUBLIC;

@@ -28,6 +28,7 @@ extern int	md_raw_response_error_retention;
 extern int	md_dead_letter_retention;
 extern int	md_price_retention;
 extern int	md_retention_batch_size;
+extern int	md_backfill_share;
 extern int	md_retention_interval;
 extern int	md_scheduler_workers;
 

@@ -60,3 +60,36 @@ SELECT md_backfill('{A}', '1 day', '2025-01-01', '2026-01-01');
 ROLLBACK;
 \set VERBOSITY default
 RESET ALL;
+
+-- Steps against the sandbox: each request is recorded, bars land once
+SET timezone = 'UTC';
+DELETE FROM md.backfill_jobs;
+SELECT md_backfill('{BFA, BFB}', '1 day', '2024-01-01', '2026-01-01', 'sandbox') AS job \gset
+SELECT requests_total FROM md.backfill_jobs WHERE id = :job;
+SELECT md._backfill_step() >= 0 AS stepped;
+SELECT state, requests_done, cursor_symbol, cursor_from, bars_stored > 0 AS stored
+FROM md.backfill_jobs WHERE id = :job;
+SELECT md._backfill_step() >= 0, md._backfill_step() >= 0, md._backfill_step() >= 0;
+SELECT state, requests_done, requests_total, percent, time_left, finished_at IS NOT NULL AS finished
+FROM md.backfill_status WHERE id = :job;
+SELECT md._backfill_step() AS nothing_to_do;
+-- the bars stored are the sandbox's own, once each
+SELECT symbol, count(*) = (SELECT bars_stored FROM md.backfill_jobs WHERE id = :job) / 2 AS half,
+	   count(DISTINCT bucket) = count(*) AS once, min(source), max(source)
+FROM md.bars WHERE symbol IN ('BFA', 'BFB') AND "interval" = '1 day' GROUP BY symbol ORDER BY symbol;
+SELECT (SELECT count(*) FROM md.bars WHERE symbol = 'BFA' AND "interval" = '1 day')
+	 = (SELECT count(*) FROM md_fetch_history('BFA', '1 day', '2024-01-01', '2026-01-01', 'sandbox') h
+		WHERE h.kind = 'bar') AS as_many_as_history;
+SELECT count(*) = 0 AS same_as_history
+FROM (SELECT bucket, open, high, low, close FROM md.bars WHERE symbol = 'BFA' AND "interval" = '1 day'
+	  EXCEPT
+	  SELECT md._bar_bucket(h.ts, '1 day', md._bar_kind('1 day'), md._bar_time_zone('BFA')), h.open, h.high, h.low, h.close
+	  FROM md_fetch_history('BFA', '1 day', '2024-01-01', '2026-01-01', 'sandbox') h WHERE h.kind = 'bar') d;
+-- a paused job takes no step
+SELECT md_backfill('{BFC}', '1 day', '2025-01-01', '2026-01-01', 'sandbox') AS job3 \gset
+UPDATE md.backfill_jobs SET state = 'paused' WHERE id = :job3;
+SELECT md._backfill_step() AS paused_skipped;
+UPDATE md.backfill_jobs SET state = 'queued' WHERE id = :job3;
+SELECT md._backfill_step() >= 0 AS resumed;
+SELECT state FROM md.backfill_jobs WHERE id = :job3;
+RESET ALL;
