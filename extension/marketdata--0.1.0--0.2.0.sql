@@ -1465,3 +1465,25 @@ $$;
 COMMENT ON FUNCTION md._backfill_step() IS
 	'runs one request of the oldest running backfill job and records it; the milliseconds to wait before the next (-1: no job runs)';
 REVOKE ALL ON FUNCTION md._backfill_step() FROM PUBLIC;
+
+-- the backfill worker is a kind md_worker_restart knows
+CREATE OR REPLACE FUNCTION @extschema@.md_worker_restart(kind text) RETURNS integer
+	LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n integer;
+BEGIN
+	IF kind NOT IN ('scheduler', 'relay', 'consumer', 'retention', 'backfill') THEN
+		RAISE EXCEPTION 'unknown worker kind "%"', kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The kinds are scheduler, relay, consumer, retention and backfill.';
+	END IF;
+	-- the launcher starts them again within a second or two
+	SELECT count(*) INTO n FROM md.worker_status w
+	WHERE w.worker = kind AND w.database = current_database() AND pg_terminate_backend(w.pid);
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_worker_restart(text) IS
+	'stops this database''s workers of a kind (scheduler, relay, consumer, retention, backfill) for the launcher to start again; returns how many (admin only)';
