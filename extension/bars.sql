@@ -597,3 +597,300 @@ COMMENT ON FUNCTION md._api_bars(text, text, text, text, text, text, integer) IS
 	'GET /prices/bars: a page of md_bars() as JSON (next_from and next link start the next page) and whether every bucket of it has ended';
 -- the API's role gets it through md_api_grant(), like every md._api_*
 REVOKE ALL ON FUNCTION md._api_bars(text, text, text, text, text, text, integer) FROM PUBLIC;
+
+-- Backfill jobs --------------------------------------------------------------
+-- A *job* asks for the history of its symbols at one stored bar level over
+-- [from, to); a *request* is one history call for one symbol and one slice
+-- of that range. The cursor (cursor_symbol, cursor_from) names the next
+-- request not yet done, so a restart resumes there and never repeats one.
+
+CREATE TABLE md.backfill_jobs (
+	id			bigserial PRIMARY KEY,
+	symbols		text[] NOT NULL
+				CHECK (cardinality(symbols) BETWEEN 1 AND 500),
+	provider	text NOT NULL REFERENCES md.providers (name) ON UPDATE CASCADE,
+	"interval"	interval NOT NULL,
+	"from"		timestamptz NOT NULL CHECK (isfinite("from")),
+	"to"		timestamptz NOT NULL CHECK (isfinite("to")),
+	state		text NOT NULL DEFAULT 'queued'
+				CHECK (state IN ('queued', 'running', 'paused', 'succeeded', 'partial', 'failed')),
+	requests_total integer NOT NULL DEFAULT 0 CHECK (requests_total >= 0),
+	requests_done integer NOT NULL DEFAULT 0 CHECK (requests_done >= 0),
+	bars_stored bigint NOT NULL DEFAULT 0 CHECK (bars_stored >= 0),
+	cursor_symbol integer NOT NULL DEFAULT 1 CHECK (cursor_symbol >= 1),
+	cursor_from timestamptz,
+	last_error	text,
+	created_by	text NOT NULL DEFAULT current_user,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	started_at	timestamptz,
+	finished_at timestamptz,
+	gaps		integer NOT NULL DEFAULT 0 CHECK (gaps >= 0),
+	CHECK ("from" < "to")
+);
+COMMENT ON TABLE md.backfill_jobs IS
+	'history requests: INSERT (or md_backfill) queues one, UPDATE SET state = ''paused'' pauses, DELETE cancels; bars land in md.bars';
+COMMENT ON COLUMN md.backfill_jobs.cursor_symbol IS
+	'1-based index in symbols of the next request not yet done';
+COMMENT ON COLUMN md.backfill_jobs.cursor_from IS
+	'start of the next request''s slice for that symbol (NULL: from)';
+COMMENT ON COLUMN md.backfill_jobs.gaps IS
+	'requests whose pages were malformed and skipped (last_error names the last): the job ends partial';
+
+SELECT pg_catalog.pg_extension_config_dump('md.backfill_jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('md.backfill_jobs_id_seq', '');
+
+-- Jobs are checked on the way in, with messages a user can act on; what a
+-- job asks for is fixed once a request of it was done (the cursor means it).
+CREATE FUNCTION md._backfill_jobs_check() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'UPDATE' AND OLD.requests_done > 0
+	   AND (NEW.symbols, NEW.provider, NEW."interval", NEW."from", NEW."to")
+		   IS DISTINCT FROM (OLD.symbols, OLD.provider, OLD."interval", OLD."from", OLD."to") THEN
+		RAISE EXCEPTION 'backfill job % has started: its symbols, provider, interval and range cannot change', OLD.id
+			USING ERRCODE = 'object_in_use',
+				  HINT = 'Delete the job and insert a new one.';
+	END IF;
+	NEW.symbols := @extschema@._md_normalize_symbols(NEW.symbols);
+	IF NOT EXISTS (SELECT 1 FROM md.providers p WHERE p.name = NEW.provider) THEN
+		RAISE EXCEPTION 'unknown provider "%"', NEW.provider
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Providers are listed in md.providers.';
+	END IF;
+	PERFORM md._bar_interval_check(NEW."interval");
+	IF NOT NEW."interval" = ANY (md._bar_levels()) THEN
+		RAISE EXCEPTION 'backfill interval % is not a stored bar level', NEW."interval"
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('The stored levels (marketdata.bar_intervals) are %s.', md._bar_levels());
+	END IF;
+	IF NEW."from" IS NULL OR NEW."to" IS NULL
+	   OR NOT isfinite(NEW."from") OR NOT isfinite(NEW."to") THEN
+		RAISE EXCEPTION 'backfill range must be two finite times, not [%, %)', NEW."from", NEW."to"
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NEW."from" >= NEW."to" THEN
+		RAISE EXCEPTION 'backfill range is empty: from % is not before to %', NEW."from", NEW."to"
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- no provider serves more; a longer range is a typing error
+	IF NEW."to" - NEW."from" > interval '50 years' THEN
+		RAISE EXCEPTION 'backfill range of % is longer than 50 years', NEW."to" - NEW."from"
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NEW.cursor_symbol > cardinality(NEW.symbols) + 1 THEN
+		RAISE EXCEPTION 'backfill cursor % is past the job''s % symbols', NEW.cursor_symbol, cardinality(NEW.symbols)
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF TG_OP = 'INSERT' OR (NEW.symbols, NEW."interval", NEW."from", NEW."to")
+		IS DISTINCT FROM (OLD.symbols, OLD."interval", OLD."from", OLD."to") THEN
+		NEW.requests_total := md._backfill_requests(cardinality(NEW.symbols), NEW."interval",
+													NEW."from", NEW."to");
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION md._backfill_jobs_check() IS
+	'normalises symbols and checks provider, interval (a stored bar level) and range of md.backfill_jobs rows; a started job''s request is fixed';
+
+CREATE TRIGGER backfill_jobs_check
+	BEFORE INSERT OR UPDATE ON md.backfill_jobs
+	FOR EACH ROW EXECUTE FUNCTION md._backfill_jobs_check();
+
+CREATE FUNCTION @extschema@.md_backfill(symbols text[], "interval" interval,
+	"from" timestamptz, "to" timestamptz, provider text DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	chosen text := provider;
+	job bigint;
+BEGIN
+	IF chosen IS NULL THEN
+		SELECT p.name INTO chosen FROM md.providers p
+		WHERE p.enabled AND p.failover ORDER BY p.priority, p.name LIMIT 1;
+		IF chosen IS NULL THEN
+			RAISE EXCEPTION 'no enabled failover provider to backfill from'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Name a provider, or enable one in md.providers.';
+		END IF;
+	END IF;
+	INSERT INTO md.backfill_jobs (symbols, provider, "interval", "from", "to")
+	VALUES (md_backfill.symbols, chosen, md_backfill."interval", md_backfill."from", md_backfill."to")
+	RETURNING id INTO job;
+	RETURN job;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.md_backfill(text[], interval, timestamptz, timestamptz, text) IS
+	'queues a backfill of symbols'' bars at interval over [from, to) from provider (the first enabled failover provider by priority when NULL); returns the job id';
+
+-- Progress people can watch: rate in requests per second since the start.
+CREATE VIEW md.backfill_status AS
+	SELECT j.id, j.provider, j.symbols, j."interval", j."from", j."to", j.state,
+		   j.requests_done, j.requests_total, j.bars_stored,
+		   CASE WHEN j.requests_total > 0
+				THEN round(100.0 * least(j.requests_done, j.requests_total) / j.requests_total, 1) END AS percent,
+		   r.rate AS requests_per_second,
+		   CASE WHEN r.rate > 0 AND j.state IN ('queued', 'running', 'paused')
+				THEN make_interval(secs => greatest(j.requests_total - j.requests_done, 0) / r.rate) END AS time_left,
+		   j.last_error, j.created_by, j.created_at, j.started_at, j.finished_at
+	FROM md.backfill_jobs j
+	CROSS JOIN LATERAL (
+		SELECT CASE WHEN j.started_at IS NOT NULL AND j.requests_done > 0
+					 AND coalesce(j.finished_at, now()) > j.started_at
+				THEN j.requests_done / extract(epoch FROM coalesce(j.finished_at, now()) - j.started_at)::float8
+				END AS rate) r;
+COMMENT ON VIEW md.backfill_status IS
+	'progress of each backfill job: requests done/total, bars stored, percent, requests per second, estimated time left, last error';
+
+-- Backfill steps -------------------------------------------------------------
+
+-- The slice of a job's range that one request asks for, by level: a page
+-- or a few of every provider's history endpoint.
+CREATE FUNCTION md._backfill_slice(level interval) RETURNS interval
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN CASE WHEN level >= interval '1 day' THEN interval '1 year'
+				WHEN level >= interval '1 hour' THEN interval '30 days'
+				ELSE interval '1 day' END;
+COMMENT ON FUNCTION md._backfill_slice(interval) IS
+	'the part of a backfill job''s range one request asks for, at bar level';
+
+CREATE FUNCTION md._backfill_requests(symbols integer, level interval,
+	"from" timestamptz, "to" timestamptz) RETURNS integer
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	RETURN symbols * (SELECT count(*) FROM generate_series("from", "to" - interval '1 microsecond',
+														   md._backfill_slice(level)));
+COMMENT ON FUNCTION md._backfill_requests(integer, interval, timestamptz, timestamptz) IS
+	'how many requests a backfill of that many symbols at level over [from, to) makes';
+
+-- One request of the oldest job that runs: its slice fetched through
+-- md_fetch_history, its bars merged into md.bars as the provider's
+-- official bars (they win over bars built from ticks), and the cursor
+-- moved on, all in this one transaction: a crash before the commit loses
+-- the request whole (it is sent again), after it the request is never
+-- sent again and no bar is doubled. Returns the milliseconds to wait
+-- before the next step: the job's share of its provider's budget
+-- (marketdata.backfill_share), a pause after a rate limit or an outage,
+-- or -1 when no job runs.
+CREATE FUNCTION md._backfill_step() RETURNS integer
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	j			md.backfill_jobs;
+	sym			text;
+	s_from		timestamptz;
+	s_to		timestamptz;
+	kind		integer;
+	tz			text;
+	r			record;
+	b_ts		timestamptz[] := '{}';
+	b_open		numeric[] := '{}';
+	b_high		numeric[] := '{}';
+	b_low		numeric[] := '{}';
+	b_close		numeric[] := '{}';
+	b_volume	numeric[] := '{}';
+	transient	text;
+	fatal		text;
+	gap_note		text;
+	stored		bigint := 0;
+	share		integer := coalesce(nullif(current_setting('marketdata.backfill_share', true), '')::integer, 50);
+	per_minute	integer;
+BEGIN
+	SELECT * INTO j FROM md.backfill_jobs
+	WHERE state IN ('queued', 'running')
+	ORDER BY created_at, id LIMIT 1
+	FOR UPDATE SKIP LOCKED;
+	IF NOT FOUND THEN
+		RETURN -1;
+	END IF;
+	SELECT p.rate_limit_per_minute INTO per_minute FROM md.providers p WHERE p.name = j.provider;
+	sym := j.symbols[j.cursor_symbol];
+	s_from := coalesce(j.cursor_from, j."from");
+	s_to := least(s_from + md._backfill_slice(j."interval"), j."to");
+	kind := md._bar_kind(j."interval");
+	tz := md._bar_time_zone(sym);
+
+	BEGIN
+		FOR r IN SELECT * FROM @extschema@.md_fetch_history(sym, j."interval", s_from, s_to, j.provider) LOOP
+			IF r.kind = 'page' AND r.error_class IS NOT NULL THEN
+				IF r.error_class IN ('rate_limited', 'unavailable') THEN
+					transient := format('%s: %s', r.error_class, r.message);
+				ELSIF r.error_class = 'malformed' THEN
+					gap_note := concat_ws('; ', gap_note, format('%s [%s, %s): %s', sym, s_from, s_to, r.message));
+				ELSIF r.error_class <> 'no_data' THEN
+					fatal := format('%s: %s', r.error_class, r.message);
+				END IF;
+			ELSIF r.kind = 'bar' AND r.ts >= s_from AND r.ts < s_to THEN
+				b_ts := b_ts || md._bar_bucket(r.ts, j."interval", kind, tz);
+				b_open := b_open || r.open;
+				b_high := b_high || r.high;
+				b_low := b_low || r.low;
+				b_close := b_close || r.close;
+				b_volume := b_volume || r.volume;
+			END IF;
+		END LOOP;
+	EXCEPTION WHEN OTHERS THEN
+		fatal := SQLERRM;
+	END;
+
+	IF transient IS NOT NULL AND fatal IS NULL THEN
+		-- nothing of this request is kept: it is sent again after a pause
+		UPDATE md.backfill_jobs SET state = 'running', last_error = transient,
+			started_at = coalesce(started_at, now())
+		WHERE id = j.id;
+		RETURN 5000;
+	END IF;
+	IF fatal IS NOT NULL THEN
+		UPDATE md.backfill_jobs SET state = 'failed', finished_at = now(),
+			last_error = format('%s [%s, %s): %s', sym, s_from, s_to, fatal)
+		WHERE id = j.id;
+		RETURN 0;
+	END IF;
+
+	IF cardinality(b_ts) > 0 THEN
+		PERFORM md._ensure_bar_partition(t) FROM (SELECT DISTINCT date_trunc('month', t, 'UTC') AS t
+												 FROM unnest(b_ts) t) m;
+		PERFORM pg_advisory_xact_lock(md._bar_lock_key(sym));
+		-- one bar per bucket: the last the provider sent of it
+		MERGE INTO md.bars b
+		USING (SELECT DISTINCT ON (u.bucket) u.*
+			   FROM unnest(b_ts, b_open, b_high, b_low, b_close, b_volume)
+					WITH ORDINALITY u(bucket, open, high, low, close, volume, n)
+			   ORDER BY u.bucket, u.n DESC) s
+		ON b.symbol = sym AND b.provider = j.provider AND b."interval" = j."interval"
+		   AND b.bucket = s.bucket
+		WHEN MATCHED AND (b.source <> j.provider OR (b.open, b.high, b.low, b.close, b.volume)
+						  IS DISTINCT FROM (s.open, s.high, s.low, s.close, s.volume)) THEN
+			UPDATE SET open = s.open, high = s.high, low = s.low, close = s.close,
+				volume = s.volume, prices = 1, first_ts = s.bucket, last_ts = s.bucket,
+				source = j.provider
+		WHEN NOT MATCHED THEN
+			INSERT (symbol, provider, "interval", bucket, open, high, low, close, volume,
+					prices, first_ts, last_ts, source)
+			VALUES (sym, j.provider, j."interval", s.bucket, s.open, s.high, s.low, s.close,
+					s.volume, 1, s.bucket, s.bucket, j.provider);
+		GET DIAGNOSTICS stored = ROW_COUNT;
+	END IF;
+
+	UPDATE md.backfill_jobs SET
+		requests_done = requests_done + 1,
+		bars_stored = bars_stored + stored,
+		last_error = coalesce(gap_note, last_error),
+		gaps = gaps + (gap_note IS NOT NULL)::integer,
+		state = CASE WHEN s_to < j."to" OR j.cursor_symbol < cardinality(j.symbols) THEN 'running'
+					 WHEN j.gaps > 0 OR gap_note IS NOT NULL THEN 'partial'
+					 ELSE 'succeeded' END,
+		cursor_symbol = CASE WHEN s_to < j."to" THEN cursor_symbol ELSE cursor_symbol + 1 END,
+		cursor_from = CASE WHEN s_to < j."to" THEN s_to END,
+		started_at = coalesce(started_at, now()),
+		finished_at = CASE WHEN s_to < j."to" OR j.cursor_symbol < cardinality(j.symbols) THEN NULL ELSE now() END
+	WHERE id = j.id;
+	RETURN ceil(60000.0 * 100 / (per_minute * greatest(share, 1)))::integer;
+END
+$$;
+COMMENT ON FUNCTION md._backfill_step() IS
+	'runs one request of the oldest running backfill job and records it; the milliseconds to wait before the next (-1: no job runs)';
+REVOKE ALL ON FUNCTION md._backfill_step() FROM PUBLIC;

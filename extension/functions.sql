@@ -1096,10 +1096,10 @@ AS $$
 DECLARE
 	n integer;
 BEGIN
-	IF kind NOT IN ('scheduler', 'relay', 'consumer', 'retention') THEN
+	IF kind NOT IN ('scheduler', 'relay', 'consumer', 'retention', 'backfill') THEN
 		RAISE EXCEPTION 'unknown worker kind "%"', kind
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'The kinds are scheduler, relay, consumer and retention.';
+				  HINT = 'The kinds are scheduler, relay, consumer, retention and backfill.';
 	END IF;
 	-- the launcher starts them again within a second or two
 	SELECT count(*) INTO n FROM md.worker_status w
@@ -1108,7 +1108,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.md_worker_restart(text) IS
-	'stops this database''s workers of a kind (scheduler, relay, consumer, retention) for the launcher to start again; returns how many (admin only)';
+	'stops this database''s workers of a kind (scheduler, relay, consumer, retention, backfill) for the launcher to start again; returns how many (admin only)';
 REVOKE ALL ON FUNCTION @extschema@.md_worker_restart(text) FROM PUBLIC;
 
 -- What an operator alerts on, one row per measure: the growing tables'

@@ -32,6 +32,7 @@ int			md_price_retention = 0;
 int			md_bar_retention = 0;
 int			md_kafka_gap_retention = 90 * 86400;
 int			md_retention_batch_size = 10000;
+int			md_backfill_share = 50;
 int			md_retention_interval = 60;
 int			md_scheduler_workers = 1;
 char	   *md_kafka_bootstrap_servers = NULL;
@@ -293,6 +294,17 @@ md_define_gucs(void)
 							INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.backfill_share",
+							"Percent of each provider's request budget that backfill jobs may use.",
+							"The rest is left to live polling, which keeps priority.",
+							&md_backfill_share,
+							50,
+							1,
+							100,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("marketdata.retention_batch_size",

@@ -35,8 +35,9 @@ const MdWorkerKind md_worker_kinds[] = {
 	{"scheduler", "md_scheduler_main"},
 	{"relay", "md_relay_main"},
 	{"consumer", "md_consumer_main"},
-	/* last: the one left out when max_worker_processes runs short */
 	{"retention", "md_retention_main"},
+	/* last: the one left out when max_worker_processes runs short */
+	{"backfill", "md_backfill_main"},
 };
 const int	md_worker_kind_count = lengthof(md_worker_kinds);
 
