@@ -160,11 +160,16 @@ CONF
 		nohup kore -f -n -r -c "$RUN/api/kore.conf" >"$RUN/api.log" 2>&1 &
 	echo $! >"$RUN/api.pid"
 	popd >/dev/null
+	wait_healthy "$KORE_PORT" "the API" api.log
+}
+
+# wait_healthy PORT WHAT LOG: until GET /health on PORT answers (10 s)
+wait_healthy() {
 	for _ in $(seq 1 200); do
-		curl -fs "http://127.0.0.1:$KORE_PORT/health" >/dev/null 2>&1 && return
+		curl -fs "http://127.0.0.1:$1/health" >/dev/null 2>&1 && return
 		sleep 0.05
 	done
-	echo "the API did not start (see .run/api.log)" >&2
+	echo "$2 did not start (see .run/$3)" >&2
 	exit 1
 }
 
@@ -180,12 +185,7 @@ start_lb() {
 		MD_LB_TLS_PEM="$RUN/tls/server.pem" MD_LB_API="127.0.0.1:$KORE_PORT" \
 		haproxy -D -p "$RUN/haproxy.pid" -f "$TOP/api/conf/haproxy/marketdata.cfg" \
 		-f "$TOP/api/conf/haproxy/local.cfg" </dev/null >>"$RUN/haproxy.log" 2>&1
-	for _ in $(seq 1 100); do
-		curl -fs "http://127.0.0.1:$API_PORT/health" >/dev/null 2>&1 && return
-		sleep 0.05
-	done
-	echo "HAProxy did not start (see .run/haproxy.log)" >&2
-	exit 1
+	wait_healthy "$API_PORT" HAProxy haproxy.log
 }
 
 KAFKA_BOOTSTRAP=""
