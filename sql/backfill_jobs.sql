@@ -93,3 +93,6 @@ UPDATE md.backfill_jobs SET state = 'queued' WHERE id = :job3;
 SELECT md._backfill_step() >= 0 AS resumed;
 SELECT state FROM md.backfill_jobs WHERE id = :job3;
 RESET ALL;
+-- leave the database as found: the bars test compares md.bars with its rebuild
+DELETE FROM md.backfill_jobs;
+DELETE FROM md.bars WHERE symbol IN ('BFA', 'BFB', 'BFC');
