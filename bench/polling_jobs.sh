@@ -10,6 +10,7 @@
 #   BENCH_PJ_SECONDS=300    seconds per layout (3600: the hour of issue 14)
 #   BENCH_PJ_SAMPLE=60      seconds between samples
 #   BENCH_PJ_JOBS=200       jobs, interval 1 s
+#   BENCH_PJ_LAYOUTS="0.2.0 0.1.0"  the layouts to run, in order
 #
 # Needs "make install" first. Starts its own cluster (bench/results/polling_jobs/).
 set -euo pipefail
@@ -18,6 +19,7 @@ set -euo pipefail
 RUN_S=${BENCH_PJ_SECONDS:-300}
 SAMPLE_S=${BENCH_PJ_SAMPLE:-60}
 JOBS=${BENCH_PJ_JOBS:-200}
+LAYOUTS=${BENCH_PJ_LAYOUTS:-0.2.0 0.1.0}
 
 RESULTS="$TOP/bench/results"
 WORK="$RESULTS/polling_jobs"
@@ -57,5 +59,6 @@ run() {
 	done
 }
 
-run 0.2.0
-run 0.1.0
+for layout in $LAYOUTS; do
+	run "$layout"
+done
