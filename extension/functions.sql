@@ -563,12 +563,12 @@ CREATE VIEW md.provider_status AS
 		SELECT r.received_at FROM md.raw_responses r
 		WHERE r.provider = p.name
 		  AND (r.error_class IS NULL OR r.error_class IN ('unknown_symbol', 'no_data'))
-		ORDER BY r.received_at DESC LIMIT 1) ok ON true
+		ORDER BY r.received_at DESC, r.id DESC LIMIT 1) ok ON true
 	LEFT JOIN LATERAL (
 		SELECT r.received_at, r.error_class FROM md.raw_responses r
 		WHERE r.provider = p.name
 		  AND r.error_class IN ('rate_limited', 'auth_failed', 'unavailable', 'malformed')
-		ORDER BY r.received_at DESC LIMIT 1) bad ON true;
+		ORDER BY r.received_at DESC, r.id DESC LIMIT 1) bad ON true;
 COMMENT ON VIEW md.provider_status IS
 	'health of each provider: state (ok, failing, circuit_open, rate_limited, disabled, unknown), last success and error, consecutive failures, p50/p99 latency of the last 256 requests; counters restart with the server, last success/error also come from md.raw_responses';
 

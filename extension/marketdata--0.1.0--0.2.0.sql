@@ -1529,3 +1529,40 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.md_worker_restart(text) IS
 	'stops this database''s workers of a kind (scheduler, relay, consumer, retention, backfill) for the launcher to start again; returns how many (admin only)';
+
+-- md.provider_status (/health/ready) finds each provider's newest success
+-- and newest error through an index of each kind
+DROP INDEX md.raw_responses_provider_idx;
+CREATE INDEX raw_responses_ok_idx ON md.raw_responses (provider, received_at DESC, id DESC)
+	WHERE error_class IS NULL OR error_class IN ('unknown_symbol', 'no_data');
+CREATE INDEX raw_responses_errors_idx ON md.raw_responses (provider, received_at DESC, id DESC)
+	WHERE error_class IN ('rate_limited', 'auth_failed', 'unavailable', 'malformed');
+CREATE OR REPLACE VIEW md.provider_status AS
+	SELECT p.name AS provider, p.enabled, p.priority, p.failover,
+		   CASE WHEN NOT p.enabled THEN 'disabled'
+				WHEN h.circuit_open_until > now() THEN 'circuit_open'
+				WHEN h.rate_limited_until > now() THEN 'rate_limited'
+				WHEN h.consecutive_failures > 0 THEN 'failing'
+				WHEN h.provider IS NULL AND ok.received_at IS NULL THEN 'unknown'
+				ELSE 'ok' END AS state,
+		   greatest(h.last_success_at, ok.received_at) AS last_success_at,
+		   greatest(h.last_error_at, bad.received_at) AS last_error_at,
+		   CASE WHEN bad.received_at > h.last_error_at OR h.last_error_at IS NULL
+				THEN bad.error_class ELSE h.last_error_class END AS last_error_class,
+		   h.last_error,
+		   coalesce(h.consecutive_failures, 0) AS consecutive_failures,
+		   h.circuit_open_until, h.rate_limited_until,
+		   coalesce(h.requests, 0) AS requests, coalesce(h.failures, 0) AS failures,
+		   h.p50_latency_ms, h.p99_latency_ms
+	FROM md.providers p
+	LEFT JOIN md._provider_health() h ON h.provider = p.name
+	LEFT JOIN LATERAL (
+		SELECT r.received_at FROM md.raw_responses r
+		WHERE r.provider = p.name
+		  AND (r.error_class IS NULL OR r.error_class IN ('unknown_symbol', 'no_data'))
+		ORDER BY r.received_at DESC, r.id DESC LIMIT 1) ok ON true
+	LEFT JOIN LATERAL (
+		SELECT r.received_at, r.error_class FROM md.raw_responses r
+		WHERE r.provider = p.name
+		  AND r.error_class IN ('rate_limited', 'auth_failed', 'unavailable', 'malformed')
+		ORDER BY r.received_at DESC, r.id DESC LIMIT 1) bad ON true;

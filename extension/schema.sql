@@ -99,7 +99,15 @@ CREATE TABLE md.raw_responses (
 	body		text,
 	received_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX raw_responses_provider_idx ON md.raw_responses (provider, received_at DESC);
+-- md.provider_status (and so /health/ready) asks each provider's newest
+-- success and newest error: an index for each, with the view's predicates
+-- and order (the id makes raw_responses_received_idx unable to give that
+-- order, which the planner otherwise picks for a provider without rows and
+-- then reads every row), so no look-up scans past the other kind
+CREATE INDEX raw_responses_ok_idx ON md.raw_responses (provider, received_at DESC, id DESC)
+	WHERE error_class IS NULL OR error_class IN ('unknown_symbol', 'no_data');
+CREATE INDEX raw_responses_errors_idx ON md.raw_responses (provider, received_at DESC, id DESC)
+	WHERE error_class IN ('rate_limited', 'auth_failed', 'unavailable', 'malformed');
 -- retention deletes the oldest first
 CREATE INDEX raw_responses_received_idx ON md.raw_responses (received_at);
 COMMENT ON TABLE md.raw_responses IS

@@ -57,6 +57,7 @@ struct api_settings {
 	int		 negative_ttl;		/* s; 0: no caching of 404/503 */
 	int		 max_age;		/* s; md_price's max_age */
 	int		 key_cache_ttl;		/* s */
+	int		 ready_cache_ms;	/* /health/ready kept; 0: not */
 	char		*jwt_secret;
 	size_t		 jwt_secret_len;
 	char		*jwt_role_claim;

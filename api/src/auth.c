@@ -6,7 +6,9 @@
  * An *API key* is looked up by its SHA-256 with md._api_key_role() (only
  * the hash is stored, and only the hash is sent) and the answer, a role
  * or "no such key", is cached in the worker for MD_API_KEY_CACHE_TTL
- * seconds: a revoked key stops working within that time. A *JWT* is
+ * seconds: a revoked key stops working within that time. Keys that do
+ * not exist have a cache of their own, so a flood of made-up keys cannot
+ * evict the good ones (each of which would then cost a look-up again). A *JWT* is
  * judged by jwt_check.c (HS256, its claims, the role claim). Missing or
  * bad credentials: 401; a valid caller without the role: 403.
  *
@@ -27,6 +29,7 @@
 #include "jwt_check.h"
 
 #define KEY_CACHE_SIZE		1024
+#define BAD_KEY_CACHE_SIZE	4096
 #define KEY_LEN			52	/* mdk_ + 48 hex */
 
 #define GATE_START		0
@@ -47,7 +50,9 @@ struct key_entry {
 	u_int64_t	expires;	/* ms */
 };
 
+/* keys with a role, and keys the database said do not exist */
 static struct key_entry	key_cache[KEY_CACHE_SIZE];
+static struct key_entry	bad_key_cache[BAD_KEY_CACHE_SIZE];
 
 static const char *role_names[] = { "none", "reader", "writer", "admin" };
 
@@ -63,14 +68,32 @@ role_parse(const char *s)
 	return (ROLE_NONE);
 }
 
+static void
+key_digest(const char *key, u_int8_t *digest)
+{
+	api_digest("SHA256", key, strlen(key), digest);
+}
+
+/* the key's slot in a cache of n entries */
 static struct key_entry *
-key_slot(const char *key, u_int8_t *digest)
+key_slot(struct key_entry *cache, size_t n, const u_int8_t *digest)
 {
 	u_int32_t	idx;
 
-	api_digest("SHA256", key, strlen(key), digest);
 	memcpy(&idx, digest, sizeof(idx));
-	return (&key_cache[idx % KEY_CACHE_SIZE]);
+	return (&cache[idx % n]);
+}
+
+/* the entry of this key in the cache, if it is there and fresh */
+static struct key_entry *
+key_cached(struct key_entry *cache, size_t n, const u_int8_t *digest)
+{
+	struct key_entry	*e = key_slot(cache, n, digest);
+
+	if (memcmp(e->digest, digest, SHA256_DIGEST_LENGTH) ||
+	    e->expires <= kore_time_ms())
+		return (NULL);
+	return (e);
 }
 
 static int
@@ -150,15 +173,16 @@ api_auth(struct api_ctx *ctx)
 	if (http_request_header(req, "x-api-key", &key)) {
 		if (!key_format_ok(key))
 			return (auth_failed(ctx, "invalid API key"));
-		e = key_slot(key, digest);
-		if (!memcmp(e->digest, digest, sizeof(digest)) &&
-		    e->expires > kore_time_ms()) {
-			if (e->role < 0)
-				return (auth_failed(ctx, "invalid API key"));
+		key_digest(key, digest);
+		if ((e = key_cached(key_cache, KEY_CACHE_SIZE,
+		    digest)) != NULL) {
 			ident_from_digest(ctx, digest);
 			ctx->gate.role = e->role;
 			return (AUTH_KNOWN);
 		}
+		if (key_cached(bad_key_cache, BAD_KEY_CACHE_SIZE,
+		    digest) != NULL)
+			return (auth_failed(ctx, "invalid API key"));
 		ctx->gate.api_key = kore_strdup(key);
 		return (AUTH_LOOKUP);
 	}
@@ -183,7 +207,7 @@ key_lookup(struct api_ctx *ctx)
 	const char	*params[1];
 	size_t		 i;
 
-	(void)key_slot(ctx->gate.api_key, digest);
+	key_digest(ctx->gate.api_key, digest);
 	/* the key's SHA-256, never the key, goes to the database */
 	for (i = 0; i < sizeof(digest); i++)
 		(void)snprintf(hex + 2 * i, 3, "%02x", digest[i]);
@@ -198,21 +222,24 @@ key_looked_up(struct api_ctx *ctx)
 {
 	struct key_entry	*e;
 	u_int8_t		 digest[SHA256_DIGEST_LENGTH];
+	int			 role;
 
 	if (!ctx->db.ok) {
 		(void)api_db_error(ctx);
 		return (HTTP_STATE_COMPLETE);
 	}
-	e = key_slot(ctx->gate.api_key, digest);
+	key_digest(ctx->gate.api_key, digest);
+	role = ctx->db.isnull ? ROLE_NONE : role_parse(ctx->db.value);
+	e = role == ROLE_NONE ?
+	    key_slot(bad_key_cache, BAD_KEY_CACHE_SIZE, digest) :
+	    key_slot(key_cache, KEY_CACHE_SIZE, digest);
 	memcpy(e->digest, digest, sizeof(digest));
-	e->role = ctx->db.isnull ? -1 : role_parse(ctx->db.value);
-	if (e->role == ROLE_NONE)
-		e->role = -1;
+	e->role = role == ROLE_NONE ? -1 : role;
 	e->expires = kore_time_ms() + (u_int64_t)api_cfg.key_cache_ttl * 1000;
-	if (e->role < 0)
+	if (role == ROLE_NONE)
 		return (unauthorized(ctx, "invalid API key"));
 	ident_from_digest(ctx, digest);
-	ctx->gate.role = e->role;
+	ctx->gate.role = role;
 	return (HTTP_STATE_CONTINUE);
 }
 

@@ -9,6 +9,9 @@
  * and Redis (PING). The status is "ok", "degraded" when Redis is down
  * (answers then come from the database) or the read database is (history
  * and averages fail), or "down" with 503 when the database is unreachable.
+ * The route is public, so each worker keeps its answer for
+ * MD_API_READY_CACHE_MS: a flood of probes costs the database one query
+ * per worker in that time.
  */
 
 #include <stdio.h>
@@ -53,6 +56,37 @@ check(json_t *root, const char *name, const char *status, double ms,
 	if (error != NULL)
 		json_object_set_new(o, "error", json_string(error));
 	json_object_set_new(root, name, o);
+}
+
+/* the last readiness answer of this worker */
+static struct {
+	char		*body;
+	size_t		 len;
+	int		 code;
+	u_int64_t	 until;		/* ms */
+} ready_cache;
+
+static void
+ready_send(struct http_request *req, int code, const char *body, size_t len,
+    int hit)
+{
+	http_response_header(req, "cache-control", "no-store");
+	http_response_header(req, "x-cache", hit ? "HIT" : "MISS");
+	api_json(req, code, body, len);
+}
+
+static void
+ready_keep(int code, char *text)
+{
+	if (api_cfg.ready_cache_ms <= 0) {
+		free(text);
+		return;
+	}
+	free(ready_cache.body);
+	ready_cache.body = text;
+	ready_cache.len = strlen(text);
+	ready_cache.code = code;
+	ready_cache.until = kore_time_ms() + (u_int64_t)api_cfg.ready_cache_ms;
 }
 
 /* a read database of its own (not the primary's URL) */
@@ -112,9 +146,8 @@ ready_answer(struct api_ctx *ctx)
 
 	text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(4));
 	json_decref(root);
-	http_response_header(ctx->req, "cache-control", "no-store");
-	api_json(ctx->req, code, text, strlen(text));
-	free(text);
+	ready_send(ctx->req, code, text, strlen(text), 0);
+	ready_keep(code, text);
 	return (KORE_RESULT_OK);
 }
 
@@ -123,6 +156,11 @@ ready_redis(struct http_request *req)
 {
 	if (!api_method(req, HTTP_METHOD_GET))
 		return (HTTP_STATE_COMPLETE);
+	if (ready_cache.body != NULL && ready_cache.until > kore_time_ms()) {
+		ready_send(req, ready_cache.code, ready_cache.body,
+		    ready_cache.len, 1);
+		return (HTTP_STATE_COMPLETE);
+	}
 	req->fsm_state++;
 	return (api_redis_ping(req->hdlr_extra) ? HTTP_STATE_RETRY :
 	    HTTP_STATE_CONTINUE);

@@ -124,6 +124,8 @@ api_settings_load(void)
 	api_cfg.negative_ttl = env_int("MD_API_NEGATIVE_TTL", 10, 0, 3600);
 	api_cfg.max_age = env_int("MD_API_MAX_AGE", 60, 1, 86400 * 365);
 	api_cfg.key_cache_ttl = env_int("MD_API_KEY_CACHE_TTL", 10, 0, 3600);
+	api_cfg.ready_cache_ms = env_int("MD_API_READY_CACHE_MS", 2000, 0,
+	    60000);
 	jwt_secret();
 	api_cfg.jwt_role_claim =
 	    kore_strdup(env_str("MD_API_JWT_ROLE_CLAIM", "role"));

@@ -12,6 +12,7 @@ use Time::HiRes qw(usleep time);
 use MarketData::API;
 use MarketData::JWT;
 use MarketData::Redis;
+use MarketData::Services qw(wait_for);
 
 my $secret = 'test-secret-of-at-least-32-bytes-0123456789';
 my $node = MarketData::API::node_with_extension('main');
@@ -279,7 +280,8 @@ MarketData::API::error_ok(call('GET', '/prices/latest', '/prices/latest?symbol=M
 my $admin_jwt = MarketData::JWT::token($secret, { sub => 'a', role => 'admin', exp => int(time()) + 300 });
 is(call('GET', '/prices/latest', '/prices/latest?symbol=AAPL', bearer => $admin_jwt)->{headers}{'x-cache'},
 	'HIT', 'PostgreSQL stopped: cached prices still answer');
-$r = call('GET', '/health/ready', '/health/ready');
+# readiness is kept MD_API_READY_CACHE_MS (2 s) per worker
+wait_for('ready 503', sub { $r = call('GET', '/health/ready', '/health/ready'); $r->{status} == 503 });
 is_deeply([ $r->{status}, $r->{json}{status}, $r->{json}{database}{status} ], [ 503, 'down', 'down' ],
 	'PostgreSQL stopped: ready 503');
 for my $route ([ 'GET', '/prices/history', '/prices/history?symbol=AAPL' ],
