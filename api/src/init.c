@@ -66,6 +66,8 @@ void
 kore_worker_configure(void)
 {
 	pgsql_conn_max = api_cfg.db_conn_max;
+	/* Kore buffers a body before any handler runs: no more than we read */
+	http_body_max = api_cfg.body_max;
 	kore_pgsql_register(API_DB_PRIMARY, api_cfg.db_url);
 	kore_pgsql_register(API_DB_READ, api_cfg.db_read_url);
 

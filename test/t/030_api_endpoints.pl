@@ -125,8 +125,10 @@ MarketData::API::error_ok(call('POST', '/prices/poll', '/prices/poll', key => $k
 MarketData::API::error_ok(call('POST', '/prices/poll', '/prices/poll', key => $key{writer},
 	body => { symbols => ['AAPL'], interval => 60, provider => 'nosuch' }),
 	400, 'invalid_argument', 'poll: unknown provider 400');
-MarketData::API::error_ok(call('POST', '/prices/poll', '/prices/poll', key => $key{writer},
-	body => '{"symbols":["' . ('A' x 5000) . '"]}'), 413, 'body_too_large', 'poll: oversize body 413');
+# over MD_API_BODY_MAX Kore answers itself (its 413 has our shape behind
+# HAProxy: TAP 046)
+is(call('POST', '/prices/poll', '/prices/poll', key => $key{writer},
+	body => '{"symbols":["' . ('A' x 5000) . '"]}')->{status}, 413, 'poll: oversize body 413');
 $r = call('GET', '/prices/poll/{job_id}', "/prices/poll/$job", key => $key{writer});
 is_deeply([ $r->{status}, $r->{json}{job_id}, $r->{json}{status}, ref $r->{json}{runs} ],
 	[ 200, $job, 'active', 'ARRAY' ], 'poll get: the job and its runs');

@@ -66,8 +66,10 @@ for my $b (@bad)
 {
 	my ($name, $body, $code) = @$b;
 	my $r = poll($body);
-	my $status = $code eq 'body_too_large' ? 413 : 400;
-	MarketData::API::error_ok($r, $status, $code, "body: $name -> $status $code");
+	# a body over MD_API_BODY_MAX Kore refuses itself (our shape comes
+	# from HAProxy: TAP 046)
+	if ($code eq 'body_too_large') { is($r->{status}, 413, "body: $name -> 413"); next; }
+	MarketData::API::error_ok($r, 400, $code, "body: $name -> 400 $code");
 }
 is($node->safe_psql('md', 'SELECT count(*) FROM md.polling_jobs'), '1',
 	'only the good body made a job');

@@ -56,6 +56,11 @@ shaped("GET /health HTTP/1.1\r\nHost: x\r\nX-Empty:\r\n\r\n",
 	400, 'malformed_request', 'an empty header value (Kore)');
 shaped("POST /prices/poll HTTP/1.1\r\nHost: x\r\nX-API-Key: $key\r\nContent-Length: 2000000\r\n\r\n{}",
 	413, 'body_too_large', 'a Content-Length over Kore\'s http_body_max (Kore)');
+# Kore's body buffer follows MD_API_BODY_MAX (64 KB), not the 1 MB of
+# api.conf: a larger body is refused from its headers, before Kore waits
+# for it and buffers it
+shaped("POST /prices/poll HTTP/1.1\r\nHost: x\r\nX-API-Key: $key\r\nContent-Length: 70000\r\n\r\n{}",
+	413, 'body_too_large', 'a Content-Length over MD_API_BODY_MAX, the body not sent (Kore)');
 shaped("GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " . ('p' x 20000) . "\r\n\r\n",
 	431, 'headers_too_large', 'a 20 KB header (HAProxy, before Kore would reset)');
 shaped("GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " . ('p' x 65536) . "\r\n\r\n",
