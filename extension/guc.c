@@ -26,6 +26,7 @@ int			md_max_future_skew = 60;
 char	   *md_databases = NULL;
 int			md_job_run_retention = 7 * 86400;
 int			md_raw_response_retention = 7 * 86400;
+int			md_raw_response_bodies = MD_BODIES_ALL;
 int			md_raw_response_error_retention = 30 * 86400;
 int			md_dead_letter_retention = 30 * 86400;
 int			md_price_retention = 0;
@@ -54,6 +55,12 @@ char	   *md_secrets_file = NULL;
 int			md_circuit_breaker_failures = 5;
 int			md_circuit_breaker_cooldown = 30;
 int			md_polygon_endpoint = MD_POLYGON_PREV;
+
+static const struct config_enum_entry raw_response_bodies_options[] = {
+	{"all", MD_BODIES_ALL, false},
+	{"errors", MD_BODIES_ERRORS, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry polygon_endpoint_options[] = {
 	{"prev", MD_POLYGON_PREV, false},
@@ -549,6 +556,19 @@ md_define_gucs(void)
 							NULL,
 							NULL,
 							NULL);
+
+	DefineCustomEnumVariable("marketdata.raw_response_bodies",
+							 "Which provider responses keep their body in md.raw_responses.",
+							 "all: every response; errors: only responses with an error class, "
+							 "successes keep their metadata (status, latency, size, SHA-256).",
+							 &md_raw_response_bodies,
+							 MD_BODIES_ALL,
+							 raw_response_bodies_options,
+							 PGC_SUSET,
+							 0,
+							 NULL,
+							 NULL,
+							 NULL);
 
 	DefineCustomEnumVariable("marketdata.polygon_endpoint",
 							 "Which Polygon.io endpoint gives the latest price.",

@@ -23,6 +23,10 @@ extern int	md_max_future_skew;
 extern char *md_databases;
 extern int	md_job_run_retention;
 /* retention (worker/retention.c, md._retention_step): seconds, 0 = for ever */
+/* marketdata.raw_response_bodies: which responses keep their body */
+#define MD_BODIES_ALL		0
+#define MD_BODIES_ERRORS	1
+extern int	md_raw_response_bodies;
 extern int	md_raw_response_retention;
 extern int	md_raw_response_error_retention;
 extern int	md_dead_letter_retention;

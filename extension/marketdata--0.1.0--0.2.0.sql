@@ -1566,3 +1566,11 @@ CREATE OR REPLACE VIEW md.provider_status AS
 		WHERE r.provider = p.name
 		  AND r.error_class IN ('rate_limited', 'auth_failed', 'unavailable', 'malformed')
 		ORDER BY r.received_at DESC, r.id DESC LIMIT 1) bad ON true;
+
+-- marketdata.raw_response_bodies = errors keeps a success's metadata only:
+-- its body's size and SHA-256 are recorded for every response
+ALTER TABLE md.raw_responses ADD COLUMN body_bytes integer, ADD COLUMN body_sha256 bytea;
+COMMENT ON COLUMN md.raw_responses.body IS
+	'the body as stored (secrets masked, hex when not text); NULL for a success when marketdata.raw_response_bodies = errors';
+COMMENT ON COLUMN md.raw_responses.body_bytes IS 'size of the stored body in bytes, also when the body itself is not kept';
+COMMENT ON COLUMN md.raw_responses.body_sha256 IS 'SHA-256 of the stored body, also when the body itself is not kept';

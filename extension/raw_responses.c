@@ -18,6 +18,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
+#include "guc.h"
 #include "http.h"
 #include "raw_responses.h"
 #include "secrets.h"
@@ -27,14 +28,23 @@
 	"SELECT pg_catalog.nextval('md.raw_responses_id_seq')" \
 	" FROM pg_catalog.generate_series(1, $1)"
 
+/*
+ * Every row records the stored body's size and SHA-256; $9 false keeps the
+ * body itself only for responses with an error class
+ * (marketdata.raw_response_bodies = errors).
+ */
 #define RAW_INSERT_SQL \
 	"INSERT INTO md.raw_responses" \
-	" (id, provider, symbol, url, http_status, latency_ms, error_class, body)" \
-	" SELECT * FROM ROWS FROM (pg_catalog.unnest($1::int8[])," \
+	" (id, provider, symbol, url, http_status, latency_ms, error_class, body," \
+	"  body_bytes, body_sha256)" \
+	" SELECT i, p, s, u, h, l, c, CASE WHEN $9 OR c IS NOT NULL THEN b END," \
+	"  pg_catalog.octet_length(b)," \
+	"  pg_catalog.sha256(pg_catalog.convert_to(b, 'UTF8'))" \
+	" FROM ROWS FROM (pg_catalog.unnest($1::int8[])," \
 	"  pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::text[])," \
 	"  pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::int4[])," \
 	"  pg_catalog.unnest($6::float8[]), pg_catalog.unnest($7::text[])," \
-	"  pg_catalog.unnest($8::text[]))" \
+	"  pg_catalog.unnest($8::text[])) AS t(i, p, s, u, h, l, c, b)" \
 	" ON CONFLICT (id) DO NOTHING"
 
 static SPIPlanPtr raw_ids_plan = NULL;
@@ -132,9 +142,9 @@ md_raw_responses_store_each(MdFetch **fetches, int n)
 void
 md_raw_responses_insert(MdFetch **kept, int nkept)
 {
-	Datum		args[8];
-	Oid			types[8] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	INT4ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		args[9];
+	Oid			types[9] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	INT4ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
 	Datum	   *ids = palloc(sizeof(Datum) * nkept);
 	Datum	   *statuses = palloc(sizeof(Datum) * nkept);
 	bool	   *status_nulls = palloc(sizeof(bool) * nkept);
@@ -168,9 +178,10 @@ md_raw_responses_insert(MdFetch **kept, int nkept)
 	args[5] = PointerGetDatum(md_datum_array(latencies, NULL, nkept, FLOAT8OID));
 	args[6] = PointerGetDatum(md_text_array(classes, nkept));
 	args[7] = PointerGetDatum(md_text_array(bodies, nkept));
+	args[8] = BoolGetDatum(md_raw_response_bodies == MD_BODIES_ALL);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	md_spi_run(md_spi_plan(&raw_insert_plan, RAW_INSERT_SQL, 8, types),
+	md_spi_run(md_spi_plan(&raw_insert_plan, RAW_INSERT_SQL, 9, types),
 			   args, NULL, false, 0, SPI_OK_INSERT, "storing raw responses");
 	SPI_finish();
 }

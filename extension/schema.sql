@@ -97,7 +97,9 @@ CREATE TABLE md.raw_responses (
 	latency_ms	double precision,
 	error_class text,
 	body		text,
-	received_at timestamptz NOT NULL DEFAULT now()
+	received_at timestamptz NOT NULL DEFAULT now(),
+	body_bytes	integer,
+	body_sha256 bytea
 );
 -- md.provider_status (and so /health/ready) asks each provider's newest
 -- success and newest error: an index for each, with the view's predicates
@@ -112,6 +114,10 @@ CREATE INDEX raw_responses_errors_idx ON md.raw_responses (provider, received_at
 CREATE INDEX raw_responses_received_idx ON md.raw_responses (received_at);
 COMMENT ON TABLE md.raw_responses IS
 	'every provider response as received (body up to the size cap); URLs have their secrets masked';
+COMMENT ON COLUMN md.raw_responses.body IS
+	'the body as stored (secrets masked, hex when not text); NULL for a success when marketdata.raw_response_bodies = errors';
+COMMENT ON COLUMN md.raw_responses.body_bytes IS 'size of the stored body in bytes, also when the body itself is not kept';
+COMMENT ON COLUMN md.raw_responses.body_sha256 IS 'SHA-256 of the stored body, also when the body itself is not kept';
 
 CREATE TABLE md.prices (
 	symbol		text NOT NULL CHECK (md._symbol_ok(symbol)),

@@ -54,5 +54,34 @@ ok($node->poll_query_until('md', "SELECT count(*) = 1 FROM md.raw_responses WHER
 is($node->safe_psql('noworker', 'SELECT count(*) FROM md.raw_responses'), '0',
 	'the other database\'s entry waits for its own scheduler');
 
+# marketdata.raw_response_bodies = errors: a success keeps its metadata,
+# its price points at that row; an error keeps its body
+$fake->point_providers($node, 'md');
+my $meta = sub {
+	my ($bodies, $symbol) = @_;
+	my ($ret, $out, $err) = $node->psql('md', "SET marketdata.raw_response_bodies = '$bodies';
+		SELECT md_price('$symbol', 'yahoo_finance', '0')");
+	return $node->safe_psql('md', qq{SELECT r.body IS NULL, r.body_bytes, encode(r.body_sha256, 'hex'),
+			r.http_status, r.latency_ms IS NOT NULL, coalesce(r.error_class, ''),
+			coalesce(encode(sha256(convert_to(r.body, 'UTF8')), 'hex'), '')
+		FROM md.raw_responses r WHERE r.symbol = '$symbol' ORDER BY r.id DESC LIMIT 1});
+};
+my @all = split /\|/, $meta->('all', 'AAPL'), -1;
+my @errors = split /\|/, $meta->('errors', 'AAPL'), -1;
+is($all[0], 'f', 'bodies all: a success keeps its body');
+is($all[2], $all[6], 'bodies all: body_sha256 is the SHA-256 of the stored body');
+is_deeply([ @errors[0 .. 5] ], [ 't', $all[1], $all[2], 200, 't', '' ],
+	'bodies errors: a success keeps status, latency, size and SHA-256, not the body');
+ok($all[1] > 100, "the size is the body's ($all[1] bytes)");
+# the id a fetch gives its price row (md_fetch_many's, as the scheduler stores)
+is($node->safe_psql('md', q{SET marketdata.raw_response_bodies = 'errors';
+		CREATE TEMP TABLE f AS SELECT * FROM md_fetch('AAPL', 'yahoo_finance');
+		SELECT r.body IS NULL AND r.body_bytes > 0 AND f.price IS NOT NULL
+		FROM f JOIN md.raw_responses r ON r.id = f.raw_response_id}), 't',
+	'bodies errors: the price\'s raw_response_id points at the metadata row');
+my @bad = split /\|/, $meta->('errors', 'NOBODY'), -1;
+is_deeply([ $bad[0], $bad[5] ], [ 'f', 'unknown_symbol' ], 'bodies errors: an error keeps its body');
+is($bad[2], $bad[6], 'bodies errors: and its SHA-256');
+
 $node->stop;
 done_testing();
