@@ -17,6 +17,10 @@
 #                              are), instead of all due at the same instant
 #   BENCH_SCHED_WORKERS=2      marketdata.scheduler_workers (1: one
 #                              scheduler process, as before 2026-11-26)
+#   BENCH_SCHED_CONF=          more postgresql.conf lines (bench/retention.sh)
+#   BENCH_SCHED_SIZES=0        N > 0: the database's and the growing tables'
+#                              sizes every N s into $WORK/sizes.tsv
+#   BENCH_SCHED_WORK=scheduler the directory under bench/results/
 #
 # Needs "make install" first (PG_CONFIG picks the PostgreSQL). Starts its
 # own cluster (bench/results/scheduler/) and fake provider, stops them.
@@ -31,12 +35,14 @@ CONCURRENCY=${BENCH_SCHED_CONCURRENCY:-128}
 LATENCY=${BENCH_SCHED_LATENCY:-5}
 SPREAD=${BENCH_SCHED_SPREAD:-0}
 WORKERS=${BENCH_SCHED_WORKERS:-2}
+EXTRA_CONF=${BENCH_SCHED_CONF:-}
+SIZES_S=${BENCH_SCHED_SIZES:-0}
 NSYM=$((JOBS * PER_JOB))
 # the budget: 5x the load, so the token bucket never holds a request back
 RATE_PER_MIN=$((NSYM * 60 * 5))
 
 RESULTS="$TOP/bench/results"
-WORK="$RESULTS/scheduler"
+WORK="$RESULTS/${BENCH_SCHED_WORK:-scheduler}"
 PGDATA="$WORK/pgdata"
 DB=postgres
 LOAD_BEFORE=$(cut -d" " -f1-3 /proc/loadavg)
@@ -46,7 +52,7 @@ db_user_dir "$WORK" fresh
 start_fake_provider "$LATENCY"
 # the workers run in marketdata.databases ('postgres' by default);
 # track_commit_timestamp: when each run's prices became visible
-start_cluster "track_commit_timestamp = on" "marketdata.scheduler_workers = $WORKERS"
+start_cluster "track_commit_timestamp = on" "marketdata.scheduler_workers = $WORKERS" "$EXTRA_CONF"
 
 psql_db -c "CREATE EXTENSION marketdata"
 scheduler_ready() {
@@ -96,9 +102,29 @@ window_over() {
 			FROM bench.claims)
 		SELECT EXISTS (SELECT 1 FROM bench.claims, w WHERE due_at >= w.t1)
 		   AND NOT EXISTS (SELECT 1 FROM md.job_runs r JOIN bench.claims c
-				ON r.job_id = c.job_id AND r.started_at = c.claimed_at, w
+				ON r.job_id = c.job_id AND r.started_at >= c.claimed_at
+				   AND r.started_at < c.claimed_at + interval '1 s', w
 			WHERE r.status = 'running' AND c.due_at < w.t1)")" = t ]
 }
+# sizes: seconds since the jobs began, the database, md.raw_responses,
+# md.job_runs, md.prices (with indexes and TOAST)
+sample_sizes() {
+	local t=0
+	printf 'seconds\tdatabase_MB\traw_responses_MB\tjob_runs_MB\tprices_MB\n' >"$WORK/sizes.tsv"
+	while :; do
+		psql_db -tA -F $'\t' -c "SELECT $t, pg_database_size(current_database()) / 1048576,
+			pg_total_relation_size('md.raw_responses') / 1048576,
+			pg_total_relation_size('md.job_runs') / 1048576,
+			(SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) / 1048576
+			 FROM pg_inherits WHERE inhparent = 'md.prices'::regclass)" >>"$WORK/sizes.tsv" || true
+		sleep "$SIZES_S"
+		t=$((t + SIZES_S))
+	done
+}
+if [ "$SIZES_S" -gt 0 ]; then
+	sample_sizes &
+	BENCH_PIDS+=($!)
+fi
 sleep $((2 + WARMUP_S + RUN_S))
 poll_until 30 window_over || true
 
@@ -112,7 +138,10 @@ runs AS (
 	SELECT c.job_id, c.due_at, r.started_at, r.finished_at, r.status, r.symbols_ok, r.symbols_failed,
 		   CASE WHEN r.status <> 'running' THEN pg_xact_commit_timestamp(r.xmin) END AS visible_at
 	FROM w, bench.claims c
-	LEFT JOIN md.job_runs r ON r.job_id = c.job_id AND r.started_at = c.claimed_at
+	-- the run a claim made: started (clock_timestamp()) in the claim's
+	-- transaction (claimed_at is its now()), before the job's next claim
+	LEFT JOIN LATERAL (SELECT r.*, r.xmin FROM md.job_runs r WHERE r.job_id = c.job_id
+		AND r.started_at >= c.claimed_at ORDER BY r.started_at LIMIT 1) r ON true
 	WHERE c.due_at >= w.t0 AND c.due_at < w.t0 + interval '$RUN_S s'),
 ms AS (
 	SELECT *, extract(epoch FROM visible_at - due_at) * 1000 AS delay,

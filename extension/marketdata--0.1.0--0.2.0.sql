@@ -419,6 +419,13 @@ COMMENT ON FUNCTION @extschema@.md_rebuild_bars(text, timestamptz, timestamptz) 
 	'recomputes from md.prices the bars of every stored level (marketdata.bar_intervals) of a symbol (NULL: all) whose buckets hold a time in [from, to] (NULL: unbounded); returns the bars written';
 REVOKE ALL ON FUNCTION @extschema@.md_rebuild_bars(text, timestamptz, timestamptz) FROM PUBLIC;
 
+-- whether PostgreSQL knows the time zone (pg_timezone_names would read the
+-- whole zone database for each row)
+CREATE FUNCTION md._time_zone_ok(name text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'md_time_zone_ok'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION md._time_zone_ok(text) IS 'true when PostgreSQL knows the time zone (AT TIME ZONE accepts it)';
+
 -- A symbol's time zone is checked on the way in; a change rebuilds the
 -- symbol's bars of day and month levels, whose buckets move with it.
 CREATE FUNCTION md._symbols_check() RETURNS trigger
@@ -427,7 +434,7 @@ CREATE FUNCTION md._symbols_check() RETURNS trigger
 AS $$
 BEGIN
 	NEW.symbol := @extschema@._md_normalize_symbol(NEW.symbol);
-	IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = NEW.time_zone) THEN
+	IF NOT md._time_zone_ok(NEW.time_zone) THEN
 		RAISE EXCEPTION 'unknown time zone "%"', NEW.time_zone
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Time zones are listed in pg_timezone_names (Europe/Berlin, America/New_York).';

@@ -24,6 +24,7 @@
 #include "spi_util.h"
 #include "symbol.h"
 #include "symbol_meta.h"
+#include "time_zone.h"
 
 /*
  * A time zone PostgreSQL does not know, a currency the table refuses and
@@ -35,8 +36,7 @@
 	" FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])," \
 	"   pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::text[])," \
 	"   pg_catalog.unnest($5::text[])) AS t(s, e, z, c, n)" \
-	" WHERE z IN (SELECT name FROM pg_catalog.pg_timezone_names)" \
-	"   AND NOT EXISTS (SELECT 1 FROM md.symbols x WHERE x.symbol = t.s)" \
+	" WHERE NOT EXISTS (SELECT 1 FROM md.symbols x WHERE x.symbol = t.s)" \
 	" ORDER BY s" \
 	" ON CONFLICT (symbol) DO NOTHING"
 
@@ -83,7 +83,7 @@ md_symbols_learn(MdPriceBatch *batch, Datum *args)
 			continue;
 		/* entered now: a symbol twice in the batch is asked once */
 		hash_search(known, row->symbol, HASH_ENTER, &found);
-		if (found)
+		if (found || !md_time_zone_known(row->meta->time_zone))
 			continue;
 		symbols[n] = row->symbol;
 		exchanges[n] = row->meta->exchange;
