@@ -632,6 +632,7 @@ CREATE TABLE md.backfill_jobs (
 	started_at	timestamptz,
 	finished_at timestamptz,
 	gaps		integer NOT NULL DEFAULT 0 CHECK (gaps >= 0),
+	retries		integer NOT NULL DEFAULT 0 CHECK (retries >= 0),
 	CHECK ("from" < "to")
 );
 COMMENT ON TABLE md.backfill_jobs IS
@@ -642,6 +643,8 @@ COMMENT ON COLUMN md.backfill_jobs.cursor_from IS
 	'start of the next request''s slice for that symbol (NULL: from)';
 COMMENT ON COLUMN md.backfill_jobs.gaps IS
 	'requests whose pages were malformed and skipped (last_error names the last): the job ends partial';
+COMMENT ON COLUMN md.backfill_jobs.retries IS
+	'rate-limited or unavailable answers in a row for the current request: it is sent again after 5 s, doubling to 5 min; at marketdata.backfill_max_retries the job fails';
 
 SELECT pg_catalog.pg_extension_config_dump('md.backfill_jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('md.backfill_jobs_id_seq', '');
@@ -804,6 +807,7 @@ DECLARE
 	gap_note		text;
 	stored		bigint := 0;
 	share		integer := coalesce(nullif(current_setting('marketdata.backfill_share', true), '')::integer, 50);
+	max_retries	integer := coalesce(nullif(current_setting('marketdata.backfill_max_retries', true), '')::integer, 10);
 	per_minute	integer;
 BEGIN
 	SELECT * INTO j FROM md.backfill_jobs
@@ -844,11 +848,20 @@ BEGIN
 	END;
 
 	IF transient IS NOT NULL AND fatal IS NULL THEN
+		IF max_retries > 0 AND j.retries + 1 >= max_retries THEN
+			UPDATE md.backfill_jobs SET state = 'failed', finished_at = now(), retries = j.retries + 1,
+				last_error = format('%s [%s, %s): gave up after %s answers in a row without data: %s',
+									sym, s_from, s_to, j.retries + 1, transient)
+			WHERE id = j.id;
+			RETURN 0;
+		END IF;
 		-- nothing of this request is kept: it is sent again after a pause
+		-- that doubles, 5 s to 5 min, so a provider that keeps refusing is
+		-- not asked every few seconds for hours
 		UPDATE md.backfill_jobs SET state = 'running', last_error = transient,
-			started_at = coalesce(started_at, now())
+			retries = j.retries + 1, started_at = coalesce(started_at, now())
 		WHERE id = j.id;
-		RETURN 5000;
+		RETURN least(5000 * 2 ^ j.retries, 300000)::integer;
 	END IF;
 	IF fatal IS NOT NULL THEN
 		UPDATE md.backfill_jobs SET state = 'failed', finished_at = now(),
@@ -884,6 +897,7 @@ BEGIN
 
 	UPDATE md.backfill_jobs SET
 		requests_done = requests_done + 1,
+		retries = 0,
 		bars_stored = bars_stored + stored,
 		last_error = coalesce(gap_note, last_error),
 		gaps = gaps + (gap_note IS NOT NULL)::integer,

@@ -34,6 +34,7 @@ int			md_bar_retention = 0;
 int			md_kafka_gap_retention = 90 * 86400;
 int			md_retention_batch_size = 10000;
 int			md_backfill_share = 50;
+int			md_backfill_max_retries = 10;
 int			md_retention_interval = 60;
 int			md_scheduler_workers = 1;
 char	   *md_kafka_bootstrap_servers = NULL;
@@ -310,6 +311,17 @@ md_define_gucs(void)
 							50,
 							1,
 							100,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("marketdata.backfill_max_retries",
+							"Rate-limited or unavailable answers in a row after which a backfill job fails.",
+							"The request is sent again after 5 s, doubling to 5 min; 0: never give up.",
+							&md_backfill_max_retries,
+							10,
+							0,
+							1000,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

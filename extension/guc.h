@@ -35,6 +35,7 @@ extern int	md_bar_retention;
 extern int	md_kafka_gap_retention;
 extern int	md_retention_batch_size;
 extern int	md_backfill_share;
+extern int	md_backfill_max_retries;
 extern int	md_retention_interval;
 extern int	md_scheduler_workers;
 

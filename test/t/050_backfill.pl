@@ -66,6 +66,24 @@ is(sql(q{SELECT count(*) FROM md.bars WHERE symbol = 'AAPL' AND "interval" = '1 
 	'10', 'the bars stored before the error are kept');
 is(sql("SELECT requests_done FROM md.backfill_jobs WHERE id = $bad"), '1', 'the request that succeeded is counted');
 
+# --- a provider that keeps refusing: retried with a growing pause, then given up
+
+sql("ALTER SYSTEM SET marketdata.backfill_max_retries = 3");
+sql('SELECT pg_reload_conf()');
+my $t0 = time();
+my $limited = sql(q{SELECT md_backfill('{RATELIMIT}', '1 day', '2024-09-30', '2024-10-12', 'yahoo_finance')});
+ok($node->poll_query_until('md', "SELECT retries >= 1 AND state = 'running' FROM md.backfill_jobs WHERE id = $limited"),
+	'a rate-limited request is retried');
+ok($node->poll_query_until('md', "SELECT state = 'failed' FROM md.backfill_jobs WHERE id = $limited"),
+	'three rate-limited answers in a row fail the job');
+my $took = time() - $t0;
+cmp_ok($took, '>=', 14, "after pauses of 5 and 10 s ($took s)");
+like(sql("SELECT last_error FROM md.backfill_jobs WHERE id = $limited"),
+	qr/^RATELIMIT \[.*\): gave up after 3 answers in a row without data: rate_limited/,
+	'its last error says it gave up, and why');
+is(sql("SELECT requests_done || ' ' || retries FROM md.backfill_jobs WHERE id = $limited"), '0 3',
+	'no request done, three tries');
+
 $node->stop;
 $fake->stop;
 done_testing();
